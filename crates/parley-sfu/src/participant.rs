@@ -1,0 +1,216 @@
+//! A participant's two peer connections, what it publishes, what it receives,
+//! and the subscribe-side offer/answer bookkeeping.
+
+use std::time::Instant;
+
+use str0m::change::{SdpAnswer, SdpPendingOffer};
+use str0m::media::{Direction, MediaKind, Mid};
+
+use crate::error::SfuError;
+use crate::forward::Forwarder;
+use crate::ids::{ParticipantId, Pc, RoomId, TrackKey};
+use crate::track::PublishedTrack;
+use crate::transport::{Transport, TransportConfig};
+
+/// Where one forwarded track stands in the subscribe connection's negotiation.
+///
+/// str0m allows one outstanding offer per connection, so additions and
+/// removals queue up (`ToOpen`, `ToStop`) while an offer is out and go into the
+/// next one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SubState {
+    /// Needs an m-line in the next offer.
+    ToOpen,
+    /// In the outstanding offer.
+    Negotiating(Mid),
+    /// Negotiated; media flows on this m-line.
+    Open(Mid),
+    /// The source went away; the m-line is stopped in the next offer.
+    ToStop(Mid),
+    /// The stop is in the outstanding offer.
+    NegotiatingStop(Mid),
+}
+
+/// One track forwarded to this participant.
+#[derive(Debug)]
+pub(crate) struct Subscription {
+    pub(crate) source: TrackKey,
+    pub(crate) kind: MediaKind,
+    pub(crate) state: SubState,
+    pub(crate) forwarder: Forwarder,
+}
+
+pub(crate) struct PendingOffer {
+    pending: SdpPendingOffer,
+    pub(crate) sent_at: Instant,
+}
+
+pub(crate) struct Participant {
+    pub(crate) room: RoomId,
+    pub(crate) publish: Transport,
+    pub(crate) subscribe: Transport,
+    pub(crate) published: Vec<PublishedTrack>,
+    pub(crate) subscriptions: Vec<Subscription>,
+    pub(crate) pending_offer: Option<PendingOffer>,
+}
+
+impl Participant {
+    pub(crate) fn new(room: RoomId, now: Instant, config: &TransportConfig) -> Self {
+        Participant {
+            room,
+            publish: Transport::new(Pc::Publish, now, config),
+            subscribe: Transport::new(Pc::Subscribe, now, config),
+            published: Vec::new(),
+            subscriptions: Vec::new(),
+            pending_offer: None,
+        }
+    }
+
+    pub(crate) fn transport_mut(&mut self, pc: Pc) -> &mut Transport {
+        match pc {
+            Pc::Publish => &mut self.publish,
+            Pc::Subscribe => &mut self.subscribe,
+        }
+    }
+
+    pub(crate) fn track_mut(&mut self, mid: Mid) -> Option<&mut PublishedTrack> {
+        self.published.iter_mut().find(|t| t.mid == mid)
+    }
+
+    /// Starts forwarding `source` to this participant (after the next negotiation).
+    pub(crate) fn subscribe_to(&mut self, source: TrackKey, kind: MediaKind) {
+        if self.subscriptions.iter().any(|s| s.source == source) {
+            return;
+        }
+        self.subscriptions.push(Subscription {
+            source,
+            kind,
+            state: SubState::ToOpen,
+            forwarder: Forwarder::new(None),
+        });
+    }
+
+    /// Builds the next subscribe offer if anything changed and no offer is out.
+    ///
+    /// `is_live` says whether a source track still exists; subscriptions to
+    /// vanished tracks are stopped (or dropped if never negotiated).
+    pub(crate) fn make_offer(
+        &mut self,
+        now: Instant,
+        id: ParticipantId,
+        is_live: impl Fn(TrackKey) -> bool,
+    ) -> Option<String> {
+        if self.pending_offer.is_some() {
+            return None;
+        }
+        self.subscriptions
+            .retain(|s| s.state != SubState::ToOpen || is_live(s.source));
+        for sub in &mut self.subscriptions {
+            if let SubState::Open(mid) = sub.state
+                && !is_live(sub.source)
+            {
+                sub.state = SubState::ToStop(mid);
+            }
+        }
+        let subs = &mut self.subscriptions;
+        let made = self.subscribe.guard(|rtc| {
+            let mut api = rtc.sdp_api();
+            for sub in subs.iter_mut() {
+                match sub.state {
+                    SubState::ToOpen => {
+                        let stream_id = sub.source.publisher.to_string();
+                        let track_id = format!("{}-{}", sub.source.publisher, sub.source.mid);
+                        let mid = api.add_media(
+                            sub.kind,
+                            Direction::SendOnly,
+                            Some(stream_id),
+                            Some(track_id),
+                            None,
+                        );
+                        sub.state = SubState::Negotiating(mid);
+                    }
+                    SubState::ToStop(mid) => {
+                        api.stop_media(mid);
+                        sub.state = SubState::NegotiatingStop(mid);
+                    }
+                    _ => {}
+                }
+            }
+            if !api.has_changes() {
+                return None;
+            }
+            api.apply()
+        });
+        let Some(Some((offer, pending))) = made else {
+            // Nothing to negotiate, or the connection is dead: undo the marks.
+            self.rollback_offer();
+            return None;
+        };
+        tracing::debug!(participant = %id, "subscribe offer");
+        self.pending_offer = Some(PendingOffer {
+            pending,
+            sent_at: now,
+        });
+        Some(offer.to_sdp_string())
+    }
+
+    /// Applies the client's answer to the outstanding subscribe offer.
+    pub(crate) fn accept_answer(&mut self, sdp: &str) -> Result<(), SfuError> {
+        let bad = |reason: String| SfuError::BadSdp {
+            pc: Pc::Subscribe,
+            reason,
+        };
+        if self.pending_offer.is_none() {
+            return Err(SfuError::NoPendingOffer);
+        }
+        // A malformed answer leaves the offer outstanding so a corrected answer still fits.
+        let answer = SdpAnswer::from_sdp_string(sdp).map_err(|e| bad(e.to_string()))?;
+        let Some(PendingOffer { pending, .. }) = self.pending_offer.take() else {
+            return Err(SfuError::NoPendingOffer);
+        };
+        let result = self
+            .subscribe
+            .guard(|rtc| rtc.sdp_api().accept_answer(pending, answer));
+        match result {
+            Some(Ok(())) => {
+                self.subscribe.dirty = true;
+                for sub in &mut self.subscriptions {
+                    if let SubState::Negotiating(mid) = sub.state {
+                        sub.state = SubState::Open(mid);
+                        sub.forwarder.restart();
+                    }
+                }
+                self.subscriptions
+                    .retain(|s| !matches!(s.state, SubState::NegotiatingStop(_)));
+                Ok(())
+            }
+            Some(Err(e)) => {
+                self.rollback_offer();
+                Err(bad(e.to_string()))
+            }
+            None => {
+                self.rollback_offer();
+                Err(bad("the subscribe connection has failed".into()))
+            }
+        }
+    }
+
+    /// Forgets the outstanding offer; its changes go into the next one.
+    pub(crate) fn rollback_offer(&mut self) {
+        self.pending_offer = None;
+        for sub in &mut self.subscriptions {
+            sub.state = match sub.state {
+                SubState::Negotiating(_) => SubState::ToOpen,
+                SubState::NegotiatingStop(mid) => SubState::ToStop(mid),
+                other => other,
+            };
+        }
+    }
+
+    /// Whether anything waits for the next offer.
+    pub(crate) fn has_queued_changes(&self) -> bool {
+        self.subscriptions
+            .iter()
+            .any(|s| matches!(s.state, SubState::ToOpen | SubState::ToStop(_)))
+    }
+}

@@ -1,0 +1,64 @@
+//! Errors sent to clients: a code for programs and a message for people.
+
+use serde::{Deserialize, Serialize};
+
+/// The `code` of an `error` message; see `docs/protocol.md`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// Not a JSON object, or a binary frame.
+    BadJson,
+    /// `type` missing or unknown.
+    UnknownType,
+    /// A field is missing, mistyped or breaks its rules.
+    BadField,
+    /// Larger than the message limit.
+    TooLarge,
+    /// Too many messages.
+    RateLimited,
+    /// `join` asked for a protocol version the server does not speak.
+    UnsupportedVersion,
+    /// The message needs a joined room.
+    NotJoined,
+    /// `join` while in a room.
+    AlreadyJoined,
+    /// The room is at its member limit.
+    RoomFull,
+    /// `answer` without an outstanding offer.
+    NoPendingOffer,
+    /// The SDP could not be parsed or applied.
+    SdpRejected,
+    /// The ICE candidate could not be parsed.
+    BadCandidate,
+    /// A media connection failed.
+    MediaFailed,
+}
+
+/// A refusal of something a client sent: always the client's fault.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{code:?}: {message}")]
+pub struct ProtocolError {
+    /// For programs.
+    pub code: ErrorCode,
+    /// For people.
+    pub message: String,
+    /// The `type` of the refused message.
+    pub in_reply_to: Option<String>,
+}
+
+impl ProtocolError {
+    /// An error with no `in_reply_to`.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        ProtocolError {
+            code,
+            message: message.into(),
+            in_reply_to: None,
+        }
+    }
+
+    /// Names the message type this error answers.
+    pub fn in_reply_to(mut self, kind: &str) -> Self {
+        self.in_reply_to = Some(kind.to_owned());
+        self
+    }
+}

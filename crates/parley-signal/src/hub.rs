@@ -1,0 +1,620 @@
+//! The signaling server's state machine: connections, rooms and their
+//! members, wired to the [`Sfu`]. Sans-IO like the SFU: the driver feeds
+//! WebSocket frames, datagrams and time, and drains [`HubOutput`]s,
+//! [`Transmit`]s and the next timeout.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use parley_sfu::{
+    ParticipantId, Pc, RoomId, Sfu, SfuError, SfuEvent, Transmit, TransportConfig, TransportState,
+};
+
+use crate::error::{ErrorCode, ProtocolError};
+use crate::messages::{
+    ClientMessage, IceServer, LeaveReason, PROTOCOL_VERSION, ParticipantInfo, PcName, ServerMessage,
+};
+use crate::names::{DisplayName, RoomName};
+use crate::ratelimit::TokenBucket;
+
+/// A WebSocket connection, numbered by the driver.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConnId(pub u64);
+
+/// Settings of the hub.
+#[derive(Debug, Clone)]
+pub struct HubConfig {
+    /// Most participants in one room.
+    pub max_room_members: usize,
+    /// ICE servers handed to clients in `joined`.
+    pub ice_servers: Vec<IceServer>,
+    /// A connection silent for this long is closed and its participant leaves.
+    pub idle_timeout: Duration,
+    /// Messages per second per connection, on average.
+    pub message_rate: f64,
+    /// Messages a connection may send in a burst.
+    pub message_burst: f64,
+    /// Media connection settings for the SFU.
+    pub transport: TransportConfig,
+    /// Secret mixed into participant ids so they cannot be guessed.
+    pub id_key: u64,
+}
+
+impl HubConfig {
+    /// Defaults from `docs/protocol.md`, with the given SFU host candidates.
+    pub fn new(host_candidates: Vec<SocketAddr>, id_key: u64) -> Self {
+        HubConfig {
+            max_room_members: 20,
+            ice_servers: Vec::new(),
+            idle_timeout: Duration::from_secs(30),
+            message_rate: 50.0,
+            message_burst: 100.0,
+            transport: TransportConfig { host_candidates },
+            id_key,
+        }
+    }
+}
+
+/// What the hub asks its driver to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HubOutput {
+    /// Send a message on a connection.
+    Send {
+        /// Where.
+        conn: ConnId,
+        /// What.
+        message: ServerMessage,
+    },
+    /// Close a connection (it already left its room).
+    Close {
+        /// Which.
+        conn: ConnId,
+        /// Why, for the close frame.
+        reason: &'static str,
+    },
+    /// A room got its first member (for the store's "rooms seen").
+    RoomOpened {
+        /// Which room.
+        room: RoomName,
+    },
+    /// A room's last member left.
+    RoomClosed {
+        /// Which room.
+        room: RoomName,
+    },
+}
+
+struct Connection {
+    last_activity: Instant,
+    limiter: TokenBucket,
+    participant: Option<ParticipantId>,
+}
+
+struct Member {
+    conn: ConnId,
+    room: RoomName,
+    name: DisplayName,
+    mic: bool,
+    camera: bool,
+}
+
+impl Member {
+    fn info(&self, id: ParticipantId) -> ParticipantInfo {
+        ParticipantInfo {
+            id: id.to_string(),
+            name: self.name.as_str().to_owned(),
+            mic: self.mic,
+            camera: self.camera,
+        }
+    }
+}
+
+struct Room {
+    id: RoomId,
+    /// In order of arrival.
+    members: Vec<ParticipantId>,
+}
+
+/// The signaling state machine. See the module documentation.
+pub struct Hub {
+    config: HubConfig,
+    sfu: Sfu,
+    conns: HashMap<ConnId, Connection>,
+    members: HashMap<ParticipantId, Member>,
+    rooms: HashMap<RoomName, Room>,
+    outputs: VecDeque<HubOutput>,
+    next_id: u64,
+}
+
+impl Hub {
+    /// A hub with no connections.
+    pub fn new(config: HubConfig) -> Self {
+        let sfu = Sfu::new(config.transport.clone());
+        Hub {
+            config,
+            sfu,
+            conns: HashMap::new(),
+            members: HashMap::new(),
+            rooms: HashMap::new(),
+            outputs: VecDeque::new(),
+            next_id: 0,
+        }
+    }
+
+    /// The SFU, for inspection.
+    pub fn sfu(&self) -> &Sfu {
+        &self.sfu
+    }
+
+    /// How many people are in rooms.
+    pub fn participant_count(&self) -> usize {
+        self.members.len()
+    }
+
+    /// Names of the rooms with people in them.
+    pub fn room_names(&self) -> Vec<RoomName> {
+        self.rooms.keys().cloned().collect()
+    }
+
+    /// Updates the ICE servers given to clients that join from now on.
+    pub fn set_ice_servers(&mut self, servers: Vec<IceServer>) {
+        self.config.ice_servers = servers;
+    }
+
+    /// A new WebSocket connection.
+    pub fn handle_connect(&mut self, now: Instant, conn: ConnId) {
+        self.conns.insert(
+            conn,
+            Connection {
+                last_activity: now,
+                limiter: TokenBucket::new(now, self.config.message_rate, self.config.message_burst),
+                participant: None,
+            },
+        );
+    }
+
+    /// Any sign of life on a connection (a pong, a frame).
+    pub fn handle_activity(&mut self, now: Instant, conn: ConnId) {
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.last_activity = c.last_activity.max(now);
+        }
+    }
+
+    /// A text frame from a client.
+    pub fn handle_text(&mut self, now: Instant, conn: ConnId, text: &str) {
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        c.last_activity = c.last_activity.max(now);
+        if !c.limiter.try_take(now) {
+            self.reply_error(
+                conn,
+                ProtocolError::new(
+                    ErrorCode::RateLimited,
+                    "too many messages; this one was dropped",
+                ),
+            );
+            return;
+        }
+        match ClientMessage::parse(text) {
+            Ok(message) => {
+                let kind = message.kind();
+                if let Err(e) = self.handle_message(now, conn, message) {
+                    let e = if e.in_reply_to.is_none() {
+                        e.in_reply_to(kind)
+                    } else {
+                        e
+                    };
+                    self.reply_error(conn, e);
+                }
+            }
+            Err(e) => self.reply_error(conn, e),
+        }
+        self.pump_sfu();
+    }
+
+    /// A binary frame, which the protocol does not use.
+    pub fn handle_binary(&mut self, now: Instant, conn: ConnId) {
+        self.handle_activity(now, conn);
+        self.reply_error(
+            conn,
+            ProtocolError::new(
+                ErrorCode::BadJson,
+                "binary frames are not part of the protocol; send JSON text",
+            ),
+        );
+    }
+
+    /// The connection closed.
+    pub fn handle_disconnect(&mut self, now: Instant, conn: ConnId) {
+        if let Some(c) = self.conns.remove(&conn) {
+            if let Some(id) = c.participant {
+                self.leave(now, id, LeaveReason::Disconnected);
+            }
+        }
+        self.pump_sfu();
+    }
+
+    /// A datagram on the media socket.
+    pub fn handle_datagram(
+        &mut self,
+        now: Instant,
+        source: SocketAddr,
+        destination: SocketAddr,
+        data: &[u8],
+    ) {
+        self.sfu.handle_receive(now, source, destination, data);
+        self.pump_sfu();
+    }
+
+    /// Advances time: media timers, and closing silent connections.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.sfu.handle_timeout(now);
+        let idle: Vec<ConnId> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| {
+                now.saturating_duration_since(c.last_activity) >= self.config.idle_timeout
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        for conn in idle {
+            if let Some(c) = self.conns.remove(&conn) {
+                if let Some(id) = c.participant {
+                    self.leave(now, id, LeaveReason::Timeout);
+                }
+                self.outputs.push_back(HubOutput::Close {
+                    conn,
+                    reason: "idle timeout",
+                });
+            }
+        }
+        self.pump_sfu();
+    }
+
+    /// The next thing for the driver to do.
+    pub fn poll_output(&mut self) -> Option<HubOutput> {
+        self.outputs.pop_front()
+    }
+
+    /// The next datagram to send on the media socket.
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.sfu.poll_transmit()
+    }
+
+    /// When [`Hub::handle_timeout`] should next be called.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let idle = self
+            .conns
+            .values()
+            .map(|c| c.last_activity + self.config.idle_timeout)
+            .min();
+        [idle, self.sfu.poll_timeout()].into_iter().flatten().min()
+    }
+
+    fn send(&mut self, conn: ConnId, message: ServerMessage) {
+        self.outputs.push_back(HubOutput::Send { conn, message });
+    }
+
+    fn reply_error(&mut self, conn: ConnId, e: ProtocolError) {
+        tracing::debug!(conn = conn.0, code = ?e.code, "refused: {}", e.message);
+        self.send(conn, e.into());
+    }
+
+    /// Sends `message` to every member of `room` except `except`.
+    fn broadcast(
+        &mut self,
+        room: &RoomName,
+        except: Option<ParticipantId>,
+        message: ServerMessage,
+    ) {
+        let Some(r) = self.rooms.get(room) else {
+            return;
+        };
+        let targets: Vec<ConnId> = r
+            .members
+            .iter()
+            .filter(|id| Some(**id) != except)
+            .filter_map(|id| self.members.get(id).map(|m| m.conn))
+            .collect();
+        for conn in targets {
+            self.send(conn, message.clone());
+        }
+    }
+
+    fn joined_participant(&self, conn: ConnId) -> Result<ParticipantId, ProtocolError> {
+        self.conns
+            .get(&conn)
+            .and_then(|c| c.participant)
+            .ok_or_else(|| ProtocolError::new(ErrorCode::NotJoined, "join a room first"))
+    }
+
+    fn handle_message(
+        &mut self,
+        now: Instant,
+        conn: ConnId,
+        message: ClientMessage,
+    ) -> Result<(), ProtocolError> {
+        match message {
+            ClientMessage::Join {
+                version,
+                room,
+                name,
+                mic,
+                camera,
+            } => self.join(now, conn, version, &room, &name, mic, camera),
+            ClientMessage::Offer { pc, sdp } => {
+                let id = self.joined_participant(conn)?;
+                if pc != PcName::Publish {
+                    return Err(ProtocolError::new(
+                        ErrorCode::BadField,
+                        "offer: pc must be \"publish\"; the server makes the subscribe offers",
+                    ));
+                }
+                let answer = self
+                    .sfu
+                    .handle_publish_offer(now, id, &sdp)
+                    .map_err(sfu_error)?;
+                self.send(
+                    conn,
+                    ServerMessage::Answer {
+                        pc: PcName::Publish,
+                        sdp: answer,
+                    },
+                );
+                Ok(())
+            }
+            ClientMessage::Answer { pc, sdp } => {
+                let id = self.joined_participant(conn)?;
+                if pc != PcName::Subscribe {
+                    return Err(ProtocolError::new(
+                        ErrorCode::BadField,
+                        "answer: pc must be \"subscribe\"; the client makes the publish offers",
+                    ));
+                }
+                self.sfu
+                    .handle_subscribe_answer(now, id, &sdp)
+                    .map_err(sfu_error)
+            }
+            ClientMessage::Candidate { pc, candidate } => {
+                let id = self.joined_participant(conn)?;
+                self.sfu
+                    .add_remote_candidate(now, id, pc.into(), &candidate)
+                    .map_err(sfu_error)
+            }
+            ClientMessage::Media { mic, camera } => {
+                let id = self.joined_participant(conn)?;
+                let Some(member) = self.members.get_mut(&id) else {
+                    return Ok(());
+                };
+                let before = (member.mic, member.camera);
+                member.mic = mic.unwrap_or(member.mic);
+                member.camera = camera.unwrap_or(member.camera);
+                if (member.mic, member.camera) != before {
+                    let info = member.info(id);
+                    let room = member.room.clone();
+                    self.broadcast(
+                        &room,
+                        Some(id),
+                        ServerMessage::ParticipantUpdated { participant: info },
+                    );
+                }
+                Ok(())
+            }
+            ClientMessage::Leave => {
+                let id = self.joined_participant(conn)?;
+                self.leave(now, id, LeaveReason::Left);
+                self.send(conn, ServerMessage::Left);
+                Ok(())
+            }
+            ClientMessage::Ping => {
+                self.send(conn, ServerMessage::Pong);
+                Ok(())
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn join(
+        &mut self,
+        now: Instant,
+        conn: ConnId,
+        version: u32,
+        room: &str,
+        name: &str,
+        mic: bool,
+        camera: bool,
+    ) -> Result<(), ProtocolError> {
+        if self.joined_participant(conn).is_ok() {
+            return Err(ProtocolError::new(
+                ErrorCode::AlreadyJoined,
+                "already in a room; send leave first",
+            ));
+        }
+        if version != PROTOCOL_VERSION {
+            return Err(ProtocolError::new(
+                ErrorCode::UnsupportedVersion,
+                format!("this server speaks protocol version {PROTOCOL_VERSION}, not {version}"),
+            ));
+        }
+        let room = RoomName::parse(room)
+            .map_err(|e| ProtocolError::new(ErrorCode::BadField, format!("join: room {e}")))?;
+        let name = DisplayName::parse(name)
+            .map_err(|e| ProtocolError::new(ErrorCode::BadField, format!("join: name {e}")))?;
+        let size = self.rooms.get(&room).map_or(0, |r| r.members.len());
+        if size >= self.config.max_room_members {
+            return Err(ProtocolError::new(
+                ErrorCode::RoomFull,
+                format!(
+                    "the room is full ({} participants)",
+                    self.config.max_room_members
+                ),
+            ));
+        }
+
+        let id = self.new_participant_id();
+        let room_id = if let Some(r) = self.rooms.get(&room) {
+            r.id
+        } else {
+            let room_id = RoomId::new(self.next_id);
+            self.next_id += 1;
+            self.rooms.insert(
+                room.clone(),
+                Room {
+                    id: room_id,
+                    members: Vec::new(),
+                },
+            );
+            self.outputs
+                .push_back(HubOutput::RoomOpened { room: room.clone() });
+            room_id
+        };
+        let member = Member {
+            conn,
+            room: room.clone(),
+            name,
+            mic,
+            camera,
+        };
+        let info = member.info(id);
+        let others: Vec<ParticipantInfo> = self.rooms[&room]
+            .members
+            .iter()
+            .filter_map(|other| self.members.get(other).map(|m| m.info(*other)))
+            .collect();
+        self.members.insert(id, member);
+        if let Some(r) = self.rooms.get_mut(&room) {
+            r.members.push(id);
+        }
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.participant = Some(id);
+        }
+        tracing::info!(%room, participant = %id, "joined");
+        // `joined` goes out before the subscribe offer the SFU makes next.
+        self.send(
+            conn,
+            ServerMessage::Joined {
+                version: PROTOCOL_VERSION,
+                room: room.to_string(),
+                me: info.clone(),
+                participants: others,
+                ice_servers: self.config.ice_servers.clone(),
+            },
+        );
+        self.broadcast(
+            &room,
+            Some(id),
+            ServerMessage::ParticipantJoined { participant: info },
+        );
+        self.sfu.add_participant(now, id, room_id);
+        Ok(())
+    }
+
+    fn leave(&mut self, now: Instant, id: ParticipantId, reason: LeaveReason) {
+        let Some(member) = self.members.remove(&id) else {
+            return;
+        };
+        if let Some(c) = self.conns.get_mut(&member.conn) {
+            c.participant = None;
+        }
+        self.sfu.remove_participant(now, id);
+        tracing::info!(room = %member.room, participant = %id, ?reason, "left");
+        let empty = match self.rooms.get_mut(&member.room) {
+            Some(r) => {
+                r.members.retain(|m| *m != id);
+                r.members.is_empty()
+            }
+            None => false,
+        };
+        if empty {
+            self.rooms.remove(&member.room);
+            self.outputs
+                .push_back(HubOutput::RoomClosed { room: member.room });
+        } else {
+            self.broadcast(
+                &member.room,
+                None,
+                ServerMessage::ParticipantLeft {
+                    id: id.to_string(),
+                    reason,
+                },
+            );
+        }
+    }
+
+    /// Participant ids: a counter through a keyed bijective mix, so ids are
+    /// unique for the server's life and cannot be guessed from one another.
+    fn new_participant_id(&mut self) -> ParticipantId {
+        loop {
+            self.next_id += 1;
+            let id = ParticipantId::new(mix(self.next_id ^ self.config.id_key));
+            if !self.members.contains_key(&id) {
+                return id;
+            }
+        }
+    }
+
+    /// Turns SFU events into messages.
+    fn pump_sfu(&mut self) {
+        while let Some(event) = self.sfu.poll_event() {
+            match event {
+                SfuEvent::SubscribeOffer { participant, sdp } => {
+                    if let Some(m) = self.members.get(&participant) {
+                        let conn = m.conn;
+                        self.send(
+                            conn,
+                            ServerMessage::Offer {
+                                pc: PcName::Subscribe,
+                                sdp,
+                            },
+                        );
+                    }
+                }
+                SfuEvent::TransportState {
+                    participant,
+                    pc,
+                    state,
+                } => {
+                    tracing::debug!(%participant, ?pc, ?state, "media connection");
+                    if state == TransportState::Failed {
+                        if let Some(m) = self.members.get(&participant) {
+                            let conn = m.conn;
+                            let which = match pc {
+                                Pc::Publish => "publish",
+                                Pc::Subscribe => "subscribe",
+                            };
+                            self.reply_error(
+                                conn,
+                                ProtocolError::new(
+                                    ErrorCode::MediaFailed,
+                                    format!(
+                                        "the {which} media connection failed; leave and join again"
+                                    ),
+                                ),
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn sfu_error(e: SfuError) -> ProtocolError {
+    let code = match &e {
+        SfuError::BadSdp { .. } => ErrorCode::SdpRejected,
+        SfuError::NoPendingOffer => ErrorCode::NoPendingOffer,
+        SfuError::BadCandidate(_) => ErrorCode::BadCandidate,
+        SfuError::UnknownParticipant => ErrorCode::NotJoined,
+    };
+    ProtocolError::new(code, e.to_string())
+}
+
+/// splitmix64's finaliser: a bijection on u64 that scatters consecutive inputs.
+fn mix(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}

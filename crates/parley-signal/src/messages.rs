@@ -1,0 +1,363 @@
+//! The wire format of `docs/protocol.md`: what clients send and what the
+//! server sends back. Both directions serialize and deserialize, so the same
+//! types serve the server, its tests and Rust clients such as the load generator.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::error::{ErrorCode, ProtocolError};
+
+/// The protocol version this crate speaks.
+pub const PROTOCOL_VERSION: u32 = 1;
+/// The largest message accepted, in bytes.
+pub const MAX_MESSAGE_BYTES: usize = 65_536;
+
+/// Which of a participant's two peer connections a message is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PcName {
+    /// The client's own media; the client offers.
+    Publish,
+    /// Everyone else's media; the server offers.
+    Subscribe,
+}
+
+impl From<PcName> for parley_sfu::Pc {
+    fn from(pc: PcName) -> Self {
+        match pc {
+            PcName::Publish => parley_sfu::Pc::Publish,
+            PcName::Subscribe => parley_sfu::Pc::Subscribe,
+        }
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// A message from a client.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ClientMessage {
+    /// Enter a room.
+    Join {
+        /// Protocol version the client speaks.
+        version: u32,
+        /// Room name, validated by [`RoomName`](crate::RoomName).
+        room: String,
+        /// Display name, validated by [`DisplayName`](crate::DisplayName).
+        name: String,
+        /// Whether the microphone starts on.
+        #[serde(default = "yes")]
+        mic: bool,
+        /// Whether the camera starts on.
+        #[serde(default = "yes")]
+        camera: bool,
+    },
+    /// The client's offer (publish connection only).
+    Offer {
+        /// Must be `publish`.
+        pc: PcName,
+        /// The SDP.
+        sdp: String,
+    },
+    /// The client's answer (subscribe connection only).
+    Answer {
+        /// Must be `subscribe`.
+        pc: PcName,
+        /// The SDP.
+        sdp: String,
+    },
+    /// A trickled ICE candidate; empty for end of candidates.
+    Candidate {
+        /// The connection the candidate belongs to.
+        pc: PcName,
+        /// The `candidate:...` line.
+        candidate: String,
+    },
+    /// Microphone and camera state.
+    Media {
+        /// Microphone on; unchanged when absent.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        mic: Option<bool>,
+        /// Camera on; unchanged when absent.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        camera: Option<bool>,
+    },
+    /// Leave the room, keep the connection.
+    Leave,
+    /// Liveness check.
+    Ping,
+}
+
+/// Message types a client may send, for telling an unknown type from a bad field.
+const CLIENT_TYPES: &[&str] = &[
+    "join",
+    "offer",
+    "answer",
+    "candidate",
+    "media",
+    "leave",
+    "ping",
+];
+
+impl ClientMessage {
+    /// Parses one text frame, naming the problem if it is not a valid message.
+    pub fn parse(text: &str) -> Result<ClientMessage, ProtocolError> {
+        if text.len() > MAX_MESSAGE_BYTES {
+            return Err(ProtocolError::new(
+                ErrorCode::TooLarge,
+                format!(
+                    "message of {} bytes exceeds the limit of {MAX_MESSAGE_BYTES}",
+                    text.len()
+                ),
+            ));
+        }
+        let value: Value = serde_json::from_str(text)
+            .map_err(|e| ProtocolError::new(ErrorCode::BadJson, format!("not JSON: {e}")))?;
+        let Value::Object(object) = &value else {
+            return Err(ProtocolError::new(
+                ErrorCode::BadJson,
+                "expected a JSON object",
+            ));
+        };
+        let kind = match object.get("type") {
+            Some(Value::String(kind)) => kind.clone(),
+            Some(_) => {
+                return Err(ProtocolError::new(
+                    ErrorCode::UnknownType,
+                    "`type` must be a string",
+                ));
+            }
+            None => {
+                return Err(ProtocolError::new(ErrorCode::UnknownType, "missing `type`"));
+            }
+        };
+        if !CLIENT_TYPES.contains(&kind.as_str()) {
+            let shown: String = kind.chars().take(40).collect();
+            return Err(ProtocolError::new(
+                ErrorCode::UnknownType,
+                format!("unknown message type {shown:?}"),
+            ));
+        }
+        serde_json::from_value(value).map_err(|e| {
+            ProtocolError::new(ErrorCode::BadField, format!("{kind}: {e}")).in_reply_to(&kind)
+        })
+    }
+
+    /// The `type` of this message on the wire.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ClientMessage::Join { .. } => "join",
+            ClientMessage::Offer { .. } => "offer",
+            ClientMessage::Answer { .. } => "answer",
+            ClientMessage::Candidate { .. } => "candidate",
+            ClientMessage::Media { .. } => "media",
+            ClientMessage::Leave => "leave",
+            ClientMessage::Ping => "ping",
+        }
+    }
+}
+
+/// A participant as others see it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ParticipantInfo {
+    /// Opaque id; also the `msid` stream id of the participant's tracks.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// Microphone on.
+    pub mic: bool,
+    /// Camera on.
+    pub camera: bool,
+}
+
+/// One entry of `RTCConfiguration.iceServers`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IceServer {
+    /// `stun:`, `turn:` or `turns:` URLs.
+    pub urls: Vec<String>,
+    /// TURN username.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    /// TURN password.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential: Option<String>,
+}
+
+/// Why a participant left.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LeaveReason {
+    /// It sent `leave`.
+    Left,
+    /// Its connection closed.
+    Disconnected,
+    /// Its connection went silent.
+    Timeout,
+}
+
+/// A message from the server.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerMessage {
+    /// You are in the room.
+    Joined {
+        /// The protocol version in use.
+        version: u32,
+        /// The normalised room name.
+        room: String,
+        /// You, as others see you.
+        #[serde(rename = "self")]
+        me: ParticipantInfo,
+        /// Everyone else, in order of arrival.
+        participants: Vec<ParticipantInfo>,
+        /// For `RTCConfiguration.iceServers`.
+        ice_servers: Vec<IceServer>,
+    },
+    /// Someone entered.
+    ParticipantJoined {
+        /// Who.
+        participant: ParticipantInfo,
+    },
+    /// Someone's microphone or camera state changed.
+    ParticipantUpdated {
+        /// Who, with the new state.
+        participant: ParticipantInfo,
+    },
+    /// Someone left.
+    ParticipantLeft {
+        /// Their id.
+        id: String,
+        /// Why.
+        reason: LeaveReason,
+    },
+    /// The server's answer (publish connection).
+    Answer {
+        /// Always `publish`.
+        pc: PcName,
+        /// The SDP.
+        sdp: String,
+    },
+    /// The server's offer (subscribe connection).
+    Offer {
+        /// Always `subscribe`.
+        pc: PcName,
+        /// The SDP.
+        sdp: String,
+    },
+    /// `leave` done.
+    Left,
+    /// Reply to `ping`.
+    Pong,
+    /// Something the client sent was refused.
+    Error {
+        /// For programs.
+        code: ErrorCode,
+        /// For people.
+        message: String,
+        /// The `type` of the refused message, when known.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        in_reply_to: Option<String>,
+    },
+}
+
+impl From<ProtocolError> for ServerMessage {
+    fn from(e: ProtocolError) -> Self {
+        ServerMessage::Error {
+            code: e.code,
+            message: e.message,
+            in_reply_to: e.in_reply_to,
+        }
+    }
+}
+
+impl ServerMessage {
+    /// The JSON text of this message.
+    pub fn to_json(&self) -> String {
+        // Serializing these plain structs cannot fail.
+        serde_json::to_string(self).unwrap_or_else(|_| String::from("{}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn code_of(text: &str) -> ErrorCode {
+        ClientMessage::parse(text).unwrap_err().code
+    }
+
+    #[test]
+    fn join_parses_with_defaults() {
+        let m = ClientMessage::parse(r#"{"type":"join","version":1,"room":"r","name":"Ada"}"#);
+        assert_eq!(
+            m.unwrap(),
+            ClientMessage::Join {
+                version: 1,
+                room: "r".into(),
+                name: "Ada".into(),
+                mic: true,
+                camera: true
+            }
+        );
+    }
+
+    #[test]
+    fn unknown_fields_are_ignored_for_forward_compatibility() {
+        let m = ClientMessage::parse(r#"{"type":"ping","future":{"x":1}}"#);
+        assert_eq!(m.unwrap(), ClientMessage::Ping);
+    }
+
+    #[test]
+    fn malformed_messages_name_the_problem() {
+        assert_eq!(code_of("not json"), ErrorCode::BadJson);
+        assert_eq!(code_of("[1,2]"), ErrorCode::BadJson);
+        assert_eq!(code_of("\"join\""), ErrorCode::BadJson);
+        assert_eq!(code_of("{}"), ErrorCode::UnknownType);
+        assert_eq!(code_of(r#"{"type":7}"#), ErrorCode::UnknownType);
+        assert_eq!(code_of(r#"{"type":"dance"}"#), ErrorCode::UnknownType);
+
+        let e = ClientMessage::parse(r#"{"type":"join","version":1,"name":"x"}"#).unwrap_err();
+        assert_eq!(e.code, ErrorCode::BadField);
+        assert!(e.message.contains("room"), "{}", e.message);
+        assert_eq!(e.in_reply_to.as_deref(), Some("join"));
+
+        let e = ClientMessage::parse(r#"{"type":"offer","pc":"sideways","sdp":""}"#).unwrap_err();
+        assert_eq!(e.code, ErrorCode::BadField);
+        assert!(e.message.contains("sideways"), "{}", e.message);
+
+        let e = ClientMessage::parse(r#"{"type":"media","mic":"loud"}"#).unwrap_err();
+        assert_eq!(e.code, ErrorCode::BadField);
+    }
+
+    #[test]
+    fn oversized_messages_are_refused_before_parsing() {
+        let big = format!(
+            r#"{{"type":"ping","pad":"{}"}}"#,
+            "x".repeat(MAX_MESSAGE_BYTES)
+        );
+        assert_eq!(code_of(&big), ErrorCode::TooLarge);
+    }
+
+    #[test]
+    fn server_messages_use_the_documented_shape() {
+        let m = ServerMessage::ParticipantLeft {
+            id: "p1".into(),
+            reason: LeaveReason::Timeout,
+        };
+        assert_eq!(
+            m.to_json(),
+            r#"{"type":"participant_left","id":"p1","reason":"timeout"}"#
+        );
+        let m = ServerMessage::Error {
+            code: ErrorCode::NoPendingOffer,
+            message: "m".into(),
+            in_reply_to: None,
+        };
+        assert_eq!(
+            m.to_json(),
+            r#"{"type":"error","code":"no_pending_offer","message":"m"}"#
+        );
+    }
+}

@@ -1,0 +1,451 @@
+//! Media through the whole hub: in-memory str0m clients, a virtual clock and
+//! a virtual network. Ten simulated seconds run in well under a second.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use parley_signal::{ConnId, Hub, HubConfig, HubOutput, PcName, ServerMessage};
+use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
+use str0m::format::Codec;
+use str0m::media::{Direction, MediaKind, MediaTime, Mid};
+use str0m::net::{Protocol, Receive};
+use str0m::{Candidate, Event, Input, Output, Rtc};
+
+const SERVER: &str = "10.0.0.1:10000";
+const TICK: Duration = Duration::from_millis(5);
+
+/// A test client: two str0m peer connections speaking the Parley protocol.
+struct Client {
+    conn: ConnId,
+    id: String,
+    publish: Rtc,
+    subscribe: Rtc,
+    publish_addr: SocketAddr,
+    subscribe_addr: SocketAddr,
+    pending_publish: Option<SdpPendingOffer>,
+    audio: Option<Mid>,
+    video: Option<Mid>,
+    publish_timeout: Instant,
+    subscribe_timeout: Instant,
+    frames_sent: u64,
+    keyframe_wanted: bool,
+    keyframe_requests_seen: u32,
+    /// Publisher id of each subscribed m-line, from its msid.
+    sources: HashMap<Mid, (String, MediaKind)>,
+    /// Frames received per (publisher id, kind).
+    received: HashMap<(String, MediaKind), u64>,
+    keyframes_received: HashMap<String, u64>,
+    subscribe_offers: u32,
+}
+
+impl Client {
+    fn new(n: u8, now: Instant) -> Self {
+        let publish_addr: SocketAddr = format!("10.0.1.{n}:5000").parse().unwrap();
+        let subscribe_addr: SocketAddr = format!("10.0.1.{n}:5001").parse().unwrap();
+        let mut publish = Rtc::new(now);
+        publish.add_local_candidate(Candidate::host(publish_addr, "udp").unwrap());
+        let mut subscribe = Rtc::new(now);
+        subscribe.add_local_candidate(Candidate::host(subscribe_addr, "udp").unwrap());
+        Client {
+            conn: ConnId(u64::from(n)),
+            id: String::new(),
+            publish,
+            subscribe,
+            publish_addr,
+            subscribe_addr,
+            pending_publish: None,
+            audio: None,
+            video: None,
+            publish_timeout: now,
+            subscribe_timeout: now,
+            frames_sent: 0,
+            keyframe_wanted: true,
+            keyframe_requests_seen: 0,
+            sources: HashMap::new(),
+            received: HashMap::new(),
+            keyframes_received: HashMap::new(),
+            subscribe_offers: 0,
+        }
+    }
+
+    fn got(&self, from: &Client, kind: MediaKind) -> u64 {
+        self.received
+            .get(&(from.id.clone(), kind))
+            .copied()
+            .unwrap_or(0)
+    }
+}
+
+struct World {
+    hub: Hub,
+    now: Instant,
+    clients: Vec<Client>,
+    server: SocketAddr,
+}
+
+impl World {
+    fn new() -> Self {
+        let server: SocketAddr = SERVER.parse().unwrap();
+        World {
+            hub: Hub::new(HubConfig::new(vec![server], 7)),
+            now: Instant::now(),
+            clients: Vec::new(),
+            server,
+        }
+    }
+
+    fn send(&mut self, i: usize, value: serde_json::Value) {
+        let conn = self.clients[i].conn;
+        self.hub.handle_text(self.now, conn, &value.to_string());
+        self.dispatch();
+    }
+
+    /// Adds a client and joins it to `room`.
+    fn join(&mut self, room: &str, name: &str) -> usize {
+        let n = self.clients.len() as u8 + 1;
+        let client = Client::new(n, self.now);
+        self.hub.handle_connect(self.now, client.conn);
+        self.clients.push(client);
+        let i = self.clients.len() - 1;
+        self.send(
+            i,
+            serde_json::json!({"type": "join", "version": 1, "room": room, "name": name}),
+        );
+        assert!(!self.clients[i].id.is_empty(), "join failed");
+        i
+    }
+
+    /// Starts publishing one audio and one video track.
+    fn publish(&mut self, i: usize) {
+        let c = &mut self.clients[i];
+        let mut api = c.publish.sdp_api();
+        c.audio = Some(api.add_media(MediaKind::Audio, Direction::SendOnly, None, None, None));
+        c.video = Some(api.add_media(MediaKind::Video, Direction::SendOnly, None, None, None));
+        let (offer, pending) = api.apply().unwrap();
+        c.pending_publish = Some(pending);
+        self.send(
+            i,
+            serde_json::json!({"type": "offer", "pc": "publish", "sdp": offer.to_sdp_string()}),
+        );
+    }
+
+    fn leave(&mut self, i: usize) {
+        self.send(i, serde_json::json!({"type": "leave"}));
+    }
+
+    /// Delivers the hub's messages to the clients, answering offers.
+    fn dispatch(&mut self) {
+        let mut replies = Vec::new();
+        while let Some(out) = self.hub.poll_output() {
+            let HubOutput::Send { conn, message } = out else {
+                continue;
+            };
+            let Some(i) = self.clients.iter().position(|c| c.conn == conn) else {
+                continue;
+            };
+            let c = &mut self.clients[i];
+            match message {
+                ServerMessage::Joined { me, .. } => c.id = me.id,
+                ServerMessage::Answer { sdp, .. } => {
+                    let answer = SdpAnswer::from_sdp_string(&sdp).unwrap();
+                    let pending = c.pending_publish.take().expect("a publish offer");
+                    c.publish.sdp_api().accept_answer(pending, answer).unwrap();
+                }
+                ServerMessage::Offer { pc, sdp } => {
+                    assert_eq!(pc, PcName::Subscribe);
+                    c.subscribe_offers += 1;
+                    let offer = SdpOffer::from_sdp_string(&sdp).unwrap();
+                    let answer = c.subscribe.sdp_api().accept_offer(offer).unwrap();
+                    replies.push((
+                        i,
+                        serde_json::json!({"type": "answer", "pc": "subscribe", "sdp": answer.to_sdp_string()}),
+                    ));
+                }
+                ServerMessage::Error { code, message, .. } => {
+                    panic!("server error {code:?}: {message}")
+                }
+                _ => {}
+            }
+        }
+        for (i, reply) in replies {
+            self.send(i, reply);
+        }
+    }
+
+    /// Runs the virtual world for `duration`, publishers sending 50 audio and
+    /// 30 video frames per second.
+    fn run(&mut self, duration: Duration) {
+        let end = self.now + duration;
+        while self.now < end {
+            self.now += TICK;
+            let now = self.now;
+            if self.hub.poll_timeout().is_some_and(|t| t <= now) {
+                self.hub.handle_timeout(now);
+            }
+            for c in &mut self.clients {
+                if c.publish_timeout <= now {
+                    c.publish.handle_input(Input::Timeout(now)).unwrap();
+                }
+                if c.subscribe_timeout <= now {
+                    c.subscribe.handle_input(Input::Timeout(now)).unwrap();
+                }
+                write_media(c, now);
+            }
+            self.pump();
+            self.dispatch();
+        }
+    }
+
+    /// Moves datagrams until nobody has anything to send.
+    fn pump(&mut self) {
+        loop {
+            let mut moved = false;
+            while let Some(t) = self.hub.poll_transmit() {
+                moved = true;
+                let Some(c) = self
+                    .clients
+                    .iter_mut()
+                    .find(|c| c.publish_addr == t.destination || c.subscribe_addr == t.destination)
+                else {
+                    continue;
+                };
+                let input = Input::Receive(
+                    self.now,
+                    Receive {
+                        proto: Protocol::Udp,
+                        source: t.source,
+                        destination: t.destination,
+                        contents: (&t.contents[..]).try_into().unwrap(),
+                    },
+                );
+                if c.publish_addr == t.destination {
+                    c.publish.handle_input(input).unwrap();
+                } else {
+                    c.subscribe.handle_input(input).unwrap();
+                }
+            }
+            let now = self.now;
+            let mut outgoing = Vec::new();
+            for c in &mut self.clients {
+                c.publish_timeout = drain_publish(c, now, &mut outgoing);
+                c.subscribe_timeout = drain_subscribe(c, now, &mut outgoing);
+            }
+            for (source, destination, data) in outgoing {
+                moved = true;
+                assert_eq!(destination, self.server);
+                self.hub.handle_datagram(now, source, destination, &data);
+            }
+            if !moved {
+                break;
+            }
+        }
+    }
+}
+
+fn drain_publish(
+    c: &mut Client,
+    now: Instant,
+    out: &mut Vec<(SocketAddr, SocketAddr, Vec<u8>)>,
+) -> Instant {
+    loop {
+        match c.publish.poll_output().unwrap() {
+            Output::Timeout(t) => return t.max(now),
+            Output::Transmit(t) => out.push((t.source, t.destination, t.contents.to_vec())),
+            Output::Event(Event::KeyframeRequest(_)) => {
+                c.keyframe_wanted = true;
+                c.keyframe_requests_seen += 1;
+            }
+            Output::Event(_) => {}
+        }
+    }
+}
+
+fn drain_subscribe(
+    c: &mut Client,
+    now: Instant,
+    out: &mut Vec<(SocketAddr, SocketAddr, Vec<u8>)>,
+) -> Instant {
+    loop {
+        match c.subscribe.poll_output().unwrap() {
+            Output::Timeout(t) => return t.max(now),
+            Output::Transmit(t) => out.push((t.source, t.destination, t.contents.to_vec())),
+            Output::Event(Event::MediaAdded(added)) => {
+                let media = c.subscribe.media(added.mid).unwrap();
+                c.sources
+                    .insert(added.mid, (media.stream_id().to_owned(), added.kind));
+            }
+            Output::Event(Event::MediaData(data)) => {
+                let (source, kind) = c.sources[&data.mid].clone();
+                if data.is_keyframe() {
+                    *c.keyframes_received.entry(source.clone()).or_default() += 1;
+                }
+                *c.received.entry((source, kind)).or_default() += 1;
+            }
+            Output::Event(_) => {}
+        }
+    }
+}
+
+/// 20 ms Opus frames and 30 fps VP8 frames; a keyframe when asked and every 3 s.
+fn write_media(c: &mut Client, now: Instant) {
+    if !c.publish.is_connected() {
+        return;
+    }
+    let tick = c.frames_sent;
+    c.frames_sent += 1;
+    if let Some(mid) = c.audio.filter(|_| tick % 4 == 0) {
+        // The server closes the connections of a participant that left.
+        let Some(w) = c.publish.writer(mid) else {
+            return;
+        };
+        let pt = w
+            .payload_params()
+            .find(|p| p.spec().codec == Codec::Opus)
+            .unwrap()
+            .pt();
+        let time = MediaTime::new(tick / 4 * 960, str0m::media::Frequency::FORTY_EIGHT_KHZ);
+        w.write(pt, now, time, vec![0xfc; 80]).unwrap();
+    }
+    if let Some(mid) = c.video.filter(|_| tick % 7 == 0) {
+        let frame = tick / 7;
+        let keyframe = c.keyframe_wanted || frame % 90 == 0;
+        c.keyframe_wanted = false;
+        let Some(w) = c.publish.writer(mid) else {
+            return;
+        };
+        let pt = w
+            .payload_params()
+            .find(|p| p.spec().codec == Codec::Vp8)
+            .unwrap()
+            .pt();
+        // Bit 0 of a VP8 frame's first byte is clear on keyframes (RFC 6386 §9.1).
+        let mut data = vec![0x55u8; if keyframe { 3000 } else { 800 }];
+        data[0] = if keyframe { 0x50 } else { 0x51 };
+        let time = MediaTime::from_90khz(frame * 3150);
+        w.write(pt, now, time, data).unwrap();
+    }
+}
+
+#[test]
+fn two_participants_receive_each_others_audio_and_video() {
+    let mut w = World::new();
+    let a = w.join("room", "Ada");
+    let b = w.join("room", "Grace");
+    w.publish(a);
+    w.publish(b);
+    w.run(Duration::from_secs(3));
+
+    let (ca, cb) = (&w.clients[a], &w.clients[b]);
+    assert!(
+        cb.got(ca, MediaKind::Audio) > 50,
+        "B heard A {} times",
+        cb.got(ca, MediaKind::Audio)
+    );
+    assert!(
+        cb.got(ca, MediaKind::Video) > 30,
+        "B saw A {} times",
+        cb.got(ca, MediaKind::Video)
+    );
+    assert!(ca.got(cb, MediaKind::Audio) > 50);
+    assert!(ca.got(cb, MediaKind::Video) > 30);
+    assert_eq!(
+        ca.got(ca, MediaKind::Video),
+        0,
+        "nobody receives themselves"
+    );
+    // Subscribers start on a keyframe.
+    assert!(cb.keyframes_received.get(&ca.id).copied().unwrap_or(0) >= 1);
+}
+
+#[test]
+fn a_late_joiner_gets_a_keyframe_at_once_and_everything_after() {
+    let mut w = World::new();
+    let a = w.join("room", "Ada");
+    w.publish(a);
+    let b = w.join("room", "Grace");
+    w.run(Duration::from_secs(2));
+    let requests_before = w.clients[a].keyframe_requests_seen;
+
+    let c = w.join("room", "Lin");
+    // Far less than the publisher's own 3 s keyframe interval.
+    w.run(Duration::from_millis(800));
+    let (ca, cc) = (&w.clients[a], &w.clients[c]);
+    assert!(
+        ca.keyframe_requests_seen > requests_before,
+        "the SFU asks the publisher for a keyframe for the newcomer"
+    );
+    assert!(cc.keyframes_received.get(&ca.id).copied().unwrap_or(0) >= 1);
+    assert!(
+        cc.got(ca, MediaKind::Video) >= 10,
+        "{}",
+        cc.got(ca, MediaKind::Video)
+    );
+    assert!(cc.got(ca, MediaKind::Audio) >= 20);
+    assert!(w.clients[b].got(ca, MediaKind::Video) > 60);
+}
+
+#[test]
+fn a_publisher_leaving_is_renegotiated_away_and_the_rest_keep_going() {
+    let mut w = World::new();
+    let a = w.join("room", "Ada");
+    let b = w.join("room", "Grace");
+    let c = w.join("room", "Lin");
+    for i in [a, b, c] {
+        w.publish(i);
+    }
+    w.run(Duration::from_secs(2));
+    let offers_before = w.clients[c].subscribe_offers;
+    w.leave(a);
+    w.run(Duration::from_secs(1));
+
+    let got_b_before = w.clients[c].got(&w.clients[b], MediaKind::Video);
+    let got_a_before = w.clients[c].got(&w.clients[a], MediaKind::Video);
+    w.run(Duration::from_secs(1));
+    let cc = &w.clients[c];
+    assert!(cc.subscribe_offers > offers_before, "removal renegotiates");
+    assert_eq!(
+        cc.got(&w.clients[a], MediaKind::Video),
+        got_a_before,
+        "nothing from A after it left"
+    );
+    assert!(
+        cc.got(&w.clients[b], MediaKind::Video) > got_b_before + 20,
+        "B still flows"
+    );
+    assert_eq!(w.hub.sfu().participant_count(), 2);
+}
+
+#[test]
+fn publishing_a_second_video_track_mid_call_reaches_the_others() {
+    let mut w = World::new();
+    let a = w.join("room", "Ada");
+    let b = w.join("room", "Grace");
+    w.publish(a);
+    w.run(Duration::from_secs(1));
+    assert_eq!(w.clients[b].sources.len(), 2);
+
+    // A renegotiates its publish connection to add a second video (a screen, say).
+    let c = &mut w.clients[a];
+    let mut api = c.publish.sdp_api();
+    let extra = api.add_media(MediaKind::Video, Direction::SendOnly, None, None, None);
+    let (offer, pending) = api.apply().unwrap();
+    c.pending_publish = Some(pending);
+    w.send(
+        a,
+        serde_json::json!({"type": "offer", "pc": "publish", "sdp": offer.to_sdp_string()}),
+    );
+    w.run(Duration::from_millis(200));
+    assert_eq!(
+        w.clients[b].sources.len(),
+        3,
+        "the new track was offered to B"
+    );
+    let from_a = w.clients[b]
+        .sources
+        .values()
+        .filter(|(who, _)| *who == w.clients[a].id)
+        .count();
+    assert_eq!(from_a, 3);
+    let _ = extra;
+}

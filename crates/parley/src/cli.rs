@@ -1,0 +1,54 @@
+//! The command line.
+
+use clap::{Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
+
+use crate::config::{ServeArgs, ServeConfig};
+
+/// Parley: self-hosted video conferencing in one binary.
+#[derive(Debug, Parser)]
+#[command(
+    name = "parley",
+    version,
+    about,
+    args_conflicts_with_subcommands = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Option<Commands>,
+    /// Settings for the default `serve` command.
+    #[command(flatten)]
+    serve: ServeArgs,
+}
+
+#[derive(Debug, Subcommand)]
+enum Commands {
+    /// Run the conferencing server (the default).
+    Serve(ServeArgs),
+}
+
+/// Parses the command line and runs the chosen command.
+pub fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let args = match cli.command {
+        Some(Commands::Serve(args)) => args,
+        None => cli.serve,
+    };
+    let config = ServeConfig::resolve(&args)?;
+    init_logging(config.log.filter());
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("parley")
+        .build()?;
+    runtime.block_on(crate::serve::serve(config))
+}
+
+/// Logs to stderr at the configured level; `RUST_LOG` overrides it for developers.
+fn init_logging(default: &str) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr)
+        .init();
+}

@@ -1,0 +1,275 @@
+//! `parley serve` settings: command line, `PARLEY_*` environment variables,
+//! a TOML file, and embedded defaults, in that order of precedence.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use clap::Args;
+use serde::Deserialize;
+
+/// The most addresses that may be announced (as in the seed products).
+pub const MAX_ANNOUNCE: usize = 4;
+
+/// Command-line (and environment) settings of `parley serve`. Every field is
+/// optional so that a config file can fill what the command line leaves out.
+#[derive(Debug, Default, Clone, Args)]
+pub struct ServeArgs {
+    /// TOML config file with the same settings (command line and environment win).
+    #[arg(long, env = "PARLEY_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// HTTP and WebSocket listen address [default: 0.0.0.0:8080].
+    #[arg(long, env = "PARLEY_HTTP", value_name = "ADDR:PORT")]
+    pub http: Option<SocketAddr>,
+    /// UDP port for all media [default: 10000].
+    #[arg(long, env = "PARLEY_MEDIA_PORT", value_name = "PORT")]
+    pub media_port: Option<u16>,
+    /// Address the media socket binds to [default: the --http address].
+    #[arg(long, env = "PARLEY_MEDIA_BIND", value_name = "IP")]
+    pub media_bind: Option<IpAddr>,
+    /// Where the database lives [default: ./data].
+    #[arg(long, env = "PARLEY_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Address clients reach the media port at, e.g. a public IP in front of
+    /// NAT. Repeat (or separate with commas) for up to 4. Without it, the
+    /// bound address (or each interface's address) is advertised.
+    #[arg(
+        long,
+        env = "PARLEY_ANNOUNCE",
+        value_name = "IP",
+        value_delimiter = ','
+    )]
+    pub announce: Vec<IpAddr>,
+    /// Log level: debug, info, warning, error or critical [default: info].
+    #[arg(long, env = "PARLEY_LOG", value_name = "LEVEL")]
+    pub log: Option<String>,
+    /// Most participants in one room, 2–60 [default: 20].
+    #[arg(long, env = "PARLEY_MAX_ROOM_MEMBERS", value_name = "N")]
+    pub max_room_members: Option<usize>,
+}
+
+/// The config file's shape: the same settings as the command line.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    http: Option<SocketAddr>,
+    media_port: Option<u16>,
+    media_bind: Option<IpAddr>,
+    data_dir: Option<PathBuf>,
+    #[serde(default)]
+    announce: Vec<IpAddr>,
+    log: Option<String>,
+    max_room_members: Option<usize>,
+}
+
+/// Log levels an administrator chooses from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogLevel {
+    /// Everything, for diagnosing problems.
+    Debug,
+    /// General operations (the default).
+    Informational,
+    /// Warnings and worse.
+    Warning,
+    /// Errors and worse.
+    Error,
+    /// Only critical errors.
+    Critical,
+}
+
+impl LogLevel {
+    /// Parses the names administrators use, case-insensitively.
+    pub fn parse(s: &str) -> anyhow::Result<Self> {
+        Ok(match s.trim().to_ascii_lowercase().as_str() {
+            "debug" => LogLevel::Debug,
+            "info" | "informational" => LogLevel::Informational,
+            "warn" | "warning" => LogLevel::Warning,
+            "error" => LogLevel::Error,
+            "critical" => LogLevel::Critical,
+            other => {
+                bail!("unknown log level {other:?}: use debug, info, warning, error or critical")
+            }
+        })
+    }
+
+    /// The `tracing` filter for this level. Critical maps to errors only, as
+    /// `tracing` has no level above error.
+    pub fn filter(self) -> &'static str {
+        match self {
+            LogLevel::Debug => "debug,str0m=info,is=info,dimpl=info,hyper=info",
+            LogLevel::Informational => "info,str0m=warn,is=warn,dimpl=warn",
+            LogLevel::Warning => "warn",
+            LogLevel::Error | LogLevel::Critical => "error",
+        }
+    }
+}
+
+/// Fully resolved, validated settings.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    /// HTTP listen address.
+    pub http: SocketAddr,
+    /// Media UDP socket address.
+    pub media: SocketAddr,
+    /// Data directory.
+    pub data_dir: PathBuf,
+    /// Announced media addresses.
+    pub announce: Vec<IpAddr>,
+    /// Log level.
+    pub log: LogLevel,
+    /// Room member limit.
+    pub max_room_members: usize,
+}
+
+impl ServeConfig {
+    /// Merges command line, environment (already in `args`), file and defaults, and validates.
+    pub fn resolve(args: &ServeArgs) -> anyhow::Result<ServeConfig> {
+        let file = match &args.config {
+            Some(path) => read_file(path)?,
+            None => FileConfig::default(),
+        };
+        let http = args
+            .http
+            .or(file.http)
+            .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 8080)));
+        let media_port = args.media_port.or(file.media_port).unwrap_or(10000);
+        let media_bind = args.media_bind.or(file.media_bind).unwrap_or(http.ip());
+        let announce = if args.announce.is_empty() {
+            file.announce
+        } else {
+            args.announce.clone()
+        };
+        let log = LogLevel::parse(
+            args.log
+                .as_deref()
+                .or(file.log.as_deref())
+                .unwrap_or("info"),
+        )?;
+        let max_room_members = args
+            .max_room_members
+            .or(file.max_room_members)
+            .unwrap_or(20);
+        let data_dir = args
+            .data_dir
+            .clone()
+            .or(file.data_dir)
+            .unwrap_or_else(|| PathBuf::from("data"));
+
+        if announce.len() > MAX_ANNOUNCE {
+            bail!(
+                "at most {MAX_ANNOUNCE} announced addresses are allowed, {} given",
+                announce.len()
+            );
+        }
+        for ip in &announce {
+            if ip.is_unspecified() || ip.is_multicast() {
+                bail!("announced address {ip} cannot receive media; give a unicast address");
+            }
+        }
+        if !(2..=60).contains(&max_room_members) {
+            bail!("max_room_members must be between 2 and 60, got {max_room_members}");
+        }
+        Ok(ServeConfig {
+            http,
+            media: SocketAddr::new(media_bind, media_port),
+            data_dir,
+            announce,
+            log,
+            max_room_members,
+        })
+    }
+}
+
+fn read_file(path: &Path) -> anyhow::Result<FileConfig> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read config file {}", path.display()))?;
+    toml::from_str(&text).with_context(|| format!("invalid config file {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write_temp(name: &str, text: &str) -> PathBuf {
+        let path = std::env::temp_dir().join(format!("parley-{}-{name}.toml", std::process::id()));
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    #[test]
+    fn defaults_need_nothing() {
+        let c = ServeConfig::resolve(&ServeArgs::default()).unwrap();
+        assert_eq!(c.http, "0.0.0.0:8080".parse().unwrap());
+        assert_eq!(c.media, "0.0.0.0:10000".parse().unwrap());
+        assert_eq!(c.data_dir, PathBuf::from("data"));
+        assert_eq!(c.max_room_members, 20);
+        assert_eq!(c.log, LogLevel::Informational);
+    }
+
+    #[test]
+    fn the_command_line_wins_over_the_file() {
+        let path = write_temp(
+            "precedence",
+            "http = \"127.0.0.1:9000\"\nmedia_port = 12000\nannounce = [\"203.0.113.9\"]\nlog = \"warning\"\n",
+        );
+        let args = ServeArgs {
+            config: Some(path.clone()),
+            media_port: Some(13000),
+            ..Default::default()
+        };
+        let c = ServeConfig::resolve(&args).unwrap();
+        assert_eq!(c.http, "127.0.0.1:9000".parse().unwrap());
+        assert_eq!(
+            c.media,
+            "127.0.0.1:13000".parse().unwrap(),
+            "media binds with http by default"
+        );
+        assert_eq!(c.announce, vec!["203.0.113.9".parse::<IpAddr>().unwrap()]);
+        assert_eq!(c.log, LogLevel::Warning);
+        std::fs::remove_file(path).unwrap();
+    }
+
+    #[test]
+    fn mistakes_are_explained() {
+        let path = write_temp("typo", "htp = \"127.0.0.1:9000\"\n");
+        let args = ServeArgs {
+            config: Some(path.clone()),
+            ..Default::default()
+        };
+        let err = format!("{:#}", ServeConfig::resolve(&args).unwrap_err());
+        assert!(err.contains("htp"), "{err}");
+        std::fs::remove_file(path).unwrap();
+
+        let five: Vec<IpAddr> = (1..=5).map(|i| IpAddr::from([192, 0, 2, i])).collect();
+        let err = ServeConfig::resolve(&ServeArgs {
+            announce: five,
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert!(err.to_string().contains("at most 4"), "{err}");
+
+        let err = ServeConfig::resolve(&ServeArgs {
+            max_room_members: Some(61),
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert!(err.to_string().contains("between 2 and 60"), "{err}");
+
+        let err = ServeConfig::resolve(&ServeArgs {
+            log: Some("loud".into()),
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert!(err.to_string().contains("debug, info"), "{err}");
+
+        let err = ServeConfig::resolve(&ServeArgs {
+            config: Some(PathBuf::from("/nonexistent/parley.toml")),
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert!(
+            format!("{err:#}").contains("/nonexistent/parley.toml"),
+            "{err:#}"
+        );
+    }
+}

@@ -1,0 +1,106 @@
+//! The HTTP side: pages, embedded assets, health check and the signaling WebSocket.
+
+mod ws;
+
+use axum::Router;
+use axum::extract::Path;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::get;
+use parley_signal::RoomName;
+
+use crate::conference::ConferenceHandle;
+use crate::web;
+
+/// What request handlers share.
+#[derive(Clone)]
+pub struct AppState {
+    /// The conference task.
+    pub conference: ConferenceHandle,
+}
+
+/// The application's routes. Tests call this with `oneshot`, no server needed.
+pub fn app(state: AppState) -> Router {
+    Router::new()
+        .route("/", get(|| page("index.html")))
+        .route("/r/{room}", get(room_page))
+        .route("/assets/{*path}", get(asset))
+        .route("/favicon.ico", get(|| page("favicon.svg")))
+        .route("/healthz", get(healthz))
+        .route("/ws", get(ws::upgrade))
+        .fallback(not_found)
+        .layer(axum::middleware::map_response(security_headers))
+        .with_state(state)
+}
+
+async fn healthz() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        concat!(
+            r#"{"status":"ok","version":""#,
+            env!("CARGO_PKG_VERSION"),
+            r#""}"#
+        ),
+    )
+}
+
+async fn room_page(Path(raw): Path<String>) -> Response {
+    match RoomName::parse(&raw) {
+        Ok(name) if name.as_str() == raw => asset_response("room.html"),
+        // Same room, canonical spelling: one room, one URL.
+        Ok(name) => Redirect::permanent(&format!("/r/{name}")).into_response(),
+        Err(reason) => (
+            StatusCode::BAD_REQUEST,
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            format!("That is not a valid room name: it {reason}.\n"),
+        )
+            .into_response(),
+    }
+}
+
+async fn page(path: &'static str) -> Response {
+    asset_response(path)
+}
+
+async fn asset(Path(path): Path<String>) -> Response {
+    asset_response(&path)
+}
+
+fn asset_response(path: &str) -> Response {
+    match web::asset(path) {
+        Some(a) => (
+            [
+                (header::CONTENT_TYPE, a.content_type),
+                // No build step means no hashed names: let browsers revalidate.
+                (header::CACHE_CONTROL, "no-cache"),
+            ],
+            a.body,
+        )
+            .into_response(),
+        None => (StatusCode::NOT_FOUND, "Not found\n").into_response(),
+    }
+}
+
+async fn not_found() -> Response {
+    (StatusCode::NOT_FOUND, "Not found\n").into_response()
+}
+
+/// Nothing loads from anywhere but this server; no framing; no referrer leaks.
+async fn security_headers(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    let set = [
+        (
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; \
+             media-src 'self' blob: mediastream:; connect-src 'self'; frame-ancestors 'none'; \
+             base-uri 'none'; form-action 'self'",
+        ),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::REFERRER_POLICY, "no-referrer"),
+        (header::X_FRAME_OPTIONS, "DENY"),
+    ];
+    for (name, value) in set {
+        headers.insert(name, HeaderValue::from_static(value));
+    }
+    response
+}

@@ -1,0 +1,77 @@
+//! The signaling WebSocket: one task per connection, relaying frames to the
+//! conference task and its replies back.
+
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::response::Response;
+use futures_util::{SinkExt, StreamExt};
+use parley_signal::MAX_MESSAGE_BYTES;
+
+use super::AppState;
+use crate::conference::{Command, Outbound};
+
+/// Frames beyond this size end the connection at the WebSocket layer (close
+/// code 1009). Messages between the protocol limit and this get a polite
+/// `too_large` error instead, so a client learns what went wrong.
+const MAX_FRAME_BYTES: usize = 16 * MAX_MESSAGE_BYTES;
+/// How often the server pings; browsers answer automatically.
+const PING_INTERVAL: Duration = Duration::from_secs(10);
+
+pub(super) async fn upgrade(ws: WebSocketUpgrade, State(state): State<AppState>) -> Response {
+    ws.max_message_size(MAX_FRAME_BYTES)
+        .max_frame_size(MAX_FRAME_BYTES)
+        .on_upgrade(move |socket| serve(socket, state))
+}
+
+async fn serve(socket: WebSocket, state: AppState) {
+    let conference = state.conference;
+    let Some((conn, mut outbound)) = conference.connect().await else {
+        return;
+    };
+    let (mut sink, mut stream) = socket.split();
+    let mut ping = tokio::time::interval(PING_INTERVAL);
+    ping.tick().await;
+
+    loop {
+        tokio::select! {
+            frame = stream.next() => {
+                let command = match frame {
+                    Some(Ok(Message::Text(text))) => Command::Text(conn, text.to_string()),
+                    Some(Ok(Message::Binary(_))) => Command::Binary(conn),
+                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => Command::Activity(conn),
+                    Some(Ok(Message::Close(_))) | None => break,
+                    Some(Err(e)) => {
+                        tracing::debug!(conn = conn.0, "websocket error: {e}");
+                        break;
+                    }
+                };
+                if !conference.send(command).await {
+                    break;
+                }
+            }
+            message = outbound.recv() => {
+                match message {
+                    Some(Outbound::Text(text)) => {
+                        if sink.send(Message::Text(text.into())).await.is_err() {
+                            break;
+                        }
+                    }
+                    Some(Outbound::Close(reason)) => {
+                        let frame = CloseFrame { code: 1000, reason: reason.into() };
+                        let _ = sink.send(Message::Close(Some(frame))).await;
+                        break;
+                    }
+                    None => break,
+                }
+            }
+            _ = ping.tick() => {
+                if sink.send(Message::Ping(Default::default())).await.is_err() {
+                    break;
+                }
+            }
+        }
+    }
+    conference.send(Command::Disconnect(conn)).await;
+}

@@ -1,0 +1,11 @@
+//! The `parley` binary's pieces: command line, configuration, the async
+//! drivers around the sans-IO cores, and the HTTP/WebSocket front.
+
+pub mod candidates;
+pub mod cli;
+pub mod conference;
+pub mod config;
+pub mod http;
+pub mod serve;
+pub mod udp;
+pub mod web;

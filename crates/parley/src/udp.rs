@@ -1,0 +1,146 @@
+//! The media socket: one UDP socket, batched receive (recvmmsg, GRO) and the
+//! destination address of each datagram (IP_PKTINFO), through `quinn-udp`.
+
+use std::io::{self, IoSliceMut};
+use std::net::{IpAddr, SocketAddr};
+
+use quinn_udp::{BATCH_SIZE, RecvMeta, Transmit, UdpSocketState};
+use tokio::io::Interest;
+
+/// Bytes reserved per receive slot; with GRO one slot may hold several datagrams.
+const SLOT: usize = 64 * 1024;
+/// Kernel buffer size asked for, so bursts from many senders are not dropped.
+const SOCKET_BUFFER: usize = 4 * 1024 * 1024;
+
+/// One received datagram.
+pub struct Datagram<'a> {
+    /// Who sent it.
+    pub source: SocketAddr,
+    /// The local address it was sent to, when the kernel says.
+    pub destination_ip: Option<IpAddr>,
+    /// The payload.
+    pub data: &'a [u8],
+}
+
+/// The SFU's UDP socket.
+pub struct MediaSocket {
+    socket: tokio::net::UdpSocket,
+    state: UdpSocketState,
+    local: SocketAddr,
+    buffer: Vec<u8>,
+    meta: Vec<RecvMeta>,
+}
+
+impl MediaSocket {
+    /// Binds `addr` (port 0 picks a free port).
+    pub fn bind(addr: SocketAddr) -> io::Result<MediaSocket> {
+        let std_socket = std::net::UdpSocket::bind(addr)?;
+        std_socket.set_nonblocking(true)?;
+        let state = UdpSocketState::new((&std_socket).into())?;
+        for (what, result) in [
+            (
+                "receive",
+                state.set_recv_buffer_size((&std_socket).into(), SOCKET_BUFFER),
+            ),
+            (
+                "send",
+                state.set_send_buffer_size((&std_socket).into(), SOCKET_BUFFER),
+            ),
+        ] {
+            if let Err(e) = result {
+                tracing::warn!("cannot enlarge the media socket's {what} buffer: {e}");
+            }
+        }
+        let local = std_socket.local_addr()?;
+        let socket = tokio::net::UdpSocket::from_std(std_socket)?;
+        Ok(MediaSocket {
+            socket,
+            state,
+            local,
+            buffer: vec![0; SLOT * BATCH_SIZE],
+            meta: vec![RecvMeta::default(); BATCH_SIZE],
+        })
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local
+    }
+
+    /// Waits for datagrams and hands each one of the next batch to `each`.
+    pub async fn recv_batch(&mut self, mut each: impl FnMut(Datagram<'_>)) -> io::Result<()> {
+        loop {
+            self.socket.readable().await?;
+            let MediaSocket {
+                socket,
+                state,
+                buffer,
+                meta,
+                ..
+            } = self;
+            let mut slices: Vec<IoSliceMut<'_>> =
+                buffer.chunks_mut(SLOT).map(IoSliceMut::new).collect();
+            let result = socket.try_io(Interest::READABLE, || {
+                state.recv((&*socket).into(), &mut slices, meta)
+            });
+            match result {
+                Ok(count) => {
+                    for (m, slot) in meta.iter().zip(buffer.chunks(SLOT)).take(count) {
+                        let stride = m.stride.max(1);
+                        for data in slot[..m.len].chunks(stride) {
+                            each(Datagram {
+                                source: SocketAddr::new(m.addr.ip().to_canonical(), m.addr.port()),
+                                destination_ip: m.dst_ip,
+                                data,
+                            });
+                        }
+                    }
+                    return Ok(());
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Sends one datagram, waiting if the socket buffer is full. Errors about
+    /// one destination (unreachable, refused) are logged, not returned: one
+    /// bad peer must not stop the media of others.
+    pub async fn send(&self, destination: SocketAddr, data: &[u8]) {
+        let destination = if self.local.is_ipv6() {
+            match destination.ip() {
+                IpAddr::V4(v4) => {
+                    SocketAddr::new(IpAddr::V6(v4.to_ipv6_mapped()), destination.port())
+                }
+                IpAddr::V6(_) => destination,
+            }
+        } else {
+            destination
+        };
+        let transmit = Transmit {
+            destination,
+            ecn: None,
+            contents: data,
+            segment_size: None,
+            src_ip: None,
+        };
+        loop {
+            let result = self.socket.try_io(Interest::WRITABLE, || {
+                self.state.try_send((&self.socket).into(), &transmit)
+            });
+            match result {
+                Ok(()) => return,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    if let Err(e) = self.socket.writable().await {
+                        tracing::warn!("media socket unusable: {e}");
+                        return;
+                    }
+                }
+                Err(e) => {
+                    tracing::debug!(%destination, "media send failed: {e}");
+                    return;
+                }
+            }
+        }
+    }
+}
