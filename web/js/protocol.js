@@ -1,0 +1,432 @@
+// @ts-check
+/**
+ * The Parley signaling protocol, version 1, as seen from the browser.
+ *
+ * This module is the client half of the contract in `docs/protocol.md`: the
+ * message types as JSDoc typedefs, and `SignalingClient`, which owns the
+ * WebSocket at `/ws`. It touches no DOM, so it can be reused by any page (or
+ * a test) that needs to talk to the server.
+ *
+ * @module
+ */
+
+import { Emitter } from './emitter.js';
+
+/** The protocol version this client speaks; sent in `join`. */
+export const PROTOCOL_VERSION = 1;
+
+/** A message may be at most this many bytes of UTF-8 (protocol.md, Transport). */
+export const MAX_MESSAGE_BYTES = 65536;
+
+// ---------------------------------------------------------------------------
+// Shared shapes
+
+/**
+ * Which of the participant's two peer connections a message is about.
+ * `publish`: own media to the server, the client offers.
+ * `subscribe`: everyone else's media, the server offers.
+ * @typedef {'publish' | 'subscribe'} PcName
+ */
+
+/**
+ * A participant as the server describes it.
+ * @typedef {object} Participant
+ * @property {string} id   server-assigned id, e.g. `p00c0ffee00000001`; also the
+ *                         `MediaStream.id` of this participant's tracks on `subscribe`
+ * @property {string} name display name
+ * @property {boolean} mic    whether the microphone is on
+ * @property {boolean} camera whether the camera is on
+ */
+
+/**
+ * An entry of `joined.ice_servers`, passed to `RTCPeerConnection` as is.
+ * @typedef {object} IceServer
+ * @property {string | string[]} urls
+ * @property {string} [username]
+ * @property {string} [credential]
+ */
+
+/**
+ * Why a participant left: it sent `leave`, its connection closed, or its
+ * connection went silent.
+ * @typedef {'left' | 'disconnected' | 'timeout'} LeaveReason
+ */
+
+/**
+ * The machine-readable error codes of protocol.md. Typed as an open string
+ * too, since a newer server may send codes this client does not know yet.
+ * @typedef {'bad_json' | 'unknown_type' | 'bad_field' | 'too_large'
+ *   | 'rate_limited' | 'unsupported_version' | 'not_joined' | 'already_joined'
+ *   | 'room_full' | 'no_pending_offer' | 'sdp_rejected' | 'bad_candidate'
+ *   | 'media_failed'} KnownErrorCode
+ */
+
+// ---------------------------------------------------------------------------
+// Client → server
+
+/**
+ * @typedef {object} JoinMessage
+ * @property {'join'} type
+ * @property {number} version  must be {@link PROTOCOL_VERSION}
+ * @property {string} room     1–64 of `a-z 0-9 - _ .`, starting with a letter or digit
+ * @property {string} name     1–64 characters after trimming, no control characters
+ * @property {boolean} [mic]    default true
+ * @property {boolean} [camera] default true
+ */
+
+/**
+ * The client's offer for its `publish` connection.
+ * @typedef {object} ClientOfferMessage
+ * @property {'offer'} type
+ * @property {'publish'} pc
+ * @property {string} sdp
+ */
+
+/**
+ * The client's answer to the server's `subscribe` offer.
+ * @typedef {object} ClientAnswerMessage
+ * @property {'answer'} type
+ * @property {'subscribe'} pc
+ * @property {string} sdp
+ */
+
+/**
+ * A trickled ICE candidate; the empty string means end of candidates.
+ * @typedef {object} CandidateMessage
+ * @property {'candidate'} type
+ * @property {PcName} pc
+ * @property {string} candidate
+ */
+
+/**
+ * Own microphone/camera state as shown to others; a missing field keeps its value.
+ * @typedef {object} MediaMessage
+ * @property {'media'} type
+ * @property {boolean} [mic]
+ * @property {boolean} [camera]
+ */
+
+/** @typedef {{type: 'leave'}} LeaveMessage */
+/** @typedef {{type: 'ping'}} PingMessage */
+
+/**
+ * Every message a client may send.
+ * @typedef {JoinMessage | ClientOfferMessage | ClientAnswerMessage
+ *   | CandidateMessage | MediaMessage | LeaveMessage | PingMessage} ClientMessage
+ */
+
+// ---------------------------------------------------------------------------
+// Server → client
+
+/**
+ * You are in the room.
+ * @typedef {object} JoinedMessage
+ * @property {'joined'} type
+ * @property {number} version
+ * @property {string} room           the room name, lower-cased by the server
+ * @property {Participant} self
+ * @property {Participant[]} participants everyone else, in order of arrival
+ * @property {IceServer[]} ice_servers
+ */
+
+/**
+ * @typedef {object} ParticipantJoinedMessage
+ * @property {'participant_joined'} type
+ * @property {Participant} participant
+ */
+
+/**
+ * @typedef {object} ParticipantUpdatedMessage
+ * @property {'participant_updated'} type
+ * @property {Participant} participant
+ */
+
+/**
+ * @typedef {object} ParticipantLeftMessage
+ * @property {'participant_left'} type
+ * @property {string} id
+ * @property {LeaveReason} reason
+ */
+
+/**
+ * The server's answer to the client's `publish` offer.
+ * @typedef {object} ServerAnswerMessage
+ * @property {'answer'} type
+ * @property {'publish'} pc
+ * @property {string} sdp
+ */
+
+/**
+ * The server's offer for the `subscribe` connection.
+ * @typedef {object} ServerOfferMessage
+ * @property {'offer'} type
+ * @property {'subscribe'} pc
+ * @property {string} sdp
+ */
+
+/** @typedef {{type: 'left'}} LeftMessage */
+/** @typedef {{type: 'pong'}} PongMessage */
+
+/**
+ * @typedef {object} ErrorMessage
+ * @property {'error'} type
+ * @property {KnownErrorCode | (string & {})} code for programs
+ * @property {string} message for people
+ * @property {string} [in_reply_to] the `type` of the offending message, when it could be read
+ */
+
+/**
+ * Every message the server may send.
+ * @typedef {JoinedMessage | ParticipantJoinedMessage | ParticipantUpdatedMessage
+ *   | ParticipantLeftMessage | ServerAnswerMessage | ServerOfferMessage
+ *   | LeftMessage | PongMessage | ErrorMessage} ServerMessage
+ */
+
+// ---------------------------------------------------------------------------
+// Client
+
+/**
+ * How the WebSocket ended.
+ * @typedef {object} ConnectionClosed
+ * @property {number} code     WebSocket close code (1006 when the network dropped)
+ * @property {string} reason
+ * @property {boolean} expected true when this side called {@link SignalingClient#close}
+ */
+
+/**
+ * The events of a {@link SignalingClient}: one per server message type, named
+ * after its `type`, plus `close` when the WebSocket ends.
+ * @typedef {object} SignalingEvents
+ * @property {JoinedMessage} joined
+ * @property {ParticipantJoinedMessage} participant_joined
+ * @property {ParticipantUpdatedMessage} participant_updated
+ * @property {ParticipantLeftMessage} participant_left
+ * @property {ServerAnswerMessage} answer
+ * @property {ServerOfferMessage} offer
+ * @property {LeftMessage} left
+ * @property {PongMessage} pong
+ * @property {ErrorMessage} error
+ * @property {ConnectionClosed} close
+ */
+
+/**
+ * How long a request (`join`, `leave`, `ping`) waits for its reply. The
+ * server answers at once; this only stops a promise from hanging forever if
+ * a reply is lost (say, an error sent without `in_reply_to`).
+ */
+const REQUEST_TIMEOUT_MS = 15_000;
+
+/** The server message types this client understands. */
+const SERVER_TYPES = new Set([
+  'joined', 'participant_joined', 'participant_updated', 'participant_left',
+  'answer', 'offer', 'left', 'pong', 'error',
+]);
+
+/**
+ * An `error` from the server (or a failure to reach it), as a throwable.
+ * `code` is the protocol's error code, or one of this client's own:
+ * `connection_closed` when the WebSocket ended before the reply came,
+ * `timeout` when no reply came at all.
+ */
+export class SignalingError extends Error {
+  /**
+   * @param {string} code
+   * @param {string} message
+   * @param {string} [inReplyTo]
+   */
+  constructor(code, message, inReplyTo) {
+    super(message);
+    this.name = 'SignalingError';
+    this.code = code;
+    this.inReplyTo = inReplyTo;
+  }
+}
+
+/** The `/ws` URL on the server that served this page. */
+export function defaultSignalingUrl() {
+  const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
+  return `${scheme}://${location.host}/ws`;
+}
+
+/**
+ * The WebSocket to the server, with typed messages in both directions.
+ *
+ * Server messages are delivered as events named after their `type`
+ * (`client.on('participant_joined', …)`); requests that have a reply
+ * (`join`, `leave`, `ping`) also have promise-returning helpers.
+ *
+ * @extends {Emitter<SignalingEvents>}
+ */
+export class SignalingClient extends Emitter {
+  /** @type {WebSocket | null} */
+  #ws = null;
+  #closing = false;
+  /** @type {ConnectionClosed | null} */
+  #closed = null;
+
+  /** @param {string} [url] defaults to {@link defaultSignalingUrl} */
+  constructor(url) {
+    super();
+    this.url = url ?? defaultSignalingUrl();
+  }
+
+  /** True while the WebSocket is open and usable. */
+  get isOpen() {
+    return this.#ws !== null && this.#ws.readyState === WebSocket.OPEN;
+  }
+
+  /**
+   * Opens the WebSocket. Resolves once it is open; rejects with a
+   * `SignalingError('connection_closed')` if it closes first.
+   * A client connects once; make a new one to reconnect.
+   *
+   * @returns {Promise<void>}
+   */
+  connect() {
+    if (this.#ws) return Promise.reject(new Error('SignalingClient.connect called twice'));
+    const ws = new WebSocket(this.url);
+    this.#ws = ws;
+    return new Promise((resolve, reject) => {
+      ws.addEventListener('open', () => resolve(), { once: true });
+      ws.addEventListener('message', (event) => this.#receive(event.data));
+      // 'error' is always followed by 'close', which carries the details.
+      ws.addEventListener('close', (event) => {
+        this.#closed = { code: event.code, reason: event.reason, expected: this.#closing };
+        reject(new SignalingError('connection_closed', 'Could not connect to the server.'));
+        this.emit('close', this.#closed);
+      });
+    });
+  }
+
+  /**
+   * Sends one message. Messages sent while the socket is not open are
+   * dropped (and reported by the return value): after a close there is
+   * nobody to send to, and the `close` event already told the UI.
+   *
+   * @param {ClientMessage} message
+   * @returns {boolean} whether the message was handed to the socket
+   */
+  send(message) {
+    if (!this.#ws || this.#ws.readyState !== WebSocket.OPEN) return false;
+    this.#ws.send(JSON.stringify(message));
+    return true;
+  }
+
+  /**
+   * Joins a room. Resolves with `joined`, or rejects with a `SignalingError`
+   * carrying the server's error code (`room_full`, `unsupported_version`, …).
+   *
+   * @param {{room: string, name: string, mic?: boolean, camera?: boolean}} request
+   * @returns {Promise<JoinedMessage>}
+   */
+  join(request) {
+    return this.#request(
+      { type: 'join', version: PROTOCOL_VERSION, ...request },
+      'joined',
+      'join',
+    );
+  }
+
+  /**
+   * Leaves the room; the connection stays open.
+   * @returns {Promise<LeftMessage>}
+   */
+  leave() {
+    return this.#request({ type: 'leave' }, 'left', 'leave');
+  }
+
+  /**
+   * Application-level round trip.
+   * @returns {Promise<PongMessage>}
+   */
+  ping() {
+    return this.#request({ type: 'ping' }, 'pong', 'ping');
+  }
+
+  /**
+   * Closes the WebSocket. The `close` event that follows has `expected: true`,
+   * so the UI can tell a deliberate hang-up from a lost connection.
+   */
+  close() {
+    this.#closing = true;
+    if (this.#ws && this.#ws.readyState < WebSocket.CLOSING) this.#ws.close(1000, 'bye');
+  }
+
+  /**
+   * Sends `message` and waits for the reply of type `replyType`, or for an
+   * `error` whose `in_reply_to` is `requestType`, or for the socket to close.
+   *
+   * @template {'joined' | 'left' | 'pong'} R
+   * @param {ClientMessage} message
+   * @param {R} replyType
+   * @param {ClientMessage['type']} requestType
+   * @returns {Promise<SignalingEvents[R]>}
+   */
+  #request(message, replyType, requestType) {
+    return new Promise((resolve, reject) => {
+      if (this.#closed || !this.send(message)) {
+        reject(new SignalingError('connection_closed', 'Not connected to the server.', requestType));
+        return;
+      }
+      const timer = setTimeout(() => {
+        done();
+        reject(new SignalingError('timeout', 'The server did not reply in time.', requestType));
+      }, REQUEST_TIMEOUT_MS);
+      /** @type {Array<() => void>} */
+      const offs = [];
+      const done = () => {
+        clearTimeout(timer);
+        offs.forEach((off) => off());
+      };
+      offs.push(this.on(replyType, (reply) => {
+        done();
+        resolve(reply);
+      }));
+      offs.push(this.on('error', (err) => {
+        if (err.in_reply_to !== requestType) return;
+        done();
+        reject(new SignalingError(err.code, err.message, err.in_reply_to));
+      }));
+      offs.push(this.on('close', () => {
+        done();
+        reject(new SignalingError('connection_closed', 'The connection to the server was lost.', requestType));
+      }));
+    });
+  }
+
+  /**
+   * Parses one frame and emits it. Frames that are not JSON objects with a
+   * known `type` are ignored: a newer server may add message types, and the
+   * protocol promises old clients can ignore them.
+   *
+   * @param {unknown} data
+   */
+  #receive(data) {
+    if (typeof data !== 'string') return;
+    /** @type {unknown} */
+    let parsed;
+    try {
+      parsed = JSON.parse(data);
+    } catch {
+      console.warn('parley: ignoring a frame that is not JSON');
+      return;
+    }
+    if (!isServerMessage(parsed)) {
+      console.debug('parley: ignoring an unknown server message', parsed);
+      return;
+    }
+    this.emit(parsed.type, parsed);
+  }
+}
+
+/**
+ * Checks the one thing dispatch relies on: a known `type`. Field contents are
+ * trusted to follow protocol.md; the server is the other half of the contract.
+ *
+ * @param {unknown} value
+ * @returns {value is ServerMessage}
+ */
+function isServerMessage(value) {
+  return typeof value === 'object' && value !== null && 'type' in value
+    && typeof value.type === 'string' && SERVER_TYPES.has(value.type);
+}

@@ -1,0 +1,257 @@
+// @ts-check
+/**
+ * One joined call, from `joined` until it ends: keeps the participant list
+ * and the tiles in step with signaling and media, and runs the mic, camera
+ * and leave controls.
+ *
+ * A `Call` never outlives its WebSocket. When the call ends (leave, lost
+ * connection) it tears everything down and reports how it ended; the page
+ * (room.js) decides what to show next.
+ *
+ * @module
+ */
+
+import { DeviceError } from '../local-media.js';
+import { savePrefs } from '../prefs.js';
+import { byId, setToggle } from './dom.js';
+import { clearToasts, showToast } from './toast.js';
+
+/** @typedef {import('../protocol.js').SignalingClient} SignalingClient */
+/** @typedef {import('../protocol.js').JoinedMessage} JoinedMessage */
+/** @typedef {import('../protocol.js').Participant} Participant */
+/** @typedef {import('../protocol.js').ErrorMessage} ErrorMessage */
+/** @typedef {import('../session.js').MediaSession} MediaSession */
+/** @typedef {import('../local-media.js').LocalMedia} LocalMedia */
+/** @typedef {import('./tiles.js').TileGrid} TileGrid */
+
+/**
+ * How a call ended: the user left, or the connection was lost.
+ * @typedef {'left' | 'connection-lost'} CallEnd
+ */
+
+/**
+ * Server errors that need no words for the user:
+ * - `no_pending_offer`: our answer crossed a subscribe offer the server had
+ *   withdrawn; its next offer recovers.
+ * - `bad_candidate`: the server could not use one of our ICE candidates;
+ *   the others (or its own checks) still connect us.
+ */
+const QUIET_ERRORS = new Set(['no_pending_offer', 'bad_candidate']);
+
+/** How long `leave` waits for the server's `left` before closing anyway. */
+const LEAVE_TIMEOUT_MS = 2000;
+
+export class Call {
+  /** Everyone else in the room, by id, in order of arrival. @type {Map<string, Participant>} */
+  participants = new Map();
+  /** @type {Participant} */
+  self;
+  ended = false;
+
+  #signaling;
+  #session;
+  #media;
+  #tiles;
+  #onEnd;
+  /** @type {Array<() => void>} */
+  #offs = [];
+  #micButton = /** @type {HTMLButtonElement} */ (byId('toggle-mic'));
+  #cameraButton = /** @type {HTMLButtonElement} */ (byId('toggle-camera'));
+  /** A device toggle is in progress; a second click waits for it. */
+  #busy = false;
+
+  /**
+   * Wires the call to signaling and media. Call this as soon as `joined`
+   * arrives; {@link MediaSession#start} is called here.
+   *
+   * @param {object} parts
+   * @param {SignalingClient} parts.signaling
+   * @param {MediaSession} parts.session
+   * @param {LocalMedia} parts.media
+   * @param {TileGrid} parts.tiles
+   * @param {JoinedMessage} parts.joined
+   * @param {(how: CallEnd) => void} parts.onEnd
+   */
+  constructor({ signaling, session, media, tiles, joined, onEnd }) {
+    this.#signaling = signaling;
+    this.#session = session;
+    this.#media = media;
+    this.#tiles = tiles;
+    this.#onEnd = onEnd;
+    // Our own state is what the devices say, whatever the server echoed.
+    this.self = { ...joined.self, mic: media.micOn, camera: media.cameraOn };
+    for (const p of joined.participants) this.participants.set(p.id, p);
+
+    this.#offs.push(
+      signaling.on('participant_joined', ({ participant }) => this.#upsert(participant)),
+      signaling.on('participant_updated', ({ participant }) => this.#upsert(participant)),
+      signaling.on('participant_left', ({ id }) => this.#remove(id)),
+      signaling.on('error', (err) => this.#onServerError(err)),
+      signaling.on('close', ({ expected }) => {
+        if (!expected) this.#end('connection-lost');
+      }),
+      session.on('track', ({ participantId, track }) => tiles.addTrack(participantId, track)),
+      session.on('trackended', ({ participantId, track }) => tiles.removeTrack(participantId, track)),
+      session.on('error', ({ message, cause }) => {
+        if (cause) console.warn('parley:', message, cause);
+        showToast(message);
+      }),
+      media.on('ended', ({ kind }) => this.#onDeviceEnded(kind)),
+    );
+
+    const onMic = () => this.#toggleMic();
+    const onCamera = () => this.#toggleCamera();
+    const onLeave = () => this.leave();
+    this.#micButton.addEventListener('click', onMic);
+    this.#cameraButton.addEventListener('click', onCamera);
+    byId('leave').addEventListener('click', onLeave);
+    this.#offs.push(() => {
+      this.#micButton.removeEventListener('click', onMic);
+      this.#cameraButton.removeEventListener('click', onCamera);
+      byId('leave').removeEventListener('click', onLeave);
+    });
+
+    tiles.clear();
+    tiles.upsert(this.self, true);
+    tiles.setSelfVideo(this.self.id, media.videoTrack);
+    for (const p of this.participants.values()) tiles.upsert(p);
+    this.#renderControls();
+    this.#renderCount();
+
+    session.start(joined).catch((err) => {
+      console.warn('parley: media did not start', err);
+      showToast('Your camera and microphone could not be connected.');
+    });
+  }
+
+  /**
+   * Leaves the room: tells the server, closes both peer connections, stops
+   * the camera and microphone, and ends the call. The WebSocket is closed
+   * once the server has acknowledged (or after a short wait).
+   */
+  leave() {
+    if (this.ended) return;
+    const signaling = this.#signaling;
+    const acknowledged = signaling.leave().catch(() => {});
+    const waited = new Promise((resolve) => setTimeout(resolve, LEAVE_TIMEOUT_MS));
+    this.#end('left');
+    Promise.race([acknowledged, waited]).then(() => signaling.close());
+  }
+
+  /**
+   * Hangs up without waiting, e.g. when the page is being closed.
+   */
+  abandon() {
+    if (this.ended) return;
+    this.#signaling.close();
+    this.#end('left');
+  }
+
+  /** @param {CallEnd} how */
+  #end(how) {
+    if (this.ended) return;
+    this.ended = true;
+    this.#offs.forEach((off) => off());
+    this.#session.close();
+    this.#media.stopAll();
+    if (how === 'connection-lost') this.#signaling.close();
+    this.#tiles.clear();
+    clearToasts();
+    this.#onEnd(how);
+  }
+
+  /** @param {Participant} participant */
+  #upsert(participant) {
+    if (participant.id === this.self.id) return;
+    this.participants.set(participant.id, participant);
+    this.#tiles.upsert(participant);
+    this.#renderCount();
+  }
+
+  /** @param {string} id */
+  #remove(id) {
+    this.participants.delete(id);
+    this.#tiles.remove(id);
+    this.#renderCount();
+  }
+
+  /** @param {ErrorMessage} err */
+  #onServerError(err) {
+    // A join in flight handles its own errors; the media session reports a
+    // refused publish offer itself, in words about the user's media.
+    if (err.in_reply_to === 'join' || err.in_reply_to === 'offer') return;
+    if (QUIET_ERRORS.has(err.code)) {
+      console.warn(`parley: server error ${err.code}: ${err.message}`);
+      return;
+    }
+    if (err.code === 'media_failed') {
+      showToast('Your media connection failed. Leave and join again to reconnect.');
+      return;
+    }
+    showToast(err.message || `Server error: ${err.code}`);
+  }
+
+  async #toggleMic() {
+    if (this.#busy) return;
+    this.#busy = true;
+    try {
+      await this.#session.setMicEnabled(!this.#media.micOn);
+    } catch (err) {
+      showToast(err instanceof DeviceError ? err.message : 'The microphone could not be changed.');
+    } finally {
+      this.#busy = false;
+    }
+    if (this.ended) return;
+    savePrefs({ mic: this.#media.micOn });
+    this.#renderSelf();
+  }
+
+  async #toggleCamera() {
+    if (this.#busy) return;
+    this.#busy = true;
+    try {
+      await this.#session.setCameraEnabled(!this.#media.cameraOn);
+    } catch (err) {
+      showToast(err instanceof DeviceError ? err.message : 'The camera could not be changed.');
+    } finally {
+      this.#busy = false;
+    }
+    if (this.ended) return;
+    savePrefs({ camera: this.#media.cameraOn });
+    this.#renderSelf();
+  }
+
+  /**
+   * A device stopped on its own (unplugged, permission revoked): show it as
+   * off, and tell the room.
+   * @param {'audio' | 'video'} kind
+   */
+  async #onDeviceEnded(kind) {
+    try {
+      if (kind === 'video') await this.#session.setCameraEnabled(false);
+      else await this.#session.setMicEnabled(false);
+    } catch {
+      // turning off cannot fail in a way worth reporting
+    }
+    if (this.ended) return;
+    showToast(kind === 'video' ? 'Your camera stopped.' : 'Your microphone stopped.');
+    this.#renderSelf();
+  }
+
+  #renderSelf() {
+    this.self = { ...this.self, mic: this.#media.micOn, camera: this.#media.cameraOn };
+    this.#tiles.upsert(this.self, true);
+    this.#tiles.setSelfVideo(this.self.id, this.#media.videoTrack);
+    this.#renderControls();
+  }
+
+  #renderControls() {
+    setToggle(this.#micButton, this.#media.micOn, 'microphone');
+    setToggle(this.#cameraButton, this.#media.cameraOn, 'camera');
+  }
+
+  #renderCount() {
+    const n = this.participants.size + 1;
+    byId('participant-count').textContent = n === 1 ? 'Just you' : `${n} people`;
+  }
+}
