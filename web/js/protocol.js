@@ -57,8 +57,8 @@ export const MAX_MESSAGE_BYTES = 65536;
  * too, since a newer server may send codes this client does not know yet.
  * @typedef {'bad_json' | 'unknown_type' | 'bad_field' | 'too_large'
  *   | 'rate_limited' | 'unsupported_version' | 'not_joined' | 'already_joined'
- *   | 'room_full' | 'no_pending_offer' | 'sdp_rejected' | 'bad_candidate'
- *   | 'media_failed'} KnownErrorCode
+ *   | 'room_full' | 'no_pending_offer' | 'stale_answer' | 'sdp_rejected'
+ *   | 'bad_candidate' | 'media_failed'} KnownErrorCode
  */
 
 // ---------------------------------------------------------------------------
@@ -87,6 +87,7 @@ export const MAX_MESSAGE_BYTES = 65536;
  * @typedef {object} ClientAnswerMessage
  * @property {'answer'} type
  * @property {'subscribe'} pc
+ * @property {number} [offer_id] the answered offer's `offer_id`
  * @property {string} sdp
  */
 
@@ -161,6 +162,8 @@ export const MAX_MESSAGE_BYTES = 65536;
  * @typedef {object} ServerOfferMessage
  * @property {'offer'} type
  * @property {'subscribe'} pc
+ * @property {number} offer_id numbers the offers; the answer repeats it
+ * @property {boolean} [renew] replace the subscribe connection before applying
  * @property {string} sdp
  */
 

@@ -22,6 +22,7 @@ import { streamIdsByMid } from './sdp.js';
 /** @typedef {import('./protocol.js').SignalingClient} SignalingClient */
 /** @typedef {import('./protocol.js').JoinedMessage} JoinedMessage */
 /** @typedef {import('./protocol.js').PcName} PcName */
+/** @typedef {import('./protocol.js').ServerOfferMessage} ServerOfferMessage */
 /** @typedef {import('./local-media.js').LocalMedia} LocalMedia */
 
 /**
@@ -78,6 +79,8 @@ export class MediaSession extends Emitter {
   #subscribeChain = Promise.resolve();
   /** Number of the newest subscribe offer received, to skip superseded ones. */
   #offerSeq = 0;
+  /** A queued offer asked for a new subscribe connection. */
+  #renewPending = false;
 
   /** Publish negotiations likewise run one at a time. */
   #publishChain = Promise.resolve();
@@ -117,7 +120,7 @@ export class MediaSession extends Emitter {
     });
     this.#offs.push(
       signaling.on('offer', (msg) => {
-        if (msg.pc === 'subscribe') this.#queueSubscribeOffer(msg.sdp);
+        if (msg.pc === 'subscribe') this.#queueSubscribeOffer(msg);
       }),
       signaling.on('answer', (msg) => {
         if (msg.pc !== 'publish' || !this.#pendingAnswer) return;
@@ -142,8 +145,7 @@ export class MediaSession extends Emitter {
   async start(joined) {
     if (this.#closed) return;
     this.#iceServers = joined.ice_servers;
-    this.subscribePc = this.#createPc('subscribe');
-    this.subscribePc.addEventListener('track', (event) => this.#onTrack(event));
+    this.#createSubscribePc();
     this.#markReady();
 
     const mic = this.#media.audioTrack;
@@ -380,34 +382,58 @@ export class MediaSession extends Emitter {
   // -------------------------------------------------------------------------
   // Subscribing
 
+  /** Creates the subscribe connection (again, when the server renews it). */
+  #createSubscribePc() {
+    this.subscribePc = this.#createPc('subscribe');
+    this.subscribePc.addEventListener('track', (event) => this.#onTrack(event));
+  }
+
+  /**
+   * The server started its side of the subscribe connection afresh (after
+   * an answer it could not apply, or an offer that went unanswered): a new
+   * peer connection replaces ours, and the tracks of the old one end.
+   */
+  #renewSubscribePc() {
+    this.subscribePc?.close();
+    for (const [track] of this.#remote) this.#dropRemote(track);
+    this.#trickle.subscribe = { sent: false, queue: [] };
+    this.#createSubscribePc();
+  }
+
   /**
    * Queues a subscribe offer behind any being handled. When it comes up, an
    * offer that a newer one has superseded is skipped: the server keeps only
    * one offer outstanding, so a newer offer means the older was withdrawn.
-   * @param {string} sdp
+   * A skipped offer that renewed the connection passes the renewal on.
+   * @param {ServerOfferMessage} offer
    */
-  #queueSubscribeOffer(sdp) {
+  #queueSubscribeOffer(offer) {
     const seq = ++this.#offerSeq;
+    if (offer.renew) this.#renewPending = true;
     this.#subscribeChain = this.#subscribeChain
       .then(async () => {
         await this.#ready;
         if (seq !== this.#offerSeq || this.#closed) return;
-        await this.#answerSubscribeOffer(sdp);
+        if (this.#renewPending) {
+          this.#renewPending = false;
+          this.#renewSubscribePc();
+        }
+        await this.#answerSubscribeOffer(offer);
       })
       .catch((err) => {
         if (!this.#closed) this.emit('error', { message: 'Media from the room could not be received.', cause: err });
       });
   }
 
-  /** @param {string} sdp */
-  async #answerSubscribeOffer(sdp) {
+  /** @param {ServerOfferMessage} offer */
+  async #answerSubscribeOffer({ sdp, offer_id }) {
     const pc = /** @type {RTCPeerConnection} */ (this.subscribePc);
     try {
       await pc.setRemoteDescription({ type: 'offer', sdp });
       await pc.setLocalDescription(await pc.createAnswer());
     } catch (err) {
-      // Leave the connection stable so the server's next offer (it re-offers
-      // after 10 s without an answer) can be applied.
+      // Leave the connection stable; the server renews the connection when
+      // its offer goes unanswered, and the next offer says so.
       if (pc.signalingState === 'have-remote-offer') {
         await pc.setLocalDescription({ type: 'rollback' }).catch(() => {});
       }
@@ -415,7 +441,7 @@ export class MediaSession extends Emitter {
     }
     const answer = pc.localDescription?.sdp;
     if (!answer || this.#closed) return;
-    this.#signaling.send({ type: 'answer', pc: 'subscribe', sdp: answer });
+    this.#signaling.send({ type: 'answer', pc: 'subscribe', offer_id, sdp: answer });
     this.#startTrickle('subscribe');
     this.#reconcileRemoteTracks();
   }

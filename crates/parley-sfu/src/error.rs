@@ -19,6 +19,15 @@ pub enum SfuError {
     /// Peer fault: an answer arrived while no offer was outstanding.
     #[error("no subscribe offer is outstanding, so there is nothing to answer")]
     NoPendingOffer,
+    /// Peer fault: the answer names an offer other than the outstanding one
+    /// (typically a late answer to an offer the SFU has since replaced).
+    #[error("answer is for subscribe offer {answered}, but offer {outstanding} is outstanding")]
+    StaleAnswer {
+        /// The offer the answer names.
+        answered: u64,
+        /// The offer awaiting an answer.
+        outstanding: u64,
+    },
     /// Peer fault: the ICE candidate line could not be parsed.
     #[error("ICE candidate rejected: {0}")]
     BadCandidate(String),

@@ -39,9 +39,10 @@ use participant::{Participant, SubState};
 use track::PublishedTrack;
 use transport::Transport;
 
-/// A subscribe offer not answered within this time is withdrawn and made again,
-/// so one lost message cannot freeze a participant's view of the room.
-pub const OFFER_TIMEOUT: Duration = Duration::from_secs(10);
+/// A subscribe offer not answered within this time is given up: the
+/// subscribe connection is renewed and offered afresh, so one stuck
+/// negotiation cannot freeze a participant's view of the room for good.
+pub const OFFER_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// What the SFU tells its driver.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,6 +52,11 @@ pub enum SfuEvent {
     SubscribeOffer {
         /// Who the offer is for.
         participant: ParticipantId,
+        /// Numbers the participant's offers; the answer names it.
+        offer_id: u64,
+        /// The SFU replaced the subscribe connection: the client must replace
+        /// its own peer connection too before applying this offer.
+        renew: bool,
         /// The SDP.
         sdp: String,
     },
@@ -226,18 +232,26 @@ impl Sfu {
         answer
     }
 
-    /// Applies the client's answer to the outstanding subscribe offer.
+    /// Applies the client's answer to the outstanding subscribe offer. When
+    /// `offer_id` is given it must name that offer. An answer that parses but
+    /// cannot be applied renews the subscribe connection (the next offer says so).
     pub fn handle_subscribe_answer(
         &mut self,
         now: Instant,
         id: ParticipantId,
+        offer_id: Option<u64>,
         sdp: &str,
     ) -> Result<(), SfuError> {
         let participant = self
             .participants
             .get_mut(&id)
             .ok_or(SfuError::UnknownParticipant)?;
-        let result = participant.accept_answer(sdp);
+        let result = participant.accept_answer(offer_id, sdp);
+        if matches!(result, Err(SfuError::BadSdp { .. })) && participant.pending_offer.is_none() {
+            participant.renew_subscribe(now, &self.config);
+            self.routes
+                .retain(|_, (p, pc)| !(*p == id && *pc == Pc::Subscribe));
+        }
         self.mark_dirty(id, Pc::Subscribe);
         // Changes queued while the offer was out go into the next one.
         self.to_negotiate.push(id);
@@ -330,9 +344,10 @@ impl Sfu {
     }
 
     /// Advances time: runs every connection whose timeout has come, and
-    /// withdraws subscribe offers left unanswered for [`OFFER_TIMEOUT`].
+    /// renews subscribe connections whose offer went unanswered for [`OFFER_TIMEOUT`].
     pub fn handle_timeout(&mut self, now: Instant) {
         let mut due = Vec::new();
+        let mut renewed: Vec<ParticipantId> = Vec::new();
         for (id, p) in &mut self.participants {
             for pc in [Pc::Publish, Pc::Subscribe] {
                 let t = p.transport_mut(pc);
@@ -345,10 +360,16 @@ impl Sfu {
                 .as_ref()
                 .is_some_and(|o| now.saturating_duration_since(o.sent_at) >= OFFER_TIMEOUT)
             {
-                tracing::info!(participant = %id, "subscribe offer unanswered; offering again");
-                p.rollback_offer();
-                self.to_negotiate.push(*id);
+                tracing::info!(participant = %id, "subscribe offer unanswered; renewing the connection");
+                p.renew_subscribe(now, &self.config);
+                renewed.push(*id);
             }
+        }
+        for id in renewed {
+            self.routes
+                .retain(|_, (p, pc)| !(*p == id && *pc == Pc::Subscribe));
+            self.to_negotiate.push(id);
+            due.push((id, Pc::Subscribe));
         }
         for (id, pc) in due {
             self.mark_dirty(id, pc);
@@ -654,10 +675,12 @@ impl Sfu {
             if !needs {
                 continue;
             }
-            if let Some(sdp) = p.make_offer(now, id, |k| live.contains(&k)) {
+            if let Some(offer) = p.make_offer(now, id, |k| live.contains(&k)) {
                 self.events.push_back(SfuEvent::SubscribeOffer {
                     participant: id,
-                    sdp,
+                    offer_id: offer.id,
+                    renew: offer.renew,
+                    sdp: offer.sdp,
                 });
                 self.mark_dirty(id, Pc::Subscribe);
             }

@@ -42,7 +42,15 @@ pub(crate) struct Subscription {
 
 pub(crate) struct PendingOffer {
     pending: SdpPendingOffer,
+    pub(crate) id: u64,
     pub(crate) sent_at: Instant,
+}
+
+/// A subscribe offer ready to go to the client.
+pub(crate) struct Offer {
+    pub(crate) id: u64,
+    pub(crate) renew: bool,
+    pub(crate) sdp: String,
 }
 
 pub(crate) struct Participant {
@@ -52,6 +60,11 @@ pub(crate) struct Participant {
     pub(crate) published: Vec<PublishedTrack>,
     pub(crate) subscriptions: Vec<Subscription>,
     pub(crate) pending_offer: Option<PendingOffer>,
+    /// Number of the last subscribe offer made.
+    last_offer_id: u64,
+    /// The subscribe connection was replaced; the next offer tells the client
+    /// to replace its own too.
+    renewed: bool,
 }
 
 impl Participant {
@@ -63,6 +76,8 @@ impl Participant {
             published: Vec::new(),
             subscriptions: Vec::new(),
             pending_offer: None,
+            last_offer_id: 0,
+            renewed: false,
         }
     }
 
@@ -99,7 +114,7 @@ impl Participant {
         now: Instant,
         id: ParticipantId,
         is_live: impl Fn(TrackKey) -> bool,
-    ) -> Option<String> {
+    ) -> Option<Offer> {
         if self.pending_offer.is_some() {
             return None;
         }
@@ -146,22 +161,42 @@ impl Participant {
             self.rollback_offer();
             return None;
         };
-        tracing::debug!(participant = %id, "subscribe offer");
+        self.last_offer_id += 1;
+        let offer = Offer {
+            id: self.last_offer_id,
+            renew: std::mem::take(&mut self.renewed),
+            sdp: offer.to_sdp_string(),
+        };
+        tracing::debug!(participant = %id, offer = offer.id, renew = offer.renew, "subscribe offer");
         self.pending_offer = Some(PendingOffer {
             pending,
+            id: offer.id,
             sent_at: now,
         });
-        Some(offer.to_sdp_string())
+        Some(offer)
     }
 
     /// Applies the client's answer to the outstanding subscribe offer.
-    pub(crate) fn accept_answer(&mut self, sdp: &str) -> Result<(), SfuError> {
+    ///
+    /// An answer that cannot be applied leaves the two ends disagreeing about
+    /// the session, so the caller renews the connection (see [`Self::renew_subscribe`]).
+    pub(crate) fn accept_answer(
+        &mut self,
+        offer_id: Option<u64>,
+        sdp: &str,
+    ) -> Result<(), SfuError> {
         let bad = |reason: String| SfuError::BadSdp {
             pc: Pc::Subscribe,
             reason,
         };
-        if self.pending_offer.is_none() {
+        let Some(outstanding) = self.pending_offer.as_ref().map(|p| p.id) else {
             return Err(SfuError::NoPendingOffer);
+        };
+        if let Some(answered) = offer_id.filter(|a| *a != outstanding) {
+            return Err(SfuError::StaleAnswer {
+                answered,
+                outstanding,
+            });
         }
         // A malformed answer leaves the offer outstanding so a corrected answer still fits.
         let answer = SdpAnswer::from_sdp_string(sdp).map_err(|e| bad(e.to_string()))?;
@@ -184,14 +219,28 @@ impl Participant {
                     .retain(|s| !matches!(s.state, SubState::NegotiatingStop(_)));
                 Ok(())
             }
-            Some(Err(e)) => {
-                self.rollback_offer();
-                Err(bad(e.to_string()))
-            }
-            None => {
-                self.rollback_offer();
-                Err(bad("the subscribe connection has failed".into()))
-            }
+            Some(Err(e)) => Err(bad(e.to_string())),
+            None => Err(bad("the subscribe connection has failed".into())),
+        }
+    }
+
+    /// Replaces the subscribe connection with a new one carrying the same
+    /// subscriptions. Used when the two ends may disagree about the session
+    /// (an answer that could not be applied, an offer left unanswered): a
+    /// rollback would not undo what the client already applied.
+    pub(crate) fn renew_subscribe(&mut self, now: Instant, config: &TransportConfig) {
+        let mut old = std::mem::replace(
+            &mut self.subscribe,
+            Transport::new(Pc::Subscribe, now, config),
+        );
+        old.guard(|rtc| rtc.disconnect());
+        self.pending_offer = None;
+        self.renewed = true;
+        self.subscriptions
+            .retain(|s| !matches!(s.state, SubState::ToStop(_) | SubState::NegotiatingStop(_)));
+        for sub in &mut self.subscriptions {
+            sub.state = SubState::ToOpen;
+            sub.forwarder = Forwarder::new(None);
         }
     }
 

@@ -26,6 +26,8 @@ pub enum ErrorCode {
     RoomFull,
     /// `answer` without an outstanding offer.
     NoPendingOffer,
+    /// `answer` naming an offer other than the outstanding one.
+    StaleAnswer,
     /// The SDP could not be parsed or applied.
     SdpRejected,
     /// The ICE candidate could not be parsed.

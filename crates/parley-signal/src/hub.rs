@@ -365,7 +365,7 @@ impl Hub {
                 );
                 Ok(())
             }
-            ClientMessage::Answer { pc, sdp } => {
+            ClientMessage::Answer { pc, offer_id, sdp } => {
                 let id = self.joined_participant(conn)?;
                 if pc != PcName::Subscribe {
                     return Err(ProtocolError::new(
@@ -374,7 +374,7 @@ impl Hub {
                     ));
                 }
                 self.sfu
-                    .handle_subscribe_answer(now, id, &sdp)
+                    .handle_subscribe_answer(now, id, offer_id, &sdp)
                     .map_err(sfu_error)
             }
             ClientMessage::Candidate { pc, candidate } => {
@@ -559,13 +559,20 @@ impl Hub {
     fn pump_sfu(&mut self) {
         while let Some(event) = self.sfu.poll_event() {
             match event {
-                SfuEvent::SubscribeOffer { participant, sdp } => {
+                SfuEvent::SubscribeOffer {
+                    participant,
+                    offer_id,
+                    renew,
+                    sdp,
+                } => {
                     if let Some(m) = self.members.get(&participant) {
                         let conn = m.conn;
                         self.send(
                             conn,
                             ServerMessage::Offer {
                                 pc: PcName::Subscribe,
+                                offer_id,
+                                renew,
                                 sdp,
                             },
                         );
@@ -605,6 +612,7 @@ fn sfu_error(e: SfuError) -> ProtocolError {
     let code = match &e {
         SfuError::BadSdp { .. } => ErrorCode::SdpRejected,
         SfuError::NoPendingOffer => ErrorCode::NoPendingOffer,
+        SfuError::StaleAnswer { .. } => ErrorCode::StaleAnswer,
         SfuError::BadCandidate(_) => ErrorCode::BadCandidate,
         SfuError::UnknownParticipant => ErrorCode::NotJoined,
     };

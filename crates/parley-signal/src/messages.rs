@@ -65,6 +65,10 @@ pub enum ClientMessage {
     Answer {
         /// Must be `subscribe`.
         pc: PcName,
+        /// The `offer_id` of the offer answered; when present it must be
+        /// the outstanding offer's.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        offer_id: Option<u64>,
         /// The SDP.
         sdp: String,
     },
@@ -243,6 +247,13 @@ pub enum ServerMessage {
     Offer {
         /// Always `subscribe`.
         pc: PcName,
+        /// Numbers the offers on this participant's subscribe connection;
+        /// the answer repeats it.
+        offer_id: u64,
+        /// Replace the subscribe peer connection with a new one before
+        /// applying this offer (the server started its side afresh).
+        #[serde(default)]
+        renew: bool,
         /// The SDP.
         sdp: String,
     },

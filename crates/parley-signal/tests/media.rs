@@ -37,6 +37,11 @@ struct Client {
     received: HashMap<(String, MediaKind), u64>,
     keyframes_received: HashMap<String, u64>,
     subscribe_offers: u32,
+    /// When false, subscribe offers are kept in `held` instead of answered.
+    answer_offers: bool,
+    held: Vec<(u64, bool, String)>,
+    renewals: u32,
+    errors: Vec<parley_signal::ErrorCode>,
 }
 
 impl Client {
@@ -66,6 +71,10 @@ impl Client {
             received: HashMap::new(),
             keyframes_received: HashMap::new(),
             subscribe_offers: 0,
+            answer_offers: true,
+            held: Vec::new(),
+            renewals: 0,
+            errors: Vec::new(),
         }
     }
 
@@ -152,18 +161,26 @@ impl World {
                     let pending = c.pending_publish.take().expect("a publish offer");
                     c.publish.sdp_api().accept_answer(pending, answer).unwrap();
                 }
-                ServerMessage::Offer { pc, sdp } => {
+                ServerMessage::Offer {
+                    pc,
+                    offer_id,
+                    renew,
+                    sdp,
+                } => {
                     assert_eq!(pc, PcName::Subscribe);
                     c.subscribe_offers += 1;
-                    let offer = SdpOffer::from_sdp_string(&sdp).unwrap();
-                    let answer = c.subscribe.sdp_api().accept_offer(offer).unwrap();
-                    replies.push((
-                        i,
-                        serde_json::json!({"type": "answer", "pc": "subscribe", "sdp": answer.to_sdp_string()}),
-                    ));
+                    if c.answer_offers {
+                        let reply = answer_offer(c, self.now, offer_id, renew, &sdp);
+                        replies.push((i, reply));
+                    } else {
+                        c.held.push((offer_id, renew, sdp));
+                    }
                 }
                 ServerMessage::Error { code, message, .. } => {
-                    panic!("server error {code:?}: {message}")
+                    if c.errors.len() > 20 {
+                        panic!("server error {code:?}: {message}")
+                    }
+                    c.errors.push(code);
                 }
                 _ => {}
             }
@@ -241,6 +258,30 @@ impl World {
             }
         }
     }
+}
+
+/// Applies a subscribe offer (on a fresh connection if the server renewed
+/// its side) and returns the answer message.
+fn answer_offer(
+    c: &mut Client,
+    now: Instant,
+    offer_id: u64,
+    renew: bool,
+    sdp: &str,
+) -> serde_json::Value {
+    if renew {
+        c.renewals += 1;
+        c.subscribe = Rtc::new(now);
+        c.subscribe
+            .add_local_candidate(Candidate::host(c.subscribe_addr, "udp").unwrap());
+        c.sources.clear();
+        c.subscribe_timeout = now;
+    }
+    let offer = SdpOffer::from_sdp_string(sdp).unwrap();
+    let answer = c.subscribe.sdp_api().accept_offer(offer).unwrap();
+    serde_json::json!({
+        "type": "answer", "pc": "subscribe", "offer_id": offer_id, "sdp": answer.to_sdp_string()
+    })
 }
 
 fn drain_publish(
@@ -448,4 +489,81 @@ fn publishing_a_second_video_track_mid_call_reaches_the_others() {
         .count();
     assert_eq!(from_a, 3);
     let _ = extra;
+}
+
+#[test]
+fn an_answer_to_an_older_offer_is_refused_and_the_right_one_accepted() {
+    let mut w = World::new();
+    let a = w.join("room", "Ada");
+    w.publish(a);
+    let b = w.join("room", "Grace");
+    w.clients[b].answer_offers = false;
+    w.run(Duration::from_millis(100));
+    let (offer_id, renew, sdp) = w.clients[b].held.pop().expect("an offer for B");
+    assert!(!renew);
+    let mut reply = answer_offer(&mut w.clients[b], w.now, offer_id, renew, &sdp);
+    reply["offer_id"] = serde_json::json!(offer_id + 7);
+    w.send(b, reply.clone());
+    assert_eq!(
+        w.clients[b].errors,
+        vec![parley_signal::ErrorCode::StaleAnswer]
+    );
+
+    reply["offer_id"] = serde_json::json!(offer_id);
+    w.send(b, reply);
+    w.clients[b].answer_offers = true;
+    w.run(Duration::from_secs(1));
+    assert!(w.clients[b].got(&w.clients[a], MediaKind::Video) > 10);
+}
+
+#[test]
+fn an_unanswered_offer_renews_the_subscribe_connection() {
+    let mut w = World::new();
+    let a = w.join("room", "Ada");
+    w.publish(a);
+    let b = w.join("room", "Grace");
+    w.clients[b].answer_offers = false;
+    w.run(Duration::from_secs(5));
+    assert_eq!(w.clients[b].held.len(), 1, "one offer out at a time");
+    assert_eq!(w.clients[b].got(&w.clients[a], MediaKind::Video), 0);
+
+    // The client wakes up after the offer timed out; the server has moved on.
+    w.clients[b].answer_offers = true;
+    w.run(parley_sfu_offer_timeout());
+    assert_eq!(
+        w.clients[b].renewals, 1,
+        "the next offer asks for a new connection"
+    );
+    w.run(Duration::from_secs(1));
+    assert!(w.clients[b].got(&w.clients[a], MediaKind::Video) > 10);
+    assert!(w.clients[b].got(&w.clients[a], MediaKind::Audio) > 20);
+}
+
+#[test]
+fn an_answer_that_cannot_be_applied_renews_the_subscribe_connection() {
+    let mut w = World::new();
+    let a = w.join("room", "Ada");
+    w.publish(a);
+    let b = w.join("room", "Grace");
+    w.clients[b].answer_offers = false;
+    w.run(Duration::from_millis(100));
+    let (offer_id, _, _) = w.clients[b].held.pop().expect("an offer for B");
+    // A well-formed SDP that answers nothing the server offered.
+    let bogus = "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n";
+    w.clients[b].answer_offers = true;
+    w.send(
+        b,
+        serde_json::json!({"type": "answer", "pc": "subscribe", "offer_id": offer_id, "sdp": bogus}),
+    );
+    assert_eq!(
+        w.clients[b].errors,
+        vec![parley_signal::ErrorCode::SdpRejected]
+    );
+    w.run(Duration::from_secs(1));
+    assert_eq!(w.clients[b].renewals, 1);
+    assert!(w.clients[b].got(&w.clients[a], MediaKind::Video) > 10);
+}
+
+fn parley_sfu_offer_timeout() -> Duration {
+    Duration::from_secs(12)
 }

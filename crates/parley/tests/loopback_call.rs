@@ -138,10 +138,15 @@ async fn run_client(
                         let answer = SdpAnswer::from_sdp_string(&sdp).unwrap();
                         publish.rtc.sdp_api().accept_answer(pending.take().unwrap(), answer).unwrap();
                     }
-                    ServerMessage::Offer { sdp, .. } => {
+                    ServerMessage::Offer { sdp, offer_id, .. } => {
                         let offer = SdpOffer::from_sdp_string(&sdp).unwrap();
                         let answer = subscribe.rtc.sdp_api().accept_offer(offer).unwrap();
-                        ws.send(send(ClientMessage::Answer { pc: PcName::Subscribe, sdp: answer.to_sdp_string() })).await.unwrap();
+                        let answer = ClientMessage::Answer {
+                            pc: PcName::Subscribe,
+                            offer_id: Some(offer_id),
+                            sdp: answer.to_sdp_string(),
+                        };
+                        ws.send(send(answer)).await.unwrap();
                     }
                     ServerMessage::Error { code, message, .. } => panic!("{name}: server error {code:?}: {message}"),
                     _ => {}
