@@ -228,10 +228,10 @@ impl Hub {
 
     /// The connection closed.
     pub fn handle_disconnect(&mut self, now: Instant, conn: ConnId) {
-        if let Some(c) = self.conns.remove(&conn) {
-            if let Some(id) = c.participant {
-                self.leave(now, id, LeaveReason::Disconnected);
-            }
+        if let Some(c) = self.conns.remove(&conn)
+            && let Some(id) = c.participant
+        {
+            self.leave(now, id, LeaveReason::Disconnected);
         }
         self.pump_sfu();
     }
@@ -584,23 +584,23 @@ impl Hub {
                     state,
                 } => {
                     tracing::debug!(%participant, ?pc, ?state, "media connection");
-                    if state == TransportState::Failed {
-                        if let Some(m) = self.members.get(&participant) {
-                            let conn = m.conn;
-                            let which = match pc {
-                                Pc::Publish => "publish",
-                                Pc::Subscribe => "subscribe",
-                            };
-                            self.reply_error(
-                                conn,
-                                ProtocolError::new(
-                                    ErrorCode::MediaFailed,
-                                    format!(
-                                        "the {which} media connection failed; leave and join again"
-                                    ),
+                    if state == TransportState::Failed
+                        && let Some(m) = self.members.get(&participant)
+                    {
+                        let conn = m.conn;
+                        let which = match pc {
+                            Pc::Publish => "publish",
+                            Pc::Subscribe => "subscribe",
+                        };
+                        self.reply_error(
+                            conn,
+                            ProtocolError::new(
+                                ErrorCode::MediaFailed,
+                                format!(
+                                    "the {which} media connection failed; leave and join again"
                                 ),
-                            );
-                        }
+                            ),
+                        );
                     }
                 }
             }

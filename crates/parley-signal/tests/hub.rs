@@ -1,5 +1,7 @@
 //! The hub's signaling behaviour, on a virtual clock, without any network.
 
+#![allow(clippy::unwrap_used)] // test harness code: a panic is a failed test
+
 use std::time::{Duration, Instant};
 
 use parley_signal::{ConnId, ErrorCode, Hub, HubConfig, HubOutput, LeaveReason, ServerMessage};

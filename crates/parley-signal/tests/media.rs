@@ -1,6 +1,8 @@
 //! Media through the whole hub: in-memory str0m clients, a virtual clock and
 //! a virtual network. Ten simulated seconds run in well under a second.
 
+#![allow(clippy::unwrap_used)] // test harness code: a panic is a failed test
+
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};

@@ -1,6 +1,8 @@
 //! Two str0m clients in this process exchange real RTP through a real
 //! `parley` server on loopback: WebSocket signaling, ICE, DTLS-SRTP, the SFU.
 
+#![allow(clippy::unwrap_used)] // test harness code: a panic is a failed test
+
 mod support;
 
 use std::collections::HashMap;
@@ -216,8 +218,8 @@ fn write_frames(rtc: &mut Rtc, audio: Mid, video: Mid, tick: u64) {
         vec![0xfc; 60],
     )
     .unwrap();
-    if tick % 2 == 0 {
-        let keyframe = tick % 50 == 0;
+    if tick.is_multiple_of(2) {
+        let keyframe = tick.is_multiple_of(50);
         let mut frame = vec![0x33u8; if keyframe { 4000 } else { 900 }];
         // VP8: bit 0 of the first byte is clear on keyframes.
         frame[0] = if keyframe { 0x50 } else { 0x51 };
