@@ -6,7 +6,7 @@ use str0m::media::{MediaKind, Mid, Rid};
 
 /// A layer that sent nothing for this long counts as stopped (a browser drops
 /// its top simulcast layer when short of CPU or bandwidth).
-const LAYER_IDLE: Duration = Duration::from_millis(1500);
+const LAYER_IDLE: Duration = Duration::from_millis(1000);
 /// Keyframe requests to one layer of one track are at most this frequent,
 /// however many subscribers ask: a publisher flooded with PLIs spends its
 /// bandwidth on keyframes.

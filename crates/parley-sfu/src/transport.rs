@@ -110,6 +110,10 @@ impl Transport {
         self.dirty = false;
         let before = self.state;
         loop {
+            if self.state != TransportState::Failed && !self.rtc.is_alive() {
+                // str0m closed it itself (e.g. an SDP without a DTLS fingerprint).
+                self.fail();
+            }
             if self.state == TransportState::Failed {
                 self.next_timeout = now + IDLE;
                 break;

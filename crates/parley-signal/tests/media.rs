@@ -44,6 +44,10 @@ struct Client {
     held: Vec<(u64, bool, String)>,
     renewals: u32,
     errors: Vec<parley_signal::ErrorCode>,
+    /// Simulcast layers to publish (rids, lowest first); empty for one stream.
+    layers: Vec<&'static str>,
+    /// Sizes of the video frames received, per publisher id.
+    video_sizes: HashMap<String, Vec<usize>>,
 }
 
 impl Client {
@@ -77,6 +81,8 @@ impl Client {
             held: Vec::new(),
             renewals: 0,
             errors: Vec::new(),
+            layers: Vec::new(),
+            video_sizes: HashMap::new(),
         }
     }
 
@@ -132,7 +138,14 @@ impl World {
         let c = &mut self.clients[i];
         let mut api = c.publish.sdp_api();
         c.audio = Some(api.add_media(MediaKind::Audio, Direction::SendOnly, None, None, None));
-        c.video = Some(api.add_media(MediaKind::Video, Direction::SendOnly, None, None, None));
+        let simulcast = (!c.layers.is_empty()).then(|| {
+            let mut s = str0m::media::Simulcast::new();
+            for rid in &c.layers {
+                s.add_send_layer(str0m::media::SimulcastLayer::new(rid));
+            }
+            s
+        });
+        c.video = Some(api.add_media(MediaKind::Video, Direction::SendOnly, None, None, simulcast));
         let (offer, pending) = api.apply().unwrap();
         c.pending_publish = Some(pending);
         self.send(
@@ -323,6 +336,12 @@ fn drain_subscribe(
                 if data.is_keyframe() {
                     *c.keyframes_received.entry(source.clone()).or_default() += 1;
                 }
+                if kind == MediaKind::Video {
+                    c.video_sizes
+                        .entry(source.clone())
+                        .or_default()
+                        .push(data.data.len());
+                }
                 *c.received.entry((source, kind)).or_default() += 1;
             }
             Output::Event(_) => {}
@@ -354,20 +373,38 @@ fn write_media(c: &mut Client, now: Instant) {
         let frame = tick / 7;
         let keyframe = c.keyframe_wanted || frame % 90 == 0;
         c.keyframe_wanted = false;
-        let Some(w) = c.publish.writer(mid) else {
-            return;
-        };
-        let pt = w
-            .payload_params()
-            .find(|p| p.spec().codec == Codec::Vp8)
-            .unwrap()
-            .pt();
-        // Bit 0 of a VP8 frame's first byte is clear on keyframes (RFC 6386 §9.1).
-        let mut data = vec![0x55u8; if keyframe { 3000 } else { 800 }];
-        data[0] = if keyframe { 0x50 } else { 0x51 };
         let time = MediaTime::from_90khz(frame * 3150);
-        w.write(pt, now, time, data).unwrap();
+        // One stream, or each simulcast layer at its own size (layer i of
+        // n is 300·3^i bytes, keyframes three times that), so a subscriber
+        // can tell which layer reached it.
+        let rids: Vec<Option<&str>> = if c.layers.is_empty() {
+            vec![None]
+        } else {
+            c.layers.iter().map(|r| Some(*r)).collect()
+        };
+        for (i, rid) in rids.into_iter().enumerate() {
+            let Some(mut w) = c.publish.writer(mid) else {
+                return;
+            };
+            let pt = w
+                .payload_params()
+                .find(|p| p.spec().codec == Codec::Vp8)
+                .unwrap()
+                .pt();
+            if let Some(rid) = rid {
+                w = w.rid(rid.into());
+            }
+            let size = layer_frame_size(if rid.is_some() { i } else { 1 }, keyframe);
+            // Bit 0 of a VP8 frame's first byte is clear on keyframes (RFC 6386 §9.1).
+            let mut data = vec![0x55u8; size];
+            data[0] = if keyframe { 0x50 } else { 0x51 };
+            w.write(pt, now, time, data).unwrap();
+        }
     }
+}
+
+fn layer_frame_size(layer: usize, keyframe: bool) -> usize {
+    300 * 3usize.pow(layer as u32) * if keyframe { 3 } else { 1 }
 }
 
 #[test]
@@ -568,4 +605,99 @@ fn an_answer_that_cannot_be_applied_renews_the_subscribe_connection() {
 
 fn parley_sfu_offer_timeout() -> Duration {
     Duration::from_secs(12)
+}
+
+#[test]
+fn a_publish_offer_without_fingerprint_fails_cleanly_and_a_good_one_recovers() {
+    let mut w = World::new();
+    let a = w.join("room", "Ada");
+    let b = w.join("room", "Grace");
+    // An offer stripped of its DTLS fingerprint: str0m refuses it and closes
+    // the connection, as the fingerprint is what authenticates the media.
+    let c = &mut w.clients[a];
+    let mut api = c.publish.sdp_api();
+    api.add_media(MediaKind::Audio, Direction::SendOnly, None, None, None);
+    let (offer, _) = api.apply().unwrap();
+    let stripped: String = offer
+        .to_sdp_string()
+        .split("\r\n")
+        .filter(|l| !l.starts_with("a=fingerprint"))
+        .collect::<Vec<_>>()
+        .join("\r\n");
+    w.send(
+        a,
+        serde_json::json!({"type": "offer", "pc": "publish", "sdp": stripped}),
+    );
+    w.run(Duration::from_millis(50));
+    let errors = w.clients[a].errors.clone();
+    assert_eq!(
+        errors.first(),
+        Some(&parley_signal::ErrorCode::SdpRejected),
+        "{errors:?}"
+    );
+    assert!(
+        errors.contains(&parley_signal::ErrorCode::MediaFailed),
+        "{errors:?}"
+    );
+
+    // A fresh client-side connection and a proper offer: media flows.
+    let now = w.now;
+    let c = &mut w.clients[a];
+    c.publish = Rtc::new(now);
+    c.publish
+        .add_local_candidate(Candidate::host(c.publish_addr, "udp").unwrap());
+    c.publish_timeout = now;
+    w.publish(a);
+    w.run(Duration::from_secs(2));
+    assert!(w.clients[b].got(&w.clients[a], MediaKind::Video) > 20);
+    assert!(w.clients[b].got(&w.clients[a], MediaKind::Audio) > 40);
+}
+
+#[test]
+fn simulcast_forwards_the_best_layer_and_falls_back_when_it_stops() {
+    let mut w = World::new();
+    let a = w.join("room", "Ada");
+    w.clients[a].layers = vec!["q", "h", "f"];
+    let b = w.join("room", "Grace");
+    w.publish(a);
+    w.run(Duration::from_secs(3));
+    let from_a = |w: &World| w.clients[b].video_sizes[&w.clients[a].id].clone();
+    let top = [layer_frame_size(2, false), layer_frame_size(2, true)];
+    let sizes = from_a(&w);
+    assert!(sizes.len() > 60, "{} frames", sizes.len());
+    assert!(
+        sizes[sizes.len() - 30..].iter().all(|s| top.contains(s)),
+        "a small room gets the top layer: {sizes:?}"
+    );
+    assert!(
+        !sizes.iter().any(|s| *s == layer_frame_size(0, false)),
+        "one layer at a time"
+    );
+
+    // The publisher's top layer stops (as when a browser runs short of CPU):
+    // the subscriber moves to the next one at its next keyframe.
+    w.clients[a].layers = vec!["q", "h"];
+    let before = from_a(&w).len();
+    w.run(Duration::from_secs(3));
+    let sizes = from_a(&w);
+    let mid = [layer_frame_size(1, false), layer_frame_size(1, true)];
+    assert!(
+        sizes[sizes.len() - 30..].iter().all(|s| mid.contains(s)),
+        "fell back to the middle layer: {:?}",
+        &sizes[before..]
+    );
+    assert!(
+        sizes.len() - before > 45,
+        "video kept flowing: {} frames in 3 s",
+        sizes.len() - before
+    );
+    let first_mid = sizes[before..]
+        .iter()
+        .position(|s| mid.contains(s))
+        .unwrap();
+    assert_eq!(
+        sizes[before + first_mid],
+        layer_frame_size(1, true),
+        "the switch happens on a keyframe"
+    );
 }

@@ -1,0 +1,217 @@
+//! The signaling WebSocket of a real `parley` process: bad input gets a
+//! named error, and neither the connection nor the room nor the server suffers.
+
+#![allow(clippy::unwrap_used)] // test harness code: a panic is a failed test
+
+mod support;
+
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use parley_signal::{ErrorCode, LeaveReason, ServerMessage};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+use support::Server;
+
+type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+async fn connect(server: &Server) -> Ws {
+    tokio_tungstenite::connect_async(server.ws_url())
+        .await
+        .unwrap()
+        .0
+}
+
+/// The next protocol message, skipping pings; panics after 5 s.
+async fn next(ws: &mut Ws) -> ServerMessage {
+    loop {
+        let frame = tokio::time::timeout(Duration::from_secs(5), ws.next())
+            .await
+            .expect("a message within 5 s")
+            .expect("the connection to stay open")
+            .unwrap();
+        if let Message::Text(text) = frame {
+            return serde_json::from_str(&text).unwrap();
+        }
+    }
+}
+
+async fn expect_error(ws: &mut Ws, code: ErrorCode) -> String {
+    match next(ws).await {
+        ServerMessage::Error {
+            code: got, message, ..
+        } => {
+            assert_eq!(got, code, "{message}");
+            message
+        }
+        other => panic!("expected {code:?}, got {other:?}"),
+    }
+}
+
+async fn join(ws: &mut Ws, room: &str, name: &str) -> String {
+    let join = format!(r#"{{"type":"join","version":1,"room":"{room}","name":"{name}"}}"#);
+    ws.send(Message::Text(join.into())).await.unwrap();
+    loop {
+        if let ServerMessage::Joined { me, .. } = next(ws).await {
+            return me.id;
+        }
+    }
+}
+
+async fn http_status(server: &Server, path: &str) -> u16 {
+    let mut tcp = TcpStream::connect(server.http).await.unwrap();
+    let request = format!("GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n");
+    tcp.write_all(request.as_bytes()).await.unwrap();
+    let mut response = String::new();
+    tcp.read_to_string(&mut response).await.unwrap();
+    response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
+}
+
+#[tokio::test]
+async fn garbage_gets_named_errors_and_the_connection_lives_on() {
+    let server = Server::start(&[]);
+    let mut ws = connect(&server).await;
+
+    ws.send(Message::Text("hello".into())).await.unwrap();
+    let message = expect_error(&mut ws, ErrorCode::BadJson).await;
+    assert!(message.contains("not JSON"), "{message}");
+
+    ws.send(Message::Binary(vec![1, 2, 3].into()))
+        .await
+        .unwrap();
+    expect_error(&mut ws, ErrorCode::BadJson).await;
+
+    let big = format!(r#"{{"type":"ping","pad":"{}"}}"#, "x".repeat(100_000));
+    ws.send(Message::Text(big.into())).await.unwrap();
+    let message = expect_error(&mut ws, ErrorCode::TooLarge).await;
+    assert!(message.contains("65536"), "{message}");
+
+    ws.send(Message::Text(
+        r#"{"type":"answer","pc":"subscribe","sdp":""}"#.into(),
+    ))
+    .await
+    .unwrap();
+    expect_error(&mut ws, ErrorCode::NotJoined).await;
+
+    // Still a perfectly good connection.
+    join(&mut ws, "survivors", "Ada").await;
+    ws.send(Message::Text(r#"{"type":"ping"}"#.into()))
+        .await
+        .unwrap();
+    assert_eq!(next(&mut ws).await, ServerMessage::Pong);
+}
+
+#[tokio::test]
+async fn a_malformed_offer_leaves_the_room_untouched() {
+    let server = Server::start(&[]);
+    let (mut a, mut b) = (connect(&server).await, connect(&server).await);
+    join(&mut a, "steady", "Ada").await;
+    let grace = join(&mut b, "steady", "Grace").await;
+    assert!(matches!(
+        next(&mut a).await,
+        ServerMessage::ParticipantJoined { .. }
+    ));
+
+    for bad in [
+        r#"{"type":"offer","pc":"publish","sdp":"v=0\r\nthis is not SDP"}"#,
+        r#"{"type":"offer","pc":"publish","sdp":"v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n"}"#,
+    ] {
+        b.send(Message::Text(bad.into())).await.unwrap();
+        expect_error(&mut b, ErrorCode::SdpRejected).await;
+    }
+    // Grace is still in the room: a state change of hers reaches Ada.
+    b.send(Message::Text(r#"{"type":"media","mic":false}"#.into()))
+        .await
+        .unwrap();
+    match next(&mut a).await {
+        ServerMessage::ParticipantUpdated { participant } => {
+            assert_eq!(participant.id, grace);
+            assert!(!participant.mic);
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_participant_vanishing_is_announced_and_the_server_stays_up() {
+    let server = Server::start(&[]);
+    let (mut a, mut b) = (connect(&server).await, connect(&server).await);
+    join(&mut a, "abrupt", "Ada").await;
+    let grace = join(&mut b, "abrupt", "Grace").await;
+    assert!(matches!(
+        next(&mut a).await,
+        ServerMessage::ParticipantJoined { .. }
+    ));
+
+    // No close frame: the TCP connection just goes away.
+    drop(b);
+    assert_eq!(
+        next(&mut a).await,
+        ServerMessage::ParticipantLeft {
+            id: grace,
+            reason: LeaveReason::Disconnected
+        }
+    );
+
+    // A frame far beyond any limit ends that connection at the WebSocket
+    // layer, and nothing else.
+    let mut c = connect(&server).await;
+    let huge = "x".repeat(4 * 1024 * 1024);
+    let _ = c.send(Message::Text(huge.into())).await;
+    let closed = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            match c.next().await {
+                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return true,
+                Some(Ok(_)) => {}
+            }
+        }
+    })
+    .await
+    .unwrap_or(false);
+    assert!(closed, "an oversized frame closes its connection");
+
+    assert_eq!(http_status(&server, "/healthz").await, 200);
+    a.send(Message::Text(r#"{"type":"ping"}"#.into()))
+        .await
+        .unwrap();
+    assert_eq!(next(&mut a).await, ServerMessage::Pong);
+    let mut d = connect(&server).await;
+    join(&mut d, "abrupt", "Lin").await;
+}
+
+#[tokio::test]
+async fn pages_and_assets_are_served_with_a_strict_policy() {
+    let server = Server::start(&[]);
+    assert_eq!(http_status(&server, "/").await, 200);
+    assert_eq!(http_status(&server, "/r/team-sync").await, 200);
+    assert_eq!(http_status(&server, "/r/Team-Sync").await, 308);
+    assert_eq!(http_status(&server, "/r/no%20spaces").await, 400);
+    assert_eq!(http_status(&server, "/assets/js/protocol.js").await, 200);
+    assert_eq!(http_status(&server, "/assets/../Cargo.toml").await, 404);
+    assert_eq!(http_status(&server, "/assets/%2e%2e/Cargo.toml").await, 404);
+    assert_eq!(http_status(&server, "/nothing-here").await, 404);
+
+    let mut tcp = TcpStream::connect(server.http).await.unwrap();
+    tcp.write_all(b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut response = String::new();
+    tcp.read_to_string(&mut response).await.unwrap();
+    let head = response
+        .split("\r\n\r\n")
+        .next()
+        .unwrap()
+        .to_ascii_lowercase();
+    assert!(
+        head.contains("content-security-policy: default-src 'self'"),
+        "{head}"
+    );
+    assert!(head.contains("x-frame-options: deny"), "{head}");
+}
