@@ -1,0 +1,436 @@
+//! A virtual world for scenario tests: the hub, in-memory str0m clients
+//! speaking the Parley protocol, a virtual network and a virtual clock.
+
+#![allow(clippy::unwrap_used, dead_code)] // test harness code: a panic is a failed test
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use parley_signal::{ConnId, Hub, HubConfig, HubOutput, PcName, ServerMessage};
+use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
+use str0m::format::Codec;
+use str0m::media::{Direction, MediaKind, MediaTime, Mid};
+use str0m::net::{Protocol, Receive};
+use str0m::{Candidate, Event, Input, Output, Rtc};
+
+pub const SERVER: &str = "10.0.0.1:10000";
+pub const TICK: Duration = Duration::from_millis(5);
+
+/// A test client: two str0m peer connections speaking the Parley protocol.
+pub struct Client {
+    pub conn: ConnId,
+    pub id: String,
+    pub publish: Rtc,
+    pub subscribe: Rtc,
+    pub publish_addr: SocketAddr,
+    pub subscribe_addr: SocketAddr,
+    pub pending_publish: Option<SdpPendingOffer>,
+    pub audio: Option<Mid>,
+    pub video: Option<Mid>,
+    pub publish_timeout: Instant,
+    pub subscribe_timeout: Instant,
+    pub frames_sent: u64,
+    pub keyframe_wanted: bool,
+    pub keyframe_requests_seen: u32,
+    /// Publisher id of each subscribed m-line, from its msid.
+    pub sources: HashMap<Mid, (String, MediaKind)>,
+    /// Frames received per (publisher id, kind).
+    pub received: HashMap<(String, MediaKind), u64>,
+    pub keyframes_received: HashMap<String, u64>,
+    pub subscribe_offers: u32,
+    /// When false, subscribe offers are kept in `held` instead of answered.
+    pub answer_offers: bool,
+    pub held: Vec<(u64, bool, String)>,
+    pub renewals: u32,
+    pub errors: Vec<parley_signal::ErrorCode>,
+    /// Simulcast layers to publish (rids, lowest first); empty for one stream.
+    pub layers: Vec<&'static str>,
+    /// Sizes of the video frames received, per publisher id.
+    pub video_sizes: HashMap<String, Vec<usize>>,
+    /// The codec this client's video is sent in.
+    pub video_codec: Codec,
+}
+
+impl Client {
+    pub fn new(n: u8, now: Instant) -> Self {
+        let publish_addr: SocketAddr = format!("10.0.1.{n}:5000").parse().unwrap();
+        let subscribe_addr: SocketAddr = format!("10.0.1.{n}:5001").parse().unwrap();
+        let mut publish = Rtc::new(now);
+        publish.add_local_candidate(Candidate::host(publish_addr, "udp").unwrap());
+        let mut subscribe = Rtc::new(now);
+        subscribe.add_local_candidate(Candidate::host(subscribe_addr, "udp").unwrap());
+        Client {
+            conn: ConnId(u64::from(n)),
+            id: String::new(),
+            publish,
+            subscribe,
+            publish_addr,
+            subscribe_addr,
+            pending_publish: None,
+            audio: None,
+            video: None,
+            publish_timeout: now,
+            subscribe_timeout: now,
+            frames_sent: 0,
+            keyframe_wanted: true,
+            keyframe_requests_seen: 0,
+            sources: HashMap::new(),
+            received: HashMap::new(),
+            keyframes_received: HashMap::new(),
+            subscribe_offers: 0,
+            answer_offers: true,
+            held: Vec::new(),
+            renewals: 0,
+            errors: Vec::new(),
+            layers: Vec::new(),
+            video_sizes: HashMap::new(),
+            video_codec: Codec::Vp8,
+        }
+    }
+
+    pub fn got(&self, from: &Client, kind: MediaKind) -> u64 {
+        self.received
+            .get(&(from.id.clone(), kind))
+            .copied()
+            .unwrap_or(0)
+    }
+}
+
+pub struct World {
+    pub hub: Hub,
+    pub now: Instant,
+    pub clients: Vec<Client>,
+    pub server: SocketAddr,
+}
+
+impl World {
+    pub fn new() -> Self {
+        let server: SocketAddr = SERVER.parse().unwrap();
+        World {
+            hub: Hub::new(HubConfig::new(vec![server], 7)),
+            now: Instant::now(),
+            clients: Vec::new(),
+            server,
+        }
+    }
+
+    pub fn send(&mut self, i: usize, value: serde_json::Value) {
+        let conn = self.clients[i].conn;
+        self.hub.handle_text(self.now, conn, &value.to_string());
+        self.dispatch();
+    }
+
+    /// Adds a client and joins it to `room`.
+    pub fn join(&mut self, room: &str, name: &str) -> usize {
+        let n = self.clients.len() as u8 + 1;
+        let client = Client::new(n, self.now);
+        self.hub.handle_connect(self.now, client.conn);
+        self.clients.push(client);
+        let i = self.clients.len() - 1;
+        self.send(
+            i,
+            serde_json::json!({"type": "join", "version": 1, "room": room, "name": name}),
+        );
+        assert!(!self.clients[i].id.is_empty(), "join failed");
+        i
+    }
+
+    /// Starts publishing one audio and one video track.
+    pub fn publish(&mut self, i: usize) {
+        let c = &mut self.clients[i];
+        let mut api = c.publish.sdp_api();
+        c.audio = Some(api.add_media(MediaKind::Audio, Direction::SendOnly, None, None, None));
+        let simulcast = (!c.layers.is_empty()).then(|| {
+            let mut s = str0m::media::Simulcast::new();
+            for rid in &c.layers {
+                s.add_send_layer(str0m::media::SimulcastLayer::new(rid));
+            }
+            s
+        });
+        c.video = Some(api.add_media(MediaKind::Video, Direction::SendOnly, None, None, simulcast));
+        let (offer, pending) = api.apply().unwrap();
+        c.pending_publish = Some(pending);
+        self.send(
+            i,
+            serde_json::json!({"type": "offer", "pc": "publish", "sdp": offer.to_sdp_string()}),
+        );
+    }
+
+    pub fn leave(&mut self, i: usize) {
+        self.send(i, serde_json::json!({"type": "leave"}));
+    }
+
+    /// Delivers the hub's messages to the clients, answering offers.
+    pub fn dispatch(&mut self) {
+        let mut replies = Vec::new();
+        while let Some(out) = self.hub.poll_output() {
+            let HubOutput::Send { conn, message } = out else {
+                continue;
+            };
+            let Some(i) = self.clients.iter().position(|c| c.conn == conn) else {
+                continue;
+            };
+            let c = &mut self.clients[i];
+            match message {
+                ServerMessage::Joined { me, .. } => c.id = me.id,
+                ServerMessage::Answer { sdp, .. } => {
+                    let answer = SdpAnswer::from_sdp_string(&sdp).unwrap();
+                    let pending = c.pending_publish.take().expect("a publish offer");
+                    c.publish.sdp_api().accept_answer(pending, answer).unwrap();
+                }
+                ServerMessage::Offer {
+                    pc,
+                    offer_id,
+                    renew,
+                    sdp,
+                } => {
+                    assert_eq!(pc, PcName::Subscribe);
+                    c.subscribe_offers += 1;
+                    if c.answer_offers {
+                        let reply = answer_offer(c, self.now, offer_id, renew, &sdp);
+                        replies.push((i, reply));
+                    } else {
+                        c.held.push((offer_id, renew, sdp));
+                    }
+                }
+                ServerMessage::Error { code, message, .. } => {
+                    if c.errors.len() > 20 {
+                        panic!("server error {code:?}: {message}")
+                    }
+                    c.errors.push(code);
+                }
+                _ => {}
+            }
+        }
+        for (i, reply) in replies {
+            self.send(i, reply);
+        }
+    }
+
+    /// Runs the virtual world for `duration`, publishers sending 50 audio and
+    /// 30 video frames per second.
+    pub fn run(&mut self, duration: Duration) {
+        let end = self.now + duration;
+        while self.now < end {
+            self.now += TICK;
+            let now = self.now;
+            if self.hub.poll_timeout().is_some_and(|t| t <= now) {
+                self.hub.handle_timeout(now);
+            }
+            for c in &mut self.clients {
+                if c.publish_timeout <= now {
+                    c.publish.handle_input(Input::Timeout(now)).unwrap();
+                }
+                if c.subscribe_timeout <= now {
+                    c.subscribe.handle_input(Input::Timeout(now)).unwrap();
+                }
+                write_media(c, now);
+            }
+            self.pump();
+            self.dispatch();
+        }
+    }
+
+    /// Moves datagrams until nobody has anything to send.
+    pub fn pump(&mut self) {
+        loop {
+            let mut moved = false;
+            while let Some(t) = self.hub.poll_transmit() {
+                moved = true;
+                let Some(c) = self
+                    .clients
+                    .iter_mut()
+                    .find(|c| c.publish_addr == t.destination || c.subscribe_addr == t.destination)
+                else {
+                    continue;
+                };
+                let input = Input::Receive(
+                    self.now,
+                    Receive {
+                        proto: Protocol::Udp,
+                        source: t.source,
+                        destination: t.destination,
+                        contents: (&t.contents[..]).try_into().unwrap(),
+                    },
+                );
+                if c.publish_addr == t.destination {
+                    c.publish.handle_input(input).unwrap();
+                } else {
+                    c.subscribe.handle_input(input).unwrap();
+                }
+            }
+            let now = self.now;
+            let mut outgoing = Vec::new();
+            for c in &mut self.clients {
+                c.publish_timeout = drain_publish(c, now, &mut outgoing);
+                c.subscribe_timeout = drain_subscribe(c, now, &mut outgoing);
+            }
+            for (source, destination, data) in outgoing {
+                moved = true;
+                assert_eq!(destination, self.server);
+                self.hub.handle_datagram(now, source, destination, &data);
+            }
+            if !moved {
+                break;
+            }
+        }
+    }
+}
+
+/// Applies a subscribe offer (on a fresh connection if the server renewed
+/// its side) and returns the answer message.
+pub fn answer_offer(
+    c: &mut Client,
+    now: Instant,
+    offer_id: u64,
+    renew: bool,
+    sdp: &str,
+) -> serde_json::Value {
+    if renew {
+        c.renewals += 1;
+        c.subscribe = Rtc::new(now);
+        c.subscribe
+            .add_local_candidate(Candidate::host(c.subscribe_addr, "udp").unwrap());
+        c.sources.clear();
+        c.subscribe_timeout = now;
+    }
+    let offer = SdpOffer::from_sdp_string(sdp).unwrap();
+    let answer = c.subscribe.sdp_api().accept_offer(offer).unwrap();
+    serde_json::json!({
+        "type": "answer", "pc": "subscribe", "offer_id": offer_id, "sdp": answer.to_sdp_string()
+    })
+}
+
+pub fn drain_publish(
+    c: &mut Client,
+    now: Instant,
+    out: &mut Vec<(SocketAddr, SocketAddr, Vec<u8>)>,
+) -> Instant {
+    loop {
+        match c.publish.poll_output().unwrap() {
+            Output::Timeout(t) => return t.max(now),
+            Output::Transmit(t) => out.push((t.source, t.destination, t.contents.to_vec())),
+            Output::Event(Event::KeyframeRequest(_)) => {
+                c.keyframe_wanted = true;
+                c.keyframe_requests_seen += 1;
+            }
+            Output::Event(_) => {}
+        }
+    }
+}
+
+pub fn drain_subscribe(
+    c: &mut Client,
+    now: Instant,
+    out: &mut Vec<(SocketAddr, SocketAddr, Vec<u8>)>,
+) -> Instant {
+    loop {
+        match c.subscribe.poll_output().unwrap() {
+            Output::Timeout(t) => return t.max(now),
+            Output::Transmit(t) => out.push((t.source, t.destination, t.contents.to_vec())),
+            Output::Event(Event::MediaAdded(added)) => {
+                let media = c.subscribe.media(added.mid).unwrap();
+                c.sources
+                    .insert(added.mid, (media.stream_id().to_owned(), added.kind));
+            }
+            Output::Event(Event::MediaData(data)) => {
+                let (source, kind) = c.sources[&data.mid].clone();
+                if data.is_keyframe() {
+                    *c.keyframes_received.entry(source.clone()).or_default() += 1;
+                }
+                if kind == MediaKind::Video {
+                    c.video_sizes
+                        .entry(source.clone())
+                        .or_default()
+                        .push(data.data.len());
+                }
+                *c.received.entry((source, kind)).or_default() += 1;
+            }
+            Output::Event(_) => {}
+        }
+    }
+}
+
+/// 20 ms Opus frames and 30 fps VP8 frames; a keyframe when asked and every 3 s.
+pub fn write_media(c: &mut Client, now: Instant) {
+    if !c.publish.is_connected() {
+        return;
+    }
+    let tick = c.frames_sent;
+    c.frames_sent += 1;
+    if let Some(mid) = c.audio.filter(|_| tick % 4 == 0) {
+        // The server closes the connections of a participant that left.
+        let Some(w) = c.publish.writer(mid) else {
+            return;
+        };
+        let pt = w
+            .payload_params()
+            .find(|p| p.spec().codec == Codec::Opus)
+            .unwrap()
+            .pt();
+        let time = MediaTime::new(tick / 4 * 960, str0m::media::Frequency::FORTY_EIGHT_KHZ);
+        w.write(pt, now, time, vec![0xfc; 80]).unwrap();
+    }
+    if let Some(mid) = c.video.filter(|_| tick % 7 == 0) {
+        let frame = tick / 7;
+        let keyframe = c.keyframe_wanted || frame % 90 == 0;
+        c.keyframe_wanted = false;
+        let time = MediaTime::from_90khz(frame * 3150);
+        // One stream, or each simulcast layer at its own size (layer i of
+        // n is 300·3^i bytes, keyframes three times that), so a subscriber
+        // can tell which layer reached it.
+        let rids: Vec<Option<&str>> = if c.layers.is_empty() {
+            vec![None]
+        } else {
+            c.layers.iter().map(|r| Some(*r)).collect()
+        };
+        for (i, rid) in rids.into_iter().enumerate() {
+            let Some(mut w) = c.publish.writer(mid) else {
+                return;
+            };
+            let codec = c.video_codec;
+            let pt = w
+                .payload_params()
+                .find(|p| p.spec().codec == codec)
+                .unwrap()
+                .pt();
+            if let Some(rid) = rid {
+                w = w.rid(rid.into());
+            }
+            let size = layer_frame_size(if rid.is_some() { i } else { 1 }, keyframe);
+            w.write(pt, now, time, video_frame(codec, keyframe, size))
+                .unwrap();
+        }
+    }
+}
+
+/// A frame of `size` bytes that the codec's depacketizer recognises as a
+/// keyframe or not.
+pub fn video_frame(codec: Codec, keyframe: bool, size: usize) -> Vec<u8> {
+    let mut data = vec![0x55u8; size];
+    match codec {
+        // Bit 0 of a VP8 frame's first byte is clear on keyframes (RFC 6386 §9.1).
+        Codec::Vp8 => data[0] = if keyframe { 0x50 } else { 0x51 },
+        // VP9 uncompressed header: frame marker, profile 0, frame_type 0 = key.
+        Codec::Vp9 => data[0] = if keyframe { 0x82 } else { 0x86 },
+        // H264 Annex B: SPS, PPS and an IDR slice, or one non-IDR slice.
+        Codec::H264 => {
+            let head: &[u8] = if keyframe {
+                &[
+                    0, 0, 0, 1, 0x67, 0x42, 0xc0, 0x1f, 0, 0, 0, 1, 0x68, 0xce, 0x3c, 0x80, 0, 0,
+                    0, 1, 0x65,
+                ]
+            } else {
+                &[0, 0, 0, 1, 0x41]
+            };
+            data[..head.len()].copy_from_slice(head);
+        }
+        other => panic!("no test frames for {other:?}"),
+    }
+    data
+}
+
+pub fn layer_frame_size(layer: usize, keyframe: bool) -> usize {
+    300 * 3usize.pow(layer as u32) * if keyframe { 3 } else { 1 }
+}
