@@ -2,7 +2,7 @@
 // Debian's Chromium with fake camera and microphone, driven by playwright-core.
 
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, existsSync } from 'node:fs';
+import { mkdtempSync, rmSync, existsSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { chromium } from 'playwright-core';
@@ -100,22 +100,104 @@ export function roomName(prefix) {
 }
 
 /**
+ * Reports a page's uncaught errors and console errors on stderr, and keeps
+ * them in the returned array so a test can assert there were none.
+ * @param {import('playwright-core').Page} page
+ * @param {string} name
+ * @returns {string[]}
+ */
+export function watchPage(page, name) {
+  /** @type {string[]} */
+  const errors = [];
+  page.on('pageerror', (e) => {
+    errors.push(`page error: ${e.message}`);
+    console.error(`[${name}] page error: ${e.message}`);
+  });
+  page.on('console', (m) => {
+    if (m.type() === 'error') errors.push(`console error: ${m.text()}`);
+    if (m.type() === 'error' || process.env.E2E_VERBOSE) console.error(`[${name}] ${m.type()}: ${m.text()}`);
+  });
+  return errors;
+}
+
+/**
+ * The web client the binary embedded at build time is what the tests use.
+ * With `E2E_WEB_FROM_DISK=1`, the pages instead load `/assets/…` from the
+ * working tree's `web/`, to try a client change before the binary is rebuilt.
+ */
+const WEB_FROM_DISK = process.env.E2E_WEB_FROM_DISK ? join(ROOT, 'web') : null;
+const CONTENT_TYPES = { js: 'text/javascript', css: 'text/css', svg: 'image/svg+xml', html: 'text/html' };
+
+/**
+ * A new browser context (a fresh profile: own storage, own permissions) with
+ * camera and microphone allowed.
+ * @param {import('playwright-core').Browser} browser
+ */
+export async function newContext(browser) {
+  const context = await browser.newContext({ permissions: ['camera', 'microphone'] });
+  if (WEB_FROM_DISK) {
+    const webDir = WEB_FROM_DISK;
+    await context.route('**/assets/**', (route) => {
+      const path = new URL(route.request().url()).pathname.slice('/assets/'.length);
+      const file = join(webDir, path);
+      if (path.split('/').includes('..') || !existsSync(file)) return route.continue();
+      const ext = path.split('.').pop() ?? '';
+      return route.fulfill({ body: readFileSync(file), contentType: CONTENT_TYPES[ext] ?? 'application/octet-stream' });
+    });
+  }
+  return context;
+}
+
+/**
+ * Opens the room page in a new browser context (or `options.context`) and
+ * waits on the pre-join screen until the camera and microphone were asked
+ * for (`window.parley.media` is set once the preview is rendered).
+ * @param {import('playwright-core').Browser} browser
+ * @param {string} baseUrl
+ * @param {string} room
+ * @param {string} name used for log lines only
+ * @param {{initScript?: string | Function, context?: import('playwright-core').BrowserContext}} [options]
+ */
+export async function openRoom(browser, baseUrl, room, name, { initScript, context } = {}) {
+  const ctx = context ?? await newContext(browser);
+  if (initScript) await ctx.addInitScript(initScript);
+  const page = await ctx.newPage();
+  const errors = watchPage(page, name);
+  await page.goto(`${baseUrl}/r/${room}`);
+  await waitForPrejoin(page);
+  return { context: ctx, page, name, errors };
+}
+
+/**
+ * Waits until the page shows the pre-join screen with its local media opened.
+ * @param {import('playwright-core').Page} page
+ */
+export async function waitForPrejoin(page) {
+  await page.waitForFunction(
+    // @ts-ignore — test hook
+    () => document.body.dataset.state === 'prejoin' && window.parley?.media != null,
+    null, { timeout: 20_000 });
+}
+
+/**
+ * Types `name` (if given) and clicks Join, then waits to be in the call.
+ * @param {import('playwright-core').Page} page
+ * @param {string} [name]
+ */
+export async function clickJoin(page, name) {
+  if (name !== undefined) await page.fill('#name', name);
+  await page.click('#join');
+  await page.waitForFunction(() => document.body.dataset.state === 'joined', null, { timeout: 20_000 });
+}
+
+/**
  * Opens the room page in a new context, sets the display name and joins.
  * @param {import('playwright-core').Browser} browser
  */
 export async function joinRoom(browser, baseUrl, room, name, { initScript } = {}) {
-  const context = await browser.newContext({ permissions: ['camera', 'microphone'] });
-  if (initScript) await context.addInitScript(initScript);
-  const page = await context.newPage();
-  page.on('pageerror', (e) => console.error(`[${name}] page error: ${e.message}`));
-  page.on('console', (m) => {
-    if (m.type() === 'error' || process.env.E2E_VERBOSE) console.error(`[${name}] ${m.type()}: ${m.text()}`);
-  });
-  await page.goto(`${baseUrl}/r/${room}`);
-  await page.fill('#name', name);
-  await page.click('#join');
-  await page.waitForFunction(() => document.body.dataset.state === 'joined', null, { timeout: 20_000 });
-  return { context, page, name };
+  const joined = await openRoom(browser, baseUrl, room, name, { initScript });
+  await clickJoin(joined.page, name);
+  return joined;
 }
 
 /**
@@ -178,4 +260,174 @@ export async function eventually(check, timeoutMs, what) {
     await sleep(250);
   }
   throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; last: ${JSON.stringify(last)}`);
+}
+
+/**
+ * How a page shows participant `id`'s tile: whether it exists, its mic and
+ * camera state, and whether the video or the avatar is what is visible.
+ * @param {import('playwright-core').Page} page
+ * @param {string} id
+ */
+export async function tileState(page, id) {
+  return page.evaluate((wanted) => {
+    const tile = document.querySelector(`.tile[data-participant-id="${wanted}"]`);
+    if (!(tile instanceof HTMLElement)) return null;
+    const avatar = tile.querySelector('.avatar');
+    return {
+      name: tile.querySelector('.tile-name')?.textContent ?? '',
+      micOff: tile.classList.contains('mic-off'),
+      cameraOff: tile.classList.contains('camera-off'),
+      mic: tile.dataset.mic,
+      camera: tile.dataset.camera,
+      showVideo: tile.classList.contains('show-video'),
+      avatarVisible: avatar ? getComputedStyle(avatar).display !== 'none' : false,
+    };
+  }, id);
+}
+
+/** Whether a toggle button shows "on" (`aria-pressed="true"`). */
+export async function isPressed(page, selector) {
+  return (await page.getAttribute(selector, 'aria-pressed')) === 'true';
+}
+
+/**
+ * An init script that records every signaling message in `window.__signaling`
+ * as `{dir: 'in' | 'out', at, msg}`, to explain failures.
+ */
+export function recordSignaling() {
+  const NativeWebSocket = window.WebSocket;
+  /** @type {Array<{dir: string, at: number, msg: any}>} */
+  const log = [];
+  Object.defineProperty(window, '__signaling', { value: log });
+  const keep = (dir, data) => {
+    try {
+      const msg = JSON.parse(data);
+      log.push({ dir, at: Date.now(), msg });
+    } catch {
+      log.push({ dir, at: Date.now(), msg: String(data) });
+    }
+  };
+  class RecordingWebSocket extends NativeWebSocket {
+    constructor(...args) {
+      // @ts-ignore
+      super(...args);
+      this.addEventListener('message', (e) => keep('in', e.data));
+    }
+    send(data) {
+      keep('out', data);
+      super.send(data);
+    }
+  }
+  window.WebSocket = RecordingWebSocket;
+}
+
+/**
+ * The recorded signaling messages of a page (see {@link recordSignaling}),
+ * optionally only those matching `filter` ({dir, type, pc}).
+ * @param {import('playwright-core').Page} page
+ */
+export async function signalingLog(page, { dir, type, pc } = {}) {
+  return page.evaluate(({ dir, type, pc }) =>
+    // @ts-ignore
+    (window.__signaling ?? []).filter((e) =>
+      (!dir || e.dir === dir) && (!type || e.msg?.type === type) && (!pc || e.msg?.pc === pc)),
+  { dir, type, pc });
+}
+
+/**
+ * Video per simulcast layer from a page's publish connection: one entry per
+ * outbound-rtp video stream, keyed by `rid` ('' without simulcast).
+ * @param {import('playwright-core').Page} page
+ * @returns {Promise<Record<string, {rid: string, bytesSent: number, frameWidth?: number, frameHeight?: number, active?: boolean, framesEncoded?: number, qualityLimitationReason?: string}>>}
+ */
+export async function publishedVideoByRid(page) {
+  return page.evaluate(async () => {
+    // @ts-ignore — test hook
+    const pc = window.parley?.session?.publishPc;
+    /** @type {Record<string, any>} */
+    const out = {};
+    if (!pc) return out;
+    const stats = await pc.getStats();
+    stats.forEach((s) => {
+      if (s.type !== 'outbound-rtp' || s.kind !== 'video') return;
+      const rid = s.rid ?? '';
+      out[rid] = {
+        rid,
+        bytesSent: s.bytesSent ?? 0,
+        frameWidth: s.frameWidth,
+        frameHeight: s.frameHeight,
+        active: s.active,
+        framesEncoded: s.framesEncoded,
+        qualityLimitationReason: s.qualityLimitationReason,
+      };
+    });
+    return out;
+  });
+}
+
+/**
+ * The video streams a page receives from participant `id` on its subscribe
+ * connection: one entry per live m-line the server attributed to `id`, each
+ * with the inbound-rtp streams it carries.
+ * @param {import('playwright-core').Page} page
+ * @param {string} id
+ */
+export async function receivedVideoFrom(page, id) {
+  return page.evaluate(async (wanted) => {
+    // @ts-ignore — test hook
+    const pc = window.parley?.session?.subscribePc;
+    /** @type {Array<{mid: string, inbound: Array<{ssrc: number, framesDecoded: number, frameWidth?: number, frameHeight?: number}>}>} */
+    const out = [];
+    if (!pc || !pc.remoteDescription) return out;
+    const owner = new Map();
+    for (const section of pc.remoteDescription.sdp.split(/\r\nm=/).slice(1)) {
+      const mid = /\r\na=mid:(\S+)/.exec(section)?.[1];
+      const msid = /\r\na=msid:(\S+)/.exec(section)?.[1];
+      if (mid && msid) owner.set(mid, msid);
+    }
+    for (const t of pc.getTransceivers()) {
+      if (!t.mid || t.currentDirection === 'stopped' || t.receiver.track.kind !== 'video') continue;
+      if (owner.get(t.mid) !== wanted) continue;
+      /** @type {Array<any>} */
+      const inbound = [];
+      (await t.receiver.getStats()).forEach((s) => {
+        if (s.type === 'inbound-rtp' && s.kind === 'video') {
+          inbound.push({ ssrc: s.ssrc, framesDecoded: s.framesDecoded ?? 0, frameWidth: s.frameWidth, frameHeight: s.frameHeight });
+        }
+      });
+      out.push({ mid: t.mid, inbound });
+    }
+    return out;
+  }, id);
+}
+
+/**
+ * The transceivers of a page's subscribe connection that still receive: not
+ * stopped, direction recvonly/sendrecv, and a live track. Also returns the
+ * signaling state and each m-line's port from the remote description.
+ * @param {import('playwright-core').Page} page
+ */
+export async function subscribeState(page) {
+  return page.evaluate(() => {
+    // @ts-ignore — test hook
+    const pc = window.parley?.session?.subscribePc;
+    if (!pc) return null;
+    const transceivers = pc.getTransceivers().map((t) => ({
+      mid: t.mid,
+      kind: t.receiver.track.kind,
+      direction: t.direction,
+      currentDirection: t.currentDirection,
+      trackState: t.receiver.track.readyState,
+    }));
+    const mlines = (pc.remoteDescription?.sdp ?? '').split('\r\n').filter((l) => l.startsWith('m='));
+    return {
+      signalingState: pc.signalingState,
+      connectionState: pc.connectionState,
+      transceivers,
+      receiving: transceivers.filter((t) => t.currentDirection !== 'stopped'
+        && (t.currentDirection === 'recvonly' || t.currentDirection === 'sendrecv')
+        && t.trackState === 'live'),
+      mlines,
+    };
+  });
 }

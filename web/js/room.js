@@ -79,11 +79,15 @@ function init() {
  * are described on the screen instead).
  */
 function openMedia() {
+  // Read afresh, not the copy from page load: Rejoin comes here after a call
+  // in which the microphone or camera may have been turned off, and must not
+  // turn them back on behind the user's back.
+  const remembered = loadPrefs();
   const current = mediaReady = LocalMedia.open({
-    mic: prefs.mic,
-    camera: prefs.camera,
-    micDeviceId: prefs.micDeviceId,
-    cameraDeviceId: prefs.cameraDeviceId,
+    mic: remembered.mic,
+    camera: remembered.camera,
+    micDeviceId: remembered.micDeviceId,
+    cameraDeviceId: remembered.cameraDeviceId,
   }).then(async (opened) => {
     media = opened;
     if (mediaReady === current) await prejoin.setMedia(opened);

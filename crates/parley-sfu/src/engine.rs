@@ -8,12 +8,13 @@ use std::mem;
 use std::time::Instant;
 
 use str0m::Event;
+use str0m::format::Codec;
 use str0m::media::{Direction, KeyframeRequestKind, MediaData, MediaKind};
 
 use crate::forward::{Verdict, choose_layer};
 use crate::ids::{ParticipantId, Pc, RoomId, TrackKey};
 use crate::participant::SubState;
-use crate::track::PublishedTrack;
+use crate::track::{PublishedTrack, vp8_keyframe_size};
 use crate::transport::TransportState;
 use crate::{Sfu, SfuEvent};
 
@@ -169,14 +170,19 @@ impl Sfu {
         let Some(track) = p.track_mut(data.mid) else {
             return;
         };
-        track.record(now, data.rid, data.data.len());
+        let is_keyframe = data.is_keyframe();
+        let size = if is_keyframe && data.params.spec().codec == Codec::Vp8 {
+            vp8_keyframe_size(&data.data)
+        } else {
+            None
+        };
+        track.record(now, data.rid, size);
         let is_video = track.kind == MediaKind::Video;
         let preferred = if is_video {
             choose_layer(&track.active_layers(now), members.len())
         } else {
             None
         };
-        let is_keyframe = data.is_keyframe();
         let audio_level = data.ext_vals.audio_level;
         let voice_activity = data.ext_vals.voice_activity.unwrap_or(false);
 

@@ -40,6 +40,25 @@ pub(crate) struct Subscription {
     pub(crate) forwarder: Forwarder,
 }
 
+/// The subscribe connection's data channel m-line: first in every offer and
+/// never stopped. It keeps the transport (and the SFU's candidates, which
+/// str0m writes into the first m-section) alive however media tracks come and
+/// go: without it, an offer that stops every media m-line leaves the browser
+/// no bundled transport, and it closes the connection. It also lets the
+/// subscribe connection come up at join, before there is media to receive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Anchor {
+    /// Goes into the next offer.
+    ToOpen,
+    /// In the outstanding offer.
+    Negotiating,
+    /// Negotiated.
+    Open,
+}
+
+/// The label of the subscribe connection's data channel.
+pub(crate) const ANCHOR_LABEL: &str = "parley";
+
 pub(crate) struct PendingOffer {
     pending: SdpPendingOffer,
     pub(crate) id: u64,
@@ -65,6 +84,7 @@ pub(crate) struct Participant {
     /// The subscribe connection was replaced; the next offer tells the client
     /// to replace its own too.
     renewed: bool,
+    pub(crate) anchor: Anchor,
 }
 
 impl Participant {
@@ -78,6 +98,7 @@ impl Participant {
             pending_offer: None,
             last_offer_id: 0,
             renewed: false,
+            anchor: Anchor::ToOpen,
         }
     }
 
@@ -128,8 +149,13 @@ impl Participant {
             }
         }
         let subs = &mut self.subscriptions;
+        let anchor = &mut self.anchor;
         let made = self.subscribe.guard(|rtc| {
             let mut api = rtc.sdp_api();
+            if *anchor == Anchor::ToOpen {
+                api.add_channel(ANCHOR_LABEL.to_owned());
+                *anchor = Anchor::Negotiating;
+            }
             for sub in subs.iter_mut() {
                 match sub.state {
                     SubState::ToOpen => {
@@ -209,6 +235,9 @@ impl Participant {
         match result {
             Some(Ok(())) => {
                 self.subscribe.dirty = true;
+                if self.anchor == Anchor::Negotiating {
+                    self.anchor = Anchor::Open;
+                }
                 for sub in &mut self.subscriptions {
                     if let SubState::Negotiating(mid) = sub.state {
                         sub.state = SubState::Open(mid);
@@ -236,6 +265,7 @@ impl Participant {
         old.guard(|rtc| rtc.disconnect());
         self.pending_offer = None;
         self.renewed = true;
+        self.anchor = Anchor::ToOpen;
         self.subscriptions
             .retain(|s| !matches!(s.state, SubState::ToStop(_) | SubState::NegotiatingStop(_)));
         for sub in &mut self.subscriptions {
@@ -247,6 +277,9 @@ impl Participant {
     /// Forgets the outstanding offer; its changes go into the next one.
     pub(crate) fn rollback_offer(&mut self) {
         self.pending_offer = None;
+        if self.anchor == Anchor::Negotiating {
+            self.anchor = Anchor::ToOpen;
+        }
         for sub in &mut self.subscriptions {
             sub.state = match sub.state {
                 SubState::Negotiating(_) => SubState::ToOpen,
@@ -258,8 +291,10 @@ impl Participant {
 
     /// Whether anything waits for the next offer.
     pub(crate) fn has_queued_changes(&self) -> bool {
-        self.subscriptions
-            .iter()
-            .any(|s| matches!(s.state, SubState::ToOpen | SubState::ToStop(_)))
+        self.anchor == Anchor::ToOpen
+            || self
+                .subscriptions
+                .iter()
+                .any(|s| matches!(s.state, SubState::ToOpen | SubState::ToStop(_)))
     }
 }

@@ -11,21 +11,17 @@ const LAYER_IDLE: Duration = Duration::from_millis(1000);
 /// however many subscribers ask: a publisher flooded with PLIs spends its
 /// bandwidth on keyframes.
 pub(crate) const KEYFRAME_REQUEST_INTERVAL: Duration = Duration::from_millis(500);
-/// Bitrate is measured over windows of this length.
-const RATE_WINDOW: Duration = Duration::from_millis(1000);
-
 /// One incoming RTP stream of a track: the only one, or one simulcast layer.
 #[derive(Debug)]
 pub(crate) struct Layer {
     pub(crate) rid: Option<Rid>,
-    /// Position in the publisher's SDP `a=simulcast` list, the order used until
-    /// bitrates are measured.
+    /// Position in the publisher's SDP `a=simulcast` list; by convention
+    /// (mediasoup's and browsers' `sendEncodings`) lowest quality first.
     sdp_order: usize,
+    /// Pixels per frame, read from the layer's latest keyframe where the
+    /// codec makes that cheap (VP8). Ranks layers whatever order the SDP gave.
+    pixels: Option<u32>,
     last_seen: Option<Instant>,
-    window_start: Option<Instant>,
-    window_bytes: u64,
-    /// Bits per second over the last full window.
-    bitrate: u64,
     last_keyframe_request: Option<Instant>,
 }
 
@@ -34,23 +30,9 @@ impl Layer {
         Layer {
             rid,
             sdp_order,
+            pixels: None,
             last_seen: None,
-            window_start: None,
-            window_bytes: 0,
-            bitrate: 0,
             last_keyframe_request: None,
-        }
-    }
-
-    fn record(&mut self, now: Instant, bytes: usize) {
-        self.last_seen = Some(now);
-        let start = *self.window_start.get_or_insert(now);
-        self.window_bytes += bytes as u64;
-        let elapsed = now.saturating_duration_since(start);
-        if elapsed >= RATE_WINDOW {
-            self.bitrate = self.window_bytes * 8 * 1000 / (elapsed.as_millis() as u64).max(1);
-            self.window_start = Some(now);
-            self.window_bytes = 0;
         }
     }
 
@@ -92,20 +74,23 @@ impl PublishedTrack {
         &mut self.layers[last]
     }
 
-    /// Notes a frame of `bytes` on layer `rid`.
-    pub(crate) fn record(&mut self, now: Instant, rid: Option<Rid>, bytes: usize) {
-        self.layer_mut(rid).record(now, bytes);
+    /// Notes a frame on layer `rid`; `size` is its picture size when known.
+    pub(crate) fn record(&mut self, now: Instant, rid: Option<Rid>, size: Option<(u16, u16)>) {
+        let layer = self.layer_mut(rid);
+        layer.last_seen = Some(now);
+        if let Some((w, h)) = size {
+            layer.pixels = Some(u32::from(w) * u32::from(h));
+        }
     }
 
-    /// Layers that currently carry media, from lowest to highest quality.
-    ///
-    /// Quality is judged by measured bitrate; before a layer has a measurement
-    /// the publisher's SDP order stands in (browsers list low to high).
+    /// Layers that currently carry media, from lowest to highest quality:
+    /// by picture size when every active layer's is known, else in the
+    /// publisher's SDP order. (Bitrate is no guide: while a browser ramps up,
+    /// its smallest layer can briefly carry the most bits.)
     pub(crate) fn active_layers(&self, now: Instant) -> Vec<Option<Rid>> {
         let mut active: Vec<&Layer> = self.layers.iter().filter(|l| l.is_active(now)).collect();
-        let all_measured = active.iter().all(|l| l.bitrate > 0);
-        if all_measured {
-            active.sort_by_key(|l| l.bitrate);
+        if active.iter().all(|l| l.pixels.is_some()) {
+            active.sort_by_key(|l| (l.pixels, l.sdp_order));
         } else {
             active.sort_by_key(|l| l.sdp_order);
         }
@@ -125,31 +110,71 @@ impl PublishedTrack {
     }
 }
 
+/// The picture size of a VP8 keyframe (RFC 6386 §9.1: a 3-byte frame tag
+/// with bit 0 clear, the start code 9d 01 2a, then 14-bit width and height).
+pub(crate) fn vp8_keyframe_size(frame: &[u8]) -> Option<(u16, u16)> {
+    if frame.len() < 10 || frame[0] & 1 != 0 || frame[3..6] != [0x9d, 0x01, 0x2a] {
+        return None;
+    }
+    let width = u16::from_le_bytes([frame[6], frame[7]]) & 0x3fff;
+    let height = u16::from_le_bytes([frame[8], frame[9]]) & 0x3fff;
+    (width > 0 && height > 0).then_some((width, height))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn rids(names: &[&str]) -> Vec<Rid> {
+        names.iter().map(|n| Rid::from(*n)).collect()
+    }
+
     #[test]
-    fn layers_rank_by_measured_bitrate() {
-        let start = Instant::now();
-        let rids: Vec<Rid> = ["a", "b", "c"].into_iter().map(Rid::from).collect();
-        let mut track = PublishedTrack::new(Mid::from("0"), MediaKind::Video, rids);
-        // "a" is the busiest layer, "c" the quietest: SDP order says nothing about quality.
-        for ms in (0..=1200).step_by(100) {
-            let now = start + Duration::from_millis(ms);
-            track.record(now, Some("a".into()), 3000);
-            track.record(now, Some("b".into()), 1000);
-            track.record(now, Some("c".into()), 300);
-        }
-        let now = start + Duration::from_millis(1200);
+    fn layers_rank_by_picture_size_whatever_the_sdp_order() {
+        let now = Instant::now();
+        // Listed high to low, as some clients do.
+        let mut track =
+            PublishedTrack::new(Mid::from("0"), MediaKind::Video, rids(&["f", "h", "q"]));
+        track.record(now, Some("f".into()), None);
+        track.record(now, Some("h".into()), None);
+        track.record(now, Some("q".into()), None);
+        // Without sizes, SDP order stands.
         assert_eq!(
             track.active_layers(now),
-            vec![Some("c".into()), Some("b".into()), Some("a".into())]
+            vec![Some("f".into()), Some("h".into()), Some("q".into())]
         );
-        // A layer that stops sending drops out.
-        let later = now + Duration::from_secs(2);
-        track.record(later, Some("c".into()), 300);
-        assert_eq!(track.active_layers(later), vec![Some("c".into())]);
+        track.record(now, Some("f".into()), Some((1280, 720)));
+        track.record(now, Some("h".into()), Some((640, 360)));
+        track.record(now, Some("q".into()), Some((320, 180)));
+        assert_eq!(
+            track.active_layers(now),
+            vec![Some("q".into()), Some("h".into()), Some("f".into())]
+        );
+    }
+
+    #[test]
+    fn a_layer_that_stops_sending_drops_out() {
+        let start = Instant::now();
+        let mut track = PublishedTrack::new(Mid::from("0"), MediaKind::Video, rids(&["q", "h"]));
+        track.record(start, Some("q".into()), None);
+        track.record(start, Some("h".into()), None);
+        let later = start + Duration::from_secs(2);
+        track.record(later, Some("q".into()), None);
+        assert_eq!(track.active_layers(later), vec![Some("q".into())]);
+    }
+
+    #[test]
+    fn vp8_keyframes_tell_their_size() {
+        // Frame tag (key, shown), start code, 640x360 with scaling bits set.
+        let frame = [
+            0x50, 0x2a, 0x01, 0x9d, 0x01, 0x2a, 0x80, 0x42, 0x68, 0x81, 0, 0,
+        ];
+        assert_eq!(vp8_keyframe_size(&frame), Some((640, 360)));
+        let mut delta = frame;
+        delta[0] |= 1;
+        assert_eq!(vp8_keyframe_size(&delta), None);
+        assert_eq!(vp8_keyframe_size(&frame[..6]), None);
+        assert_eq!(vp8_keyframe_size(&[0x50, 0, 0, 1, 2, 3, 4, 5, 6, 7]), None);
     }
 
     #[test]

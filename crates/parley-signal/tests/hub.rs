@@ -294,8 +294,9 @@ fn malformed_messages_get_errors_and_the_room_survives() {
             ErrorCode::SdpRejected,
         ),
         (
+            // The subscribe offer made at join is outstanding; this answers nothing.
             r#"{"type":"answer","pc":"subscribe","sdp":"v=0"}"#,
-            ErrorCode::NoPendingOffer,
+            ErrorCode::SdpRejected,
         ),
         (
             r#"{"type":"candidate","pc":"publish","candidate":"candidate:garbage"}"#,

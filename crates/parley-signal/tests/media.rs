@@ -344,3 +344,63 @@ fn h264_and_vp9_publishers_reach_subscribers_in_their_codec() {
         assert!(w.clients[b].got(&w.clients[a], MediaKind::Audio) > 40);
     }
 }
+
+#[test]
+fn a_duplicate_answer_is_refused_and_changes_nothing() {
+    let mut w = World::new();
+    let a = w.join("room", "Ada");
+    w.publish(a);
+    let b = w.join("room", "Grace");
+    w.clients[b].answer_offers = false;
+    w.run(Duration::from_millis(100));
+    let (offer_id, renew, sdp) = w.clients[b].held.pop().expect("an offer for B");
+    let reply = answer_offer(&mut w.clients[b], w.now, offer_id, renew, &sdp);
+    w.send(b, reply.clone());
+    w.send(b, reply);
+    assert_eq!(
+        w.clients[b].errors,
+        vec![parley_signal::ErrorCode::NoPendingOffer]
+    );
+    w.clients[b].answer_offers = true;
+    w.run(Duration::from_secs(1));
+    assert!(w.clients[b].got(&w.clients[a], MediaKind::Video) > 10);
+}
+
+#[test]
+fn the_last_one_left_keeps_a_working_subscribe_connection() {
+    let mut w = World::new();
+    let a = w.join("room", "Ada");
+    let b = w.join("room", "Grace");
+    w.publish(a);
+    w.publish(b);
+    w.run(Duration::from_secs(1));
+    // Grace leaves: every media m-line of Ada's subscribe connection stops.
+    w.leave(b);
+    w.run(Duration::from_secs(2));
+    assert!(w.clients[a].errors.is_empty(), "{:?}", w.clients[a].errors);
+    assert_eq!(w.clients[a].renewals, 0);
+    // Someone new arrives and Ada receives them on the same connection.
+    let c = w.join("room", "Lin");
+    w.publish(c);
+    w.run(Duration::from_secs(1));
+    assert!(w.clients[a].got(&w.clients[c], MediaKind::Video) > 10);
+    assert!(w.clients[a].errors.is_empty(), "{:?}", w.clients[a].errors);
+}
+
+#[test]
+fn subscriptions_that_end_before_the_connection_is_up_do_not_strand_it() {
+    let mut w = World::new();
+    let a = w.join("room", "Ada");
+    w.publish(a);
+    w.run(Duration::from_millis(500));
+    // Grace joins and answers, but Ada leaves before Grace's connection is up.
+    let b = w.join("room", "Grace");
+    w.leave(a);
+    w.run(Duration::from_millis(300));
+    let c = w.join("room", "Lin");
+    w.publish(c);
+    w.run(Duration::from_secs(2));
+    assert!(w.clients[b].got(&w.clients[c], MediaKind::Video) > 10);
+    assert!(w.clients[b].got(&w.clients[c], MediaKind::Audio) > 20);
+    assert!(w.clients[b].errors.is_empty(), "{:?}", w.clients[b].errors);
+}
