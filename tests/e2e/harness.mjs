@@ -5,6 +5,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, existsSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { before, after } from 'node:test';
 import { chromium } from 'playwright-core';
 
 const ROOT = resolve(import.meta.dirname, '..', '..');
@@ -431,3 +432,24 @@ export async function subscribeState(page) {
     };
   });
 }
+
+/**
+ * Registers one server and one browser for a whole test file (started before
+ * its first test, stopped after its last) and returns them.
+ * @returns {{server: Awaited<ReturnType<typeof startServer>>, chrome: Awaited<ReturnType<typeof launchBrowser>>}}
+ */
+export function sharedServerAndBrowser() {
+  const shared = /** @type {any} */ ({});
+  before(async () => {
+    shared.server = await startServer();
+    shared.chrome = await launchBrowser();
+  });
+  after(async () => {
+    await shared.chrome?.close();
+    await shared.server?.stop();
+  });
+  return shared;
+}
+
+/** The participant id a joined page has. */
+export const selfId = (page) => page.evaluate(() => /** @type {any} */ (window).parley.selfId);

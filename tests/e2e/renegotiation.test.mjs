@@ -1,30 +1,14 @@
 // Subscribe renegotiation as people come and go, and simulcast: in real
 // Chromium through the real server, judged by getStats(), not the DOM alone.
 
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  startServer, launchBrowser, newContext, joinRoom, openRoom, clickJoin, roomName, receivedByParticipant, eventually, sleep,
+  sharedServerAndBrowser, selfId, newContext, joinRoom, openRoom, clickJoin, roomName, receivedByParticipant, eventually, sleep,
   tileState, subscribeState, recordSignaling, signalingLog, publishedVideoByRid, receivedVideoFrom,
 } from './harness.mjs';
 
-/** @type {Awaited<ReturnType<typeof startServer>>} */
-let server;
-/** @type {Awaited<ReturnType<typeof launchBrowser>>} */
-let chrome;
-
-before(async () => {
-  server = await startServer();
-  chrome = await launchBrowser();
-});
-
-after(async () => {
-  await chrome?.close();
-  await server?.stop();
-});
-
-/** The participant id a joined page has. */
-const selfId = (page) => page.evaluate(() => /** @type {any} */ (window).parley.selfId);
+const shared = sharedServerAndBrowser();
 
 /**
  * Waits until `viewer` decodes video and receives audio from every id in `ids`.
@@ -44,9 +28,9 @@ test('leaving and rejoining renegotiates the subscribe connections in both direc
   t.after(async () => {
     for (const p of people) await p.context.close().catch(() => {});
   });
-  const ada = await joinRoom(chrome.browser, server.url, room, 'Ada', { initScript: recordSignaling });
+  const ada = await joinRoom(shared.chrome.browser, shared.server.url, room, 'Ada', { initScript: recordSignaling });
   people.push(ada);
-  const bob = await joinRoom(chrome.browser, server.url, room, 'Bob', { initScript: recordSignaling });
+  const bob = await joinRoom(shared.chrome.browser, shared.server.url, room, 'Bob', { initScript: recordSignaling });
   people.push(bob);
   const adaId = await selfId(ada.page);
   const bobId = await selfId(bob.page);
@@ -91,7 +75,7 @@ test('leaving and rejoining renegotiates the subscribe connections in both direc
   assert.equal(tile.showVideo, true, `Ada should show Bob's video again: ${JSON.stringify(tile)}`);
 
   // A third person joins: everyone decodes everyone, and it keeps flowing.
-  const cy = await joinRoom(chrome.browser, server.url, room, 'Cy', { initScript: recordSignaling });
+  const cy = await joinRoom(shared.chrome.browser, shared.server.url, room, 'Cy', { initScript: recordSignaling });
   people.push(cy);
   const ids = { Ada: adaId, Bob: bobId2, Cy: await selfId(cy.page) };
   for (const p of people) {
@@ -122,9 +106,9 @@ test('a simulcast publisher sends several layers and a subscriber decodes one of
   t.after(async () => {
     for (const p of people) await p.context.close().catch(() => {});
   });
-  const pub = await joinRoom(chrome.browser, server.url, room, 'Pia');
+  const pub = await joinRoom(shared.chrome.browser, shared.server.url, room, 'Pia');
   people.push(pub);
-  const sub = await joinRoom(chrome.browser, server.url, room, 'Sol');
+  const sub = await joinRoom(shared.chrome.browser, shared.server.url, room, 'Sol');
   people.push(sub);
   const pubId = await selfId(pub.page);
   await waitForMediaFrom(sub, { Pia: pubId });
@@ -195,9 +179,9 @@ test('the last one left in a room is not told that their media failed', { timeou
   t.after(async () => {
     for (const p of people) await p.context.close().catch(() => {});
   });
-  const ada = await joinRoom(chrome.browser, server.url, room, 'Ada', { initScript: recordSignaling });
+  const ada = await joinRoom(shared.chrome.browser, shared.server.url, room, 'Ada', { initScript: recordSignaling });
   people.push(ada);
-  const bob = await joinRoom(chrome.browser, server.url, room, 'Bob');
+  const bob = await joinRoom(shared.chrome.browser, shared.server.url, room, 'Bob');
   people.push(bob);
   await waitForMediaFrom(ada, { Bob: await selfId(bob.page) });
 
@@ -238,14 +222,14 @@ test('media reaches someone whose first subscriptions ended before their connect
   t.after(async () => {
     for (const p of people) await p.context.close().catch(() => {});
   });
-  const context = await newContext(chrome.browser);
+  const context = await newContext(shared.chrome.browser);
   await context.addInitScript(slowFirstOffer);
-  const ada = await openRoom(chrome.browser, server.url, room, 'Ada', { initScript: recordSignaling, context });
+  const ada = await openRoom(shared.chrome.browser, shared.server.url, room, 'Ada', { initScript: recordSignaling, context });
   people.push(ada);
   await clickJoin(ada.page, 'Ada');
 
   // Bob joins and leaves while Ada is still taking in the offer with his tracks.
-  const bob = await joinRoom(chrome.browser, server.url, room, 'Bob');
+  const bob = await joinRoom(shared.chrome.browser, shared.server.url, room, 'Bob');
   people.push(bob);
   await eventually(async () => (await signalingLog(ada.page, { dir: 'in', type: 'offer' })).length > 0,
     10_000, 'Ada to receive a subscribe offer');
@@ -260,7 +244,7 @@ test('media reaches someone whose first subscriptions ended before their connect
   console.log(`Ada's subscribe connection when Bob's tracks were removed: ${(await subscribeState(ada.page))?.connectionState}`);
 
   // Cy joins: Ada must get her media.
-  const cy = await joinRoom(chrome.browser, server.url, room, 'Cy');
+  const cy = await joinRoom(shared.chrome.browser, shared.server.url, room, 'Cy');
   people.push(cy);
   const cyId = await selfId(cy.page);
   try {

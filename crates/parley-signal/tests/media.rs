@@ -142,9 +142,7 @@ fn an_answer_to_an_older_offer_is_refused_and_the_right_one_accepted() {
     let a = w.join("room", "Ada");
     w.publish(a);
     let b = w.join("room", "Grace");
-    w.clients[b].answer_offers = false;
-    w.run(Duration::from_millis(100));
-    let (offer_id, renew, sdp) = w.clients[b].held.pop().expect("an offer for B");
+    let (offer_id, renew, sdp) = w.hold_next_offer(b);
     assert!(!renew);
     let mut reply = answer_offer(&mut w.clients[b], w.now, offer_id, renew, &sdp);
     reply["offer_id"] = serde_json::json!(offer_id + 7);
@@ -190,9 +188,7 @@ fn an_answer_that_cannot_be_applied_renews_the_subscribe_connection() {
     let a = w.join("room", "Ada");
     w.publish(a);
     let b = w.join("room", "Grace");
-    w.clients[b].answer_offers = false;
-    w.run(Duration::from_millis(100));
-    let (offer_id, _, _) = w.clients[b].held.pop().expect("an offer for B");
+    let (offer_id, _, _) = w.hold_next_offer(b);
     // A well-formed SDP that answers nothing the server offered.
     let bogus = "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n";
     w.clients[b].answer_offers = true;
@@ -351,9 +347,7 @@ fn a_duplicate_answer_is_refused_and_changes_nothing() {
     let a = w.join("room", "Ada");
     w.publish(a);
     let b = w.join("room", "Grace");
-    w.clients[b].answer_offers = false;
-    w.run(Duration::from_millis(100));
-    let (offer_id, renew, sdp) = w.clients[b].held.pop().expect("an offer for B");
+    let (offer_id, renew, sdp) = w.hold_next_offer(b);
     let reply = answer_offer(&mut w.clients[b], w.now, offer_id, renew, &sdp);
     w.send(b, reply.clone());
     w.send(b, reply);

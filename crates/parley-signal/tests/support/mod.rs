@@ -157,6 +157,14 @@ impl World {
         );
     }
 
+    /// Stops client `i` answering, lets the hub's next subscribe offer reach
+    /// it, and returns that offer (id, renew, SDP) for the test to handle.
+    pub fn hold_next_offer(&mut self, i: usize) -> (u64, bool, String) {
+        self.clients[i].answer_offers = false;
+        self.run(Duration::from_millis(100));
+        self.clients[i].held.pop().expect("a subscribe offer")
+    }
+
     pub fn leave(&mut self, i: usize) {
         self.send(i, serde_json::json!({"type": "leave"}));
     }
