@@ -16,14 +16,14 @@ export const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
  * Starts `parley serve` on 127.0.0.1 with free ports and a fresh data directory.
  * Resolves once the server reports ready; `stop()` ends it by PID.
  */
-export async function startServer() {
+export async function startServer(extraArgs = []) {
   if (!existsSync(PARLEY_BIN)) {
     throw new Error(`${PARLEY_BIN} is missing: run \`cargo build --release\` first`);
   }
   const dataDir = mkdtempSync(join(tmpdir(), 'parley-e2e-'));
   const child = spawn(
     PARLEY_BIN,
-    ['serve', '--http', '127.0.0.1:0', '--media-port', '0', '--data-dir', dataDir],
+    ['serve', '--http', '127.0.0.1:0', '--media-port', '0', '--turn-port', '0', '--data-dir', dataDir, ...extraArgs],
     { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'info' } },
   );
   const log = [];

@@ -5,6 +5,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use parley_sfu::{
@@ -22,13 +23,26 @@ use crate::ratelimit::TokenBucket;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ConnId(pub u64);
 
+/// Where a joining participant's ICE servers come from: TURN credentials
+/// are minted per participant, so this is asked at every join.
+pub trait IceServerSource: Send + Sync {
+    /// The ICE servers for `participant` (its public id).
+    fn ice_servers(&self, participant: &str) -> Vec<IceServer>;
+}
+
+impl<F: Fn(&str) -> Vec<IceServer> + Send + Sync> IceServerSource for F {
+    fn ice_servers(&self, participant: &str) -> Vec<IceServer> {
+        self(participant)
+    }
+}
+
 /// Settings of the hub.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct HubConfig {
     /// Most participants in one room.
     pub max_room_members: usize,
     /// ICE servers handed to clients in `joined`.
-    pub ice_servers: Vec<IceServer>,
+    pub ice_servers: Arc<dyn IceServerSource>,
     /// A connection silent for this long is closed and its participant leaves.
     pub idle_timeout: Duration,
     /// Messages per second per connection, on average.
@@ -41,12 +55,22 @@ pub struct HubConfig {
     pub id_key: u64,
 }
 
+impl std::fmt::Debug for HubConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HubConfig")
+            .field("max_room_members", &self.max_room_members)
+            .field("idle_timeout", &self.idle_timeout)
+            .field("transport", &self.transport)
+            .finish_non_exhaustive()
+    }
+}
+
 impl HubConfig {
     /// Defaults from `docs/protocol.md`, with the given SFU host candidates.
     pub fn new(host_candidates: Vec<SocketAddr>, id_key: u64) -> Self {
         HubConfig {
             max_room_members: 20,
-            ice_servers: Vec::new(),
+            ice_servers: Arc::new(|_: &str| Vec::new()),
             idle_timeout: Duration::from_secs(30),
             message_rate: 50.0,
             message_burst: 100.0,
@@ -157,9 +181,9 @@ impl Hub {
         self.rooms.keys().cloned().collect()
     }
 
-    /// Updates the ICE servers given to clients that join from now on.
-    pub fn set_ice_servers(&mut self, servers: Vec<IceServer>) {
-        self.config.ice_servers = servers;
+    /// Changes where the ICE servers for clients that join from now on come from.
+    pub fn set_ice_servers(&mut self, source: Arc<dyn IceServerSource>) {
+        self.config.ice_servers = source;
     }
 
     /// A new WebSocket connection.
@@ -499,7 +523,7 @@ impl Hub {
                 room: room.to_string(),
                 me: info.clone(),
                 participants: others,
-                ice_servers: self.config.ice_servers.clone(),
+                ice_servers: self.config.ice_servers.ice_servers(&id.to_string()),
             },
         );
         self.broadcast(

@@ -8,7 +8,7 @@ mod names;
 mod ratelimit;
 
 pub use error::{ErrorCode, ProtocolError};
-pub use hub::{ConnId, Hub, HubConfig, HubOutput};
+pub use hub::{ConnId, Hub, HubConfig, HubOutput, IceServerSource};
 pub use messages::{
     ClientMessage, IceServer, LeaveReason, MAX_MESSAGE_BYTES, PROTOCOL_VERSION, ParticipantInfo,
     PcName, ServerMessage,

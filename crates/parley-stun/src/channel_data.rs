@@ -7,7 +7,7 @@ pub const HEADER: usize = 4;
 /// A parsed ChannelData message, borrowing its payload.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ChannelData<'a> {
-    /// The channel number (0x4000–0x4FFF).
+    /// The channel number (0x4000–0x7FFF, see [`ChannelNumber`](crate::attributes::ChannelNumber)).
     pub channel: u16,
     /// The application data.
     pub data: &'a [u8],
@@ -19,7 +19,7 @@ pub enum ChannelDataError {
     /// Shorter than the header, or than the length the header claims.
     #[error("ChannelData truncated")]
     Truncated,
-    /// The channel number is outside 0x4000–0x4FFF.
+    /// The channel number is outside 0x4000–0x7FFF.
     #[error("channel number {0:#06x} out of range")]
     BadChannel(u16),
 }
@@ -32,7 +32,7 @@ impl<'a> ChannelData<'a> {
             return Err(ChannelDataError::Truncated);
         }
         let channel = u16::from_be_bytes([buf[0], buf[1]]);
-        if !(0x4000..=0x4FFF).contains(&channel) {
+        if !(0x4000..=0x7FFF).contains(&channel) {
             return Err(ChannelDataError::BadChannel(channel));
         }
         let len = usize::from(u16::from_be_bytes([buf[2], buf[3]]));
@@ -55,7 +55,7 @@ impl<'a> ChannelData<'a> {
 pub enum Kind {
     /// First two bits 00.
     Stun,
-    /// 0x40–0x4F.
+    /// 0x40–0x7F.
     ChannelData,
     /// Anything else.
     Other,
@@ -65,7 +65,7 @@ pub enum Kind {
 pub fn kind(buf: &[u8]) -> Kind {
     match buf.first() {
         Some(0..=3) => Kind::Stun,
-        Some(0x40..=0x4F) => Kind::ChannelData,
+        Some(0x40..=0x7F) => Kind::ChannelData,
         _ => Kind::Other,
     }
 }
@@ -113,8 +113,8 @@ mod tests {
             Err(ChannelDataError::Truncated)
         );
         assert_eq!(
-            ChannelData::parse(&[0x50, 0x00, 0x00, 0x00]),
-            Err(ChannelDataError::BadChannel(0x5000))
+            ChannelData::parse(&[0x80, 0x00, 0x00, 0x00]),
+            Err(ChannelDataError::BadChannel(0x8000))
         );
     }
 

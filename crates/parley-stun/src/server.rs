@@ -835,6 +835,7 @@ impl TurnServer {
             .raw_attribute(XorPeerAddress::TYPE_)
             .and_then(|raw| peer_from_raw(&raw, msg.transaction_id()));
         let (Some(ChannelNumber(number)), Some(peer)) = (number, peer) else {
+            tracing::debug!(client = %tuple.client, ?number, ?peer, "ChannelBind without a valid channel number or peer");
             return self.error(out, tuple, msg, 400, Some(key), |_, _| Ok(()));
         };
         if let Err(reason) = self.config.policy.check(peer) {
@@ -853,7 +854,10 @@ impl TurnServer {
                 a.permit(peer.ip(), now);
                 self.respond(out, tuple, msg, Some(key), |_, _| Ok(()));
             }
-            Err(BindError::InUse) => self.error(out, tuple, msg, 400, Some(key), |_, _| Ok(())),
+            Err(BindError::InUse) => {
+                tracing::debug!(client = %tuple.client, number, %peer, "ChannelBind clashes with a binding");
+                self.error(out, tuple, msg, 400, Some(key), |_, _| Ok(()))
+            }
             Err(BindError::Full) => self.error(out, tuple, msg, 508, Some(key), |_, _| Ok(())),
         }
     }

@@ -72,7 +72,7 @@ proptest! {
     }
 
     #[test]
-    fn channel_data_round_trips(channel in 0x4000u16..=0x4FFF, data in proptest::collection::vec(any::<u8>(), 0..1500)) {
+    fn channel_data_round_trips(channel in 0x4000u16..=0x7FFF, data in proptest::collection::vec(any::<u8>(), 0..1500)) {
         let mut frame = ChannelData::header(channel, data.len()).to_vec();
         frame.extend_from_slice(&data);
         let parsed = ChannelData::parse(&frame).unwrap();

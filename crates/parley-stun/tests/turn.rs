@@ -452,7 +452,7 @@ fn channel_binds_are_checked_as_the_rfc_says() {
         "below the range"
     );
     assert_eq!(
-        c.bind(&mut lab, 0x5000, peer("192.0.2.1:1")),
+        c.bind(&mut lab, 0x8000, peer("192.0.2.1:1")),
         Some(400),
         "above the range"
     );

@@ -3,7 +3,8 @@
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
-use crate::config::{ServeArgs, ServeConfig};
+use crate::config::{LogLevel, ServeArgs, ServeConfig};
+use crate::turn::cli::TurnArgs;
 
 /// Parley: self-hosted video conferencing in one binary.
 #[derive(Debug, Parser)]
@@ -25,6 +26,8 @@ pub struct Cli {
 enum Commands {
     /// Run the conferencing server (the default).
     Serve(ServeArgs),
+    /// Run only the STUN/TURN server, for other servers to use.
+    Turn(TurnArgs),
 }
 
 /// Parses the command line and runs the chosen command.
@@ -32,15 +35,25 @@ pub fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let args = match cli.command {
         Some(Commands::Serve(args)) => args,
+        Some(Commands::Turn(args)) => return turn(args),
         None => cli.serve,
     };
     let config = ServeConfig::resolve(&args)?;
     init_logging(config.log.filter());
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    runtime()?.block_on(crate::serve::serve(config))
+}
+
+fn turn(args: TurnArgs) -> anyhow::Result<()> {
+    let command = args.resolve()?;
+    init_logging(LogLevel::parse(&command.log)?.filter());
+    runtime()?.block_on(crate::turn::run(command))
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("parley")
-        .build()?;
-    runtime.block_on(crate::serve::serve(config))
+        .build()?)
 }
 
 /// Logs to stderr at the configured level; `RUST_LOG` overrides it for developers.

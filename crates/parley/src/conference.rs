@@ -16,6 +16,7 @@ use parley_store::Store;
 use tokio::sync::mpsc;
 
 use crate::candidates::arrival_candidate;
+use crate::metrics::ConferenceStats;
 use crate::udp::MediaSocket;
 
 /// Messages queued for one WebSocket before the connection counts as stuck.
@@ -34,6 +35,8 @@ pub enum Command {
     Activity(ConnId),
     /// The connection closed.
     Disconnect(ConnId),
+    /// Report counters for `/metrics`.
+    Stats(tokio::sync::oneshot::Sender<ConferenceStats>),
     /// Close every connection and stop.
     Shutdown,
 }
@@ -66,6 +69,15 @@ impl ConferenceHandle {
     /// Passes a command on; false if the conference has stopped.
     pub async fn send(&self, command: Command) -> bool {
         self.commands.send(command).await.is_ok()
+    }
+
+    /// The conference's counters, if it is running.
+    pub async fn stats(&self) -> Option<ConferenceStats> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        if !self.send(Command::Stats(tx)).await {
+            return None;
+        }
+        rx.await.ok()
     }
 }
 
@@ -147,6 +159,17 @@ impl Conference {
             Command::Disconnect(conn) => {
                 self.conns.remove(&conn);
                 self.hub.handle_disconnect(now, conn);
+            }
+            Command::Stats(reply) => {
+                let sfu = self.hub.sfu().stats();
+                let _ = reply.send(ConferenceStats {
+                    participants: self.hub.participant_count(),
+                    rooms: self.hub.room_names().len(),
+                    connections: self.conns.len(),
+                    frames_forwarded: sfu.frames_forwarded,
+                    unrouted_datagrams: sfu.unrouted_datagrams,
+                    malformed_datagrams: sfu.malformed_datagrams,
+                });
             }
             Command::Shutdown => {}
         }

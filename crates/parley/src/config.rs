@@ -2,11 +2,16 @@
 //! a TOML file, and embedded defaults, in that order of precedence.
 
 use std::net::{IpAddr, SocketAddr};
+use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use clap::Args;
+use parley_stun::Cidr;
 use serde::Deserialize;
+
+use crate::turn::TlsFiles;
+use crate::turn::cli::parse_ports;
 
 /// The most addresses that may be announced (as in the seed products).
 pub const MAX_ANNOUNCE: usize = 4;
@@ -46,6 +51,54 @@ pub struct ServeArgs {
     /// Most participants in one room, 2–60 [default: 20].
     #[arg(long, env = "PARLEY_MAX_ROOM_MEMBERS", value_name = "N")]
     pub max_room_members: Option<usize>,
+    /// Turn the built-in TURN server off.
+    #[arg(long, env = "PARLEY_NO_TURN")]
+    pub no_turn: bool,
+    /// UDP and TCP port of the built-in TURN server [default: 3478].
+    #[arg(long, env = "PARLEY_TURN_PORT", value_name = "PORT")]
+    pub turn_port: Option<u16>,
+    /// TLS port of the built-in TURN server, used with --tls-cert [default: 5349].
+    #[arg(long, env = "PARLEY_TURN_TLS_PORT", value_name = "PORT")]
+    pub turn_tls_port: Option<u16>,
+    /// Host name (or IP) clients use in TURN URLs [default: the first media address].
+    #[arg(long, env = "PARLEY_TURN_HOST", value_name = "NAME")]
+    pub turn_host: Option<String>,
+    /// Address TURN relay sockets bind to [default: the media bind address, or the first interface address].
+    #[arg(long, env = "PARLEY_TURN_RELAY_IP", value_name = "IP")]
+    pub turn_relay_ip: Option<IpAddr>,
+    /// Port range of TURN relay sockets [default: 49152-65535].
+    #[arg(long, env = "PARLEY_TURN_RELAY_PORTS", value_name = "MIN-MAX")]
+    pub turn_relay_ports: Option<String>,
+    /// Network TURN may relay to although the default policy denies it; repeat for several.
+    #[arg(
+        long = "turn-allow-peer",
+        env = "PARLEY_TURN_ALLOW_PEER",
+        value_name = "CIDR",
+        value_delimiter = ','
+    )]
+    pub turn_allow_peers: Vec<Cidr>,
+    /// Extra TURN REST secret, so other services can mint credentials for this TURN server.
+    #[arg(long, env = "PARLEY_TURN_SECRET", value_name = "S")]
+    pub turn_secret: Option<String>,
+    /// Lifetime of the TURN credentials handed to participants, in seconds [default: 21600].
+    #[arg(long, env = "PARLEY_TURN_CREDENTIAL_TTL", value_name = "SECS")]
+    pub turn_credential_ttl: Option<u64>,
+    /// TLS certificate chain (PEM), for TURN over TLS.
+    #[arg(
+        long,
+        env = "PARLEY_TLS_CERT",
+        value_name = "FILE",
+        requires = "tls_key"
+    )]
+    pub tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM).
+    #[arg(
+        long,
+        env = "PARLEY_TLS_KEY",
+        value_name = "FILE",
+        requires = "tls_cert"
+    )]
+    pub tls_key: Option<PathBuf>,
 }
 
 /// The config file's shape: the same settings as the command line.
@@ -60,6 +113,18 @@ struct FileConfig {
     announce: Vec<IpAddr>,
     log: Option<String>,
     max_room_members: Option<usize>,
+    turn: Option<bool>,
+    turn_port: Option<u16>,
+    turn_tls_port: Option<u16>,
+    turn_host: Option<String>,
+    turn_relay_ip: Option<IpAddr>,
+    turn_relay_ports: Option<String>,
+    #[serde(default)]
+    turn_allow_peers: Vec<String>,
+    turn_secret: Option<String>,
+    turn_credential_ttl: Option<u64>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
 }
 
 /// Log levels an administrator chooses from.
@@ -119,6 +184,29 @@ pub struct ServeConfig {
     pub log: LogLevel,
     /// Room member limit.
     pub max_room_members: usize,
+    /// The built-in TURN server, unless turned off.
+    pub turn: Option<TurnOptions>,
+}
+
+/// The built-in TURN server's settings in `parley serve`.
+#[derive(Debug, Clone)]
+pub struct TurnOptions {
+    /// UDP and TCP port.
+    pub port: u16,
+    /// TLS port, with the certificate.
+    pub tls: Option<(u16, TlsFiles)>,
+    /// Host in TURN URLs, if not the first media address.
+    pub host: Option<String>,
+    /// Relay bind address, if not the default.
+    pub relay_ip: Option<IpAddr>,
+    /// Relay ports.
+    pub relay_ports: RangeInclusive<u16>,
+    /// Networks TURN may relay to despite the default policy.
+    pub allow_peers: Vec<Cidr>,
+    /// An extra REST secret.
+    pub secret: Option<String>,
+    /// Lifetime of minted credentials, seconds.
+    pub credential_ttl: u64,
 }
 
 impl ServeConfig {
@@ -169,6 +257,54 @@ impl ServeConfig {
         if !(2..=60).contains(&max_room_members) {
             bail!("max_room_members must be between 2 and 60, got {max_room_members}");
         }
+        let turn_enabled = !args.no_turn && file.turn.unwrap_or(true);
+        let turn = if turn_enabled {
+            let tls = match (
+                args.tls_cert.clone().or(file.tls_cert),
+                args.tls_key.clone().or(file.tls_key),
+            ) {
+                (Some(cert), Some(key)) => Some((
+                    args.turn_tls_port.or(file.turn_tls_port).unwrap_or(5349),
+                    TlsFiles { cert, key },
+                )),
+                (None, None) => None,
+                _ => bail!("TLS needs both tls_cert and tls_key"),
+            };
+            let allow_peers = if args.turn_allow_peers.is_empty() {
+                file.turn_allow_peers
+                    .iter()
+                    .map(|s| s.parse::<Cidr>().map_err(anyhow::Error::from))
+                    .collect::<anyhow::Result<Vec<_>>>()?
+            } else {
+                args.turn_allow_peers.clone()
+            };
+            let credential_ttl = args
+                .turn_credential_ttl
+                .or(file.turn_credential_ttl)
+                .unwrap_or(6 * 3600);
+            if !(60..=7 * 86_400).contains(&credential_ttl) {
+                bail!(
+                    "turn_credential_ttl must be between 60 seconds and 7 days, got {credential_ttl}"
+                );
+            }
+            Some(TurnOptions {
+                port: args.turn_port.or(file.turn_port).unwrap_or(3478),
+                tls,
+                host: args.turn_host.clone().or(file.turn_host),
+                relay_ip: args.turn_relay_ip.or(file.turn_relay_ip),
+                relay_ports: parse_ports(
+                    args.turn_relay_ports
+                        .as_deref()
+                        .or(file.turn_relay_ports.as_deref())
+                        .unwrap_or("49152-65535"),
+                )?,
+                allow_peers,
+                secret: args.turn_secret.clone().or(file.turn_secret),
+                credential_ttl,
+            })
+        } else {
+            None
+        };
         Ok(ServeConfig {
             http,
             media: SocketAddr::new(media_bind, media_port),
@@ -176,6 +312,7 @@ impl ServeConfig {
             announce,
             log,
             max_room_members,
+            turn,
         })
     }
 }
@@ -204,6 +341,27 @@ mod tests {
         assert_eq!(c.data_dir, PathBuf::from("data"));
         assert_eq!(c.max_room_members, 20);
         assert_eq!(c.log, LogLevel::Informational);
+        let turn = c.turn.expect("TURN is on by default");
+        assert_eq!(turn.port, 3478);
+        assert!(turn.tls.is_none());
+        assert_eq!(turn.relay_ports, 49152..=65535);
+    }
+
+    #[test]
+    fn turn_can_be_turned_off_or_given_tls() {
+        let off = ServeConfig::resolve(&ServeArgs {
+            no_turn: true,
+            ..Default::default()
+        })
+        .unwrap();
+        assert!(off.turn.is_none());
+        let tls = ServeConfig::resolve(&ServeArgs {
+            tls_cert: Some("c.pem".into()),
+            tls_key: Some("k.pem".into()),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(tls.turn.unwrap().tls.unwrap().0, 5349);
     }
 
     #[test]

@@ -6,8 +6,11 @@ use stun_types::attribute::{
 };
 use stun_types::message::StunParseError;
 
-/// The CHANNEL-NUMBER attribute. Valid channels are 0x4000–0x4FFF (RFC 8656
-/// §12); the server checks the range, the codec carries any value.
+/// The CHANNEL-NUMBER attribute. RFC 8656 §12 allows 0x4000–0x4FFF; RFC 5766
+/// allowed 0x4000–0x7FFF, and clients written to it (coturn's own among them)
+/// still pick from the wider range, which cannot be mistaken for anything
+/// else on a client's connection to the server. Parley accepts the wider
+/// range. The server checks it; the codec carries any value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ChannelNumber(pub u16);
 
@@ -16,7 +19,7 @@ impl ChannelNumber {
     /// The lowest valid channel number.
     pub const MIN: u16 = 0x4000;
     /// The highest valid channel number.
-    pub const MAX: u16 = 0x4FFF;
+    pub const MAX: u16 = 0x7FFF;
 
     /// Whether the number is in the range clients may bind.
     pub fn is_valid(self) -> bool {
@@ -70,6 +73,7 @@ mod tests {
         let parsed = ChannelNumber::from_raw(raw).unwrap();
         assert!(parsed.is_valid());
         assert!(!ChannelNumber(0x3FFF).is_valid());
-        assert!(!ChannelNumber(0x5000).is_valid());
+        assert!(ChannelNumber(0x7FFF).is_valid(), "RFC 5766's range");
+        assert!(!ChannelNumber(0x8000).is_valid());
     }
 }

@@ -3,13 +3,16 @@
 mod ws;
 
 use axum::Router;
-use axum::extract::Path;
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use parley_signal::RoomName;
 
 use crate::conference::ConferenceHandle;
+use crate::turn::TurnService;
 use crate::web;
 
 /// What request handlers share.
@@ -17,6 +20,8 @@ use crate::web;
 pub struct AppState {
     /// The conference task.
     pub conference: ConferenceHandle,
+    /// The built-in TURN server, when on.
+    pub turn: Option<Arc<TurnService>>,
 }
 
 /// The application's routes. Tests call this with `oneshot`, no server needed.
@@ -27,6 +32,7 @@ pub fn app(state: AppState) -> Router {
         .route("/assets/{*path}", get(asset))
         .route("/favicon.ico", get(|| page("favicon.svg")))
         .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
         .route("/ws", get(ws::upgrade))
         .fallback(not_found)
         .layer(axum::middleware::map_response(security_headers))
@@ -42,6 +48,19 @@ async fn healthz() -> impl IntoResponse {
             r#""}"#
         ),
     )
+}
+
+async fn metrics(State(state): State<AppState>) -> Response {
+    let conference = state.conference.stats().await;
+    let turn = state.turn.as_ref().map(|t| t.metrics());
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        crate::metrics::render(conference, turn),
+    )
+        .into_response()
 }
 
 async fn room_page(Path(raw): Path<String>) -> Response {
