@@ -1,0 +1,192 @@
+//! Interoperability with coturn's own test client: `turnutils_uclient`
+//! relays through `parley turn` to `turnutils_peer` (Debian package
+//! `coturn`), with a static user and with a TURN REST secret, over UDP and
+//! TCP, and every message comes back.
+
+#![allow(clippy::unwrap_used)] // test harness code: a panic is a failed test
+
+mod support;
+
+use std::process::{Command, Stdio};
+
+use support::{Process, start_parley};
+
+const SECRET: &str = "interop-secret";
+
+fn require(tool: &str) {
+    let found = Command::new("sh")
+        .args(["-c", &format!("command -v {tool}")])
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        found,
+        "{tool} is missing: it comes with Debian's coturn package (scripts/install-test-deps installs it)"
+    );
+}
+
+fn free_udp_port() -> u16 {
+    std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+struct Lab {
+    _turn: Process,
+    _peer: Process,
+    turn_port: u16,
+    peer_port: u16,
+}
+
+fn lab() -> Lab {
+    require("turnutils_uclient");
+    require("turnutils_peer");
+    let (turn, ready) = start_parley(
+        &[
+            "turn",
+            "--listen",
+            "127.0.0.1:0",
+            "--realm",
+            "parley.test",
+            "--secret",
+            SECRET,
+            "--user",
+            "alice:wonderland",
+            "--relay-ip",
+            "127.0.0.1",
+            // turnutils_peer listens on loopback, which TURN refuses unless told.
+            "--allow-peer",
+            "127.0.0.1/32",
+        ],
+        "TURN ready: udp and tcp ",
+    );
+    let turn_port: u16 = ready
+        .split(|c: char| c == ';' || c == ',')
+        .next()
+        .and_then(|a| a.trim().rsplit(':').next())
+        .and_then(|p| p.parse().ok())
+        .expect("port in the ready line");
+    let peer_port = free_udp_port();
+    let peer = Command::new("turnutils_peer")
+        .args(["-L", "127.0.0.1", "-p", &peer_port.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start turnutils_peer");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    Lab {
+        _turn: turn,
+        _peer: Process(peer),
+        turn_port,
+        peer_port,
+    }
+}
+
+/// Runs `turnutils_uclient` with `auth` and `extra` flags; returns (sent, received, lost).
+fn uclient(lab: &Lab, auth: &[&str], extra: &[&str], peer: &str) -> (u64, u64, u64, String) {
+    let mut args: Vec<String> = auth.iter().map(|s| s.to_string()).collect();
+    args.extend(extra.iter().map(|s| s.to_string()));
+    args.extend(
+        [
+            "-e",
+            peer,
+            "-r",
+            &lab.peer_port.to_string(),
+            "-p",
+            &lab.turn_port.to_string(),
+            // 4 clients, 400 messages each, one every 5 ms: a moderate 800 messages/s.
+            "-m",
+            "4",
+            "-n",
+            "400",
+            "-z",
+            "5",
+            "-l",
+            "170",
+            "-c",
+            "127.0.0.1",
+        ]
+        .iter()
+        .map(|s| s.to_string()),
+    );
+    let out = Command::new("timeout")
+        .arg("60")
+        .arg("turnutils_uclient")
+        .args(&args)
+        .output()
+        .expect("run turnutils_uclient");
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    let field = |key: &str| -> u64 {
+        text.lines()
+            .rev()
+            .find_map(|l| l.split(key).nth(1))
+            .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0)
+    };
+    let lost = text
+        .lines()
+        .rev()
+        .find_map(|l| l.split("Total lost packets ").nth(1))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(u64::MAX);
+    (field("tot_send_msgs="), field("tot_recv_msgs="), lost, text)
+}
+
+fn relays_everything(auth: &[&str], extra: &[&str]) {
+    let lab = lab();
+    let (sent, received, lost, text) = uclient(&lab, auth, extra, "127.0.0.1");
+    eprintln!("auth {auth:?} {extra:?}: sent {sent}, received {received}, lost {lost}");
+    assert_eq!(sent, 1600, "uclient sent all its messages:\n{text}");
+    assert_eq!(received, sent, "every message came back:\n{text}");
+    assert_eq!(lost, 0, "{text}");
+}
+
+#[test]
+fn coturn_client_relays_over_udp_with_a_static_user() {
+    relays_everything(&["-u", "alice", "-w", "wonderland"], &[]);
+}
+
+#[test]
+fn coturn_client_relays_over_udp_with_rest_credentials() {
+    relays_everything(&["-u", "synapse-user", "-W", SECRET], &[]);
+}
+
+#[test]
+fn coturn_client_relays_over_tcp_with_a_static_user() {
+    relays_everything(&["-u", "alice", "-w", "wonderland"], &["-t"]);
+}
+
+#[test]
+fn coturn_client_relays_over_tcp_with_rest_credentials() {
+    relays_everything(&["-u", "synapse-user", "-W", SECRET], &["-t"]);
+}
+
+#[test]
+fn coturn_client_relays_with_send_indications_and_dont_fragment() {
+    relays_everything(&["-u", "alice", "-w", "wonderland"], &["-s", "-g"]);
+}
+
+#[test]
+fn coturn_client_is_refused_a_peer_outside_the_allow_list() {
+    let lab = lab();
+    let (_, received, _, text) =
+        uclient(&lab, &["-u", "alice", "-w", "wonderland"], &[], "127.0.0.2");
+    assert!(
+        text.contains("403"),
+        "127.0.0.2 is loopback and not allowed:\n{text}"
+    );
+    assert_eq!(received, 0);
+}
+
+#[test]
+fn coturn_client_with_a_wrong_password_gets_no_allocation() {
+    let lab = lab();
+    let (_, received, _, text) = uclient(&lab, &["-u", "alice", "-w", "not-it"], &[], "127.0.0.1");
+    assert!(text.contains("Cannot complete Allocation"), "{text}");
+    assert_eq!(received, 0);
+}
