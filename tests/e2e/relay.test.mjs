@@ -1,0 +1,82 @@
+// Media through Parley's built-in TURN: pages forced to relay-only ICE still
+// see each other through the SFU, relayed over UDP and over TCP, and the
+// selected candidate pair says so.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  sharedServerAndBrowser, joinRoom, roomName, receivedByParticipant, eventually, selfId,
+} from './harness.mjs';
+
+const shared = sharedServerAndBrowser();
+
+/**
+ * Init script: every RTCPeerConnection uses relay candidates only, and only
+ * TURN URLs for `transport` (`udp` or `tcp`), as a browser behind a firewall
+ * that lets nothing else through would.
+ */
+function relayOnly(transport) {
+  const Native = window.RTCPeerConnection;
+  // @ts-ignore
+  window.RTCPeerConnection = function (config = {}) {
+    const iceServers = (config.iceServers ?? []).map((s) => ({
+      ...s,
+      urls: [].concat(s.urls).filter((u) => u.startsWith('turn:') && u.includes(`transport=${transport}`)),
+    })).filter((s) => s.urls.length > 0);
+    return new Native({ ...config, iceServers, iceTransportPolicy: 'relay' });
+  };
+  window.RTCPeerConnection.prototype = Native.prototype;
+}
+
+/** The selected candidate pair of both connections: local type and relay protocol. */
+async function selectedPaths(page) {
+  return page.evaluate(async () => {
+    const out = {};
+    // @ts-ignore
+    const session = window.parley?.session;
+    for (const name of ['publishPc', 'subscribePc']) {
+      const pc = session?.[name];
+      if (!pc) continue;
+      const stats = await pc.getStats();
+      let pair;
+      stats.forEach((s) => {
+        if (s.type === 'transport' && s.selectedCandidatePairId) pair = stats.get(s.selectedCandidatePairId);
+      });
+      const local = pair && stats.get(pair.localCandidateId);
+      out[name] = local ? { type: local.candidateType, relayProtocol: local.relayProtocol, protocol: local.protocol } : null;
+    }
+    return out;
+  });
+}
+
+for (const transport of ['udp', 'tcp']) {
+  test(`relay-only browsers decode each other through TURN over ${transport}`, { timeout: 90_000 }, async (t) => {
+    const room = roomName(`relay-${transport}`);
+    const script = `(${relayOnly.toString()})(${JSON.stringify(transport)})`;
+    const people = [];
+    t.after(async () => {
+      for (const p of people) await p.context.close().catch(() => {});
+    });
+    for (const name of ['Ada', 'Grace']) {
+      people.push(await joinRoom(shared.chrome.browser, shared.server.url, room, name, { initScript: script }));
+    }
+    const ids = { Ada: await selfId(people[0].page), Grace: await selfId(people[1].page) };
+    for (const p of people) {
+      const other = p.name === 'Ada' ? 'Grace' : 'Ada';
+      await eventually(async () => {
+        const got = await receivedByParticipant(p.page);
+        return got[ids[other]]?.video > 10 && got[ids[other]]?.audio > 20;
+      }, 30_000, `${p.name} to decode ${other} over relayed ${transport}`);
+      const paths = await selectedPaths(p.page);
+      console.log(`${p.name}: ${JSON.stringify(paths)}`);
+      for (const pc of ['publishPc', 'subscribePc']) {
+        assert.equal(paths[pc]?.type, 'relay', `${p.name}'s ${pc} is relayed`);
+        assert.equal(paths[pc]?.relayProtocol, transport, `${p.name}'s ${pc} reaches TURN over ${transport}`);
+      }
+    }
+    const metrics = await (await fetch(`${shared.server.url}/metrics`)).text();
+    const relayed = Number(/parley_turn_packets_to_peers_total (\d+)/.exec(metrics)?.[1]);
+    console.log(`TURN relayed ${relayed} datagrams to the SFU so far`);
+    assert.ok(relayed > 100, 'the built-in TURN relayed the media');
+  });
+}
