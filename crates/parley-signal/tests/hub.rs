@@ -424,3 +424,33 @@ fn participant_ids_are_unique_and_not_sequential() {
     assert_eq!(sorted.len(), ids.len());
     assert_ne!(sorted, ids, "ids should not come out in order");
 }
+
+#[test]
+fn each_participant_gets_its_own_ice_servers() {
+    let mut config = HubConfig::new(vec!["127.0.0.1:10000".parse().unwrap()], 42);
+    config.ice_servers = std::sync::Arc::new(|participant: &str| {
+        vec![parley_signal::IceServer {
+            urls: vec!["turn:203.0.113.1:3478?transport=udp".into()],
+            username: Some(format!("1800000000:{participant}")),
+            credential: Some("minted".into()),
+        }]
+    });
+    let mut h = Harness {
+        hub: Hub::new(config),
+        now: Instant::now(),
+    };
+    let a = h.connect(1);
+    h.send(a, r#"{"type":"join","version":1,"room":"r","name":"Ada"}"#);
+    let joined = h.messages_to(a).into_iter().find_map(|m| match m {
+        ServerMessage::Joined {
+            me, ice_servers, ..
+        } => Some((me, ice_servers)),
+        _ => None,
+    });
+    let (me, servers) = joined.expect("joined");
+    assert_eq!(servers.len(), 1);
+    assert_eq!(
+        servers[0].username.as_deref(),
+        Some(format!("1800000000:{}", me.id).as_str())
+    );
+}
