@@ -63,7 +63,7 @@ fn lab() -> Lab {
         "TURN ready: udp and tcp ",
     );
     let turn_port: u16 = ready
-        .split(|c: char| c == ';' || c == ',')
+        .split([';', ','])
         .next()
         .and_then(|a| a.trim().rsplit(':').next())
         .and_then(|p| p.parse().ok())
