@@ -123,8 +123,10 @@ impl ServerConfig {
             software: None,
             default_lifetime: Duration::from_secs(600),
             max_lifetime: Duration::from_secs(3600),
-            unauthenticated_rate: 20.0,
-            unauthenticated_burst: 40.0,
+            // Generous enough for an office of hundreds behind one NAT
+            // joining at once; a flood from one address is still cut off.
+            unauthenticated_rate: 100.0,
+            unauthenticated_burst: 200.0,
             seed: 0x5eed,
         }
     }

@@ -17,6 +17,8 @@ use parley_stun::{Destination, FiveTuple, Metrics, Outbox, RelayPorts, Transport
 use quinn_udp::{BATCH_SIZE, RecvMeta, Transmit, UdpSocketState};
 use socket2::{Domain, Protocol, Socket, Type};
 
+use super::batch::BatchSender;
+
 /// Receive buffer per batch slot (GRO may coalesce several datagrams into one).
 const SLOT: usize = 64 * 1024;
 /// Kernel socket buffers asked for on listening sockets.
@@ -26,6 +28,12 @@ const RELAY_BUFFER: usize = 1024 * 1024;
 const WAKER: Token = Token(0);
 const LISTEN_BASE: usize = 1;
 const RELAY_BASE: usize = 1 << 20;
+
+/// The receive buffer as one slice per batch slot, without allocating.
+fn slots(buffer: &mut [u8]) -> [IoSliceMut<'_>; BATCH_SIZE] {
+    let mut chunks = buffer.chunks_mut(SLOT);
+    std::array::from_fn(|_| IoSliceMut::new(chunks.next().unwrap_or_default()))
+}
 
 /// What stream connections (TCP, TLS) tell a worker.
 pub enum StreamEvent {
@@ -210,6 +218,8 @@ impl Worker {
 
     /// Runs until told to stop.
     pub fn run(mut self) {
+        // Made here: its preallocated headers hold raw pointers and stay on this thread.
+        let mut batch = BatchSender::default();
         let mut events = Events::with_capacity(256);
         let mut last_stats = Instant::now();
         while !self.stop.load(Ordering::Relaxed) {
@@ -233,9 +243,9 @@ impl Worker {
                 if token == WAKER.0 {
                     self.drain_streams();
                 } else if token >= RELAY_BASE {
-                    self.drain_relay(token - RELAY_BASE);
+                    self.drain_relay(token - RELAY_BASE, &mut batch);
                 } else {
-                    self.drain_listener(token - LISTEN_BASE);
+                    self.drain_listener(token - LISTEN_BASE, &mut batch);
                 }
             }
             let now = Instant::now();
@@ -245,7 +255,7 @@ impl Worker {
                 by_addr: &mut self.relay_index,
             };
             self.core.handle_timeout(now, &mut relays);
-            self.flush();
+            self.flush(&mut batch);
             if now.duration_since(last_stats) >= Duration::from_millis(500) {
                 last_stats = now;
                 self.publish_stats();
@@ -289,11 +299,10 @@ impl Worker {
                 }
             }
         }
-        self.flush();
     }
 
     /// Reads every datagram waiting on listening socket `index`.
-    fn drain_listener(&mut self, index: usize) {
+    fn drain_listener(&mut self, index: usize, batch: &mut BatchSender) {
         loop {
             let Worker {
                 listeners,
@@ -309,8 +318,7 @@ impl Worker {
             let Some(listener) = listeners.get(index) else {
                 return;
             };
-            let mut slices: Vec<IoSliceMut<'_>> =
-                buffer.chunks_mut(SLOT).map(IoSliceMut::new).collect();
+            let mut slices = slots(buffer);
             let count = match listener
                 .state
                 .recv((&listener.socket).into(), &mut slices, meta)
@@ -340,14 +348,19 @@ impl Worker {
                 }
             }
             if self.outbox.len() >= 256 {
-                self.flush();
+                self.flush(batch);
+            }
+            // A short batch means the queue was empty a moment ago: another
+            // recvmmsg would only return EAGAIN. New data re-arms the
+            // edge-triggered readiness, so nothing is missed.
+            if count < BATCH_SIZE {
+                break;
             }
         }
-        self.flush();
     }
 
     /// Reads every datagram waiting on relay socket `index`.
-    fn drain_relay(&mut self, index: usize) {
+    fn drain_relay(&mut self, index: usize, batch: &mut BatchSender) {
         loop {
             let Worker {
                 relays,
@@ -360,8 +373,7 @@ impl Worker {
             let Some(Some(relay)) = relays.get(index) else {
                 return;
             };
-            let mut slices: Vec<IoSliceMut<'_>> =
-                buffer.chunks_mut(SLOT).map(IoSliceMut::new).collect();
+            let mut slices = slots(buffer);
             let count = match relay.state.recv((&relay.socket).into(), &mut slices, meta) {
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
@@ -378,43 +390,81 @@ impl Worker {
                 }
             }
             if self.outbox.len() >= 256 {
-                self.flush();
+                self.flush(batch);
+            }
+            if count < BATCH_SIZE {
+                break;
             }
         }
-        self.flush();
     }
 
-    /// Sends everything the core queued.
-    fn flush(&mut self) {
+    /// Sends everything the core queued: datagrams for UDP clients in one
+    /// sendmmsg per listening socket, datagrams for peers in one per relay
+    /// socket, frames for TCP and TLS clients to their connection tasks.
+    fn flush(&mut self, batch: &mut BatchSender) {
+        if self.outbox.is_empty() {
+            return;
+        }
+        let mut to_clients: Vec<((usize, Option<IpAddr>), Vec<(SocketAddr, &[u8])>)> = Vec::new();
+        let mut to_peers: Vec<(usize, SocketAddr, &[u8])> = Vec::new();
+        let mut drops = 0u64;
         for (to, bytes) in self.outbox.iter() {
-            let sent = match to {
-                Destination::Peer { relay, peer } => {
-                    let endpoint = self
-                        .relay_index
-                        .get(&relay)
-                        .and_then(|i| self.relays[*i].as_ref());
-                    endpoint.is_some_and(|e| e.send(peer, None, bytes))
+            match to {
+                Destination::Peer { relay, peer } => match self.relay_index.get(&relay) {
+                    Some(i) => to_peers.push((*i, peer, bytes)),
+                    None => drops += 1,
+                },
+                Destination::Client(tuple) if tuple.transport == Transport::Udp => {
+                    let listener = self.listeners.iter().position(|l| {
+                        l.local.port() == tuple.server.port() && l.local.is_ipv4() == tuple.server.is_ipv4()
+                    });
+                    let Some(index) = listener else {
+                        drops += 1;
+                        continue;
+                    };
+                    // A wildcard-bound socket must answer from the address the client used.
+                    let src = self.listeners[index]
+                        .local
+                        .ip()
+                        .is_unspecified()
+                        .then_some(tuple.server.ip());
+                    match to_clients.iter_mut().find(|(key, _)| *key == (index, src)) {
+                        Some((_, group)) => group.push((tuple.client, bytes)),
+                        None => to_clients.push(((index, src), vec![(tuple.client, bytes)])),
+                    }
                 }
-                Destination::Client(tuple) if tuple.transport == Transport::Udp => self
-                    .listeners
-                    .iter()
-                    .find(|l| {
-                        l.local.port() == tuple.server.port()
-                            && l.local.is_ipv4() == tuple.server.is_ipv4()
-                    })
-                    .is_some_and(|l| {
-                        let src = (l.local.ip().is_unspecified()).then_some(tuple.server.ip());
-                        l.send(tuple.client, src, bytes)
-                    }),
-                Destination::Client(tuple) => self
-                    .streams
-                    .get(&tuple)
-                    .is_some_and(|tx| tx.try_send(bytes.to_vec()).is_ok()),
-            };
-            if !sent {
-                self.send_drops += 1;
+                Destination::Client(tuple) => {
+                    let queued = self
+                        .streams
+                        .get(&tuple)
+                        .is_some_and(|tx| tx.try_send(bytes.to_vec()).is_ok());
+                    if !queued {
+                        drops += 1;
+                    }
+                }
             }
         }
+        for ((index, src), group) in &to_clients {
+            let sent = batch.send(&self.listeners[*index].socket, group, *src);
+            drops += (group.len() - sent) as u64;
+        }
+        to_peers.sort_by_key(|(relay, _, _)| *relay);
+        for run in to_peers.chunk_by(|a, b| a.0 == b.0) {
+            let Some(Some(endpoint)) = self.relays.get(run[0].0) else {
+                drops += run.len() as u64;
+                continue;
+            };
+            if let [(_, peer, bytes)] = run {
+                if !endpoint.send(*peer, None, bytes) {
+                    drops += 1;
+                }
+            } else {
+                let packets: Vec<(SocketAddr, &[u8])> = run.iter().map(|(_, p, b)| (*p, *b)).collect();
+                let sent = batch.send(&endpoint.socket, &packets, None);
+                drops += (packets.len() - sent) as u64;
+            }
+        }
+        self.send_drops += drops;
         self.outbox.clear();
     }
 }
