@@ -64,15 +64,16 @@ fn main() -> std::io::Result<()> {
     let mut forwarded = 0u64;
     let mut cpu_start = None;
     while forwarded < packets {
-        let mut slices: Vec<IoSliceMut<'_>> = buffer.chunks_mut(64 * 1024).map(IoSliceMut::new).collect();
+        let mut slices: Vec<IoSliceMut<'_>> =
+            buffer.chunks_mut(64 * 1024).map(IoSliceMut::new).collect();
         let n = match state.recv((&relay).into(), &mut slices, &mut meta) {
             Ok(n) => n,
             Err(_) => break, // the source is done and nothing more comes
         };
         cpu_start.get_or_insert_with(thread_cpu_ns);
         if batched {
-            use std::os::fd::AsRawFd;
             use nix::sys::socket::{MsgFlags, MultiHeaders, SockaddrIn, sendmmsg};
+            use std::os::fd::AsRawFd;
             let dest = match sink_addr {
                 std::net::SocketAddr::V4(v4) => SockaddrIn::from(v4),
                 std::net::SocketAddr::V6(_) => unreachable!("loopback IPv4"),
@@ -85,7 +86,14 @@ fn main() -> std::io::Result<()> {
             }
             let addrs = vec![Some(dest); iovs.len()];
             let mut headers = MultiHeaders::<SockaddrIn>::preallocate(iovs.len(), None);
-            let _ = sendmmsg(relay.as_raw_fd(), &mut headers, &iovs, &addrs, [], MsgFlags::empty());
+            let _ = sendmmsg(
+                relay.as_raw_fd(),
+                &mut headers,
+                &iovs,
+                &addrs,
+                [],
+                MsgFlags::empty(),
+            );
             forwarded += iovs.len() as u64;
             continue;
         }

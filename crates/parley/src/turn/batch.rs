@@ -23,8 +23,14 @@ impl Default for BatchSender {
     fn default() -> Self {
         BatchSender {
             plain: MultiHeaders::preallocate(MAX_BATCH, None),
-            with_v4_source: MultiHeaders::preallocate(MAX_BATCH, Some(nix::cmsg_space!(libc::in_pktinfo))),
-            with_v6_source: MultiHeaders::preallocate(MAX_BATCH, Some(nix::cmsg_space!(libc::in6_pktinfo))),
+            with_v4_source: MultiHeaders::preallocate(
+                MAX_BATCH,
+                Some(nix::cmsg_space!(libc::in_pktinfo)),
+            ),
+            with_v6_source: MultiHeaders::preallocate(
+                MAX_BATCH,
+                Some(nix::cmsg_space!(libc::in6_pktinfo)),
+            ),
         }
     }
 }
@@ -33,16 +39,31 @@ impl BatchSender {
     /// Sends `packets` from `socket`, from source address `src` when the
     /// socket is bound to a wildcard address. Returns how many went out; the
     /// rest were dropped (the socket buffer is full), as UDP may.
-    pub fn send(&mut self, socket: &impl AsRawFd, packets: &[(SocketAddr, &[u8])], src: Option<IpAddr>) -> usize {
+    pub fn send(
+        &mut self,
+        socket: &impl AsRawFd,
+        packets: &[(SocketAddr, &[u8])],
+        src: Option<IpAddr>,
+    ) -> usize {
         let fd = socket.as_raw_fd();
         let mut sent = 0;
         for chunk in packets.chunks(MAX_BATCH) {
-            let iovs: Vec<[IoSlice<'_>; 1]> = chunk.iter().map(|(_, b)| [IoSlice::new(b)]).collect();
-            let addrs: Vec<Option<SockaddrStorage>> =
-                chunk.iter().map(|(a, _)| Some(SockaddrStorage::from(*a))).collect();
+            let iovs: Vec<[IoSlice<'_>; 1]> =
+                chunk.iter().map(|(_, b)| [IoSlice::new(b)]).collect();
+            let addrs: Vec<Option<SockaddrStorage>> = chunk
+                .iter()
+                .map(|(a, _)| Some(SockaddrStorage::from(*a)))
+                .collect();
             let result = match src {
-                None => sendmmsg(fd, &mut self.plain, &iovs, &addrs, [], MsgFlags::MSG_DONTWAIT)
-                    .map(Iterator::count),
+                None => sendmmsg(
+                    fd,
+                    &mut self.plain,
+                    &iovs,
+                    &addrs,
+                    [],
+                    MsgFlags::MSG_DONTWAIT,
+                )
+                .map(Iterator::count),
                 Some(IpAddr::V4(ip)) => {
                     let info = libc::in_pktinfo {
                         ipi_ifindex: 0,
@@ -63,7 +84,9 @@ impl BatchSender {
                 }
                 Some(IpAddr::V6(ip)) => {
                     let info = libc::in6_pktinfo {
-                        ipi6_addr: libc::in6_addr { s6_addr: ip.octets() },
+                        ipi6_addr: libc::in6_addr {
+                            s6_addr: ip.octets(),
+                        },
                         ipi6_ifindex: 0,
                     };
                     sendmmsg(

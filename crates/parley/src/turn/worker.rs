@@ -35,6 +35,12 @@ fn slots(buffer: &mut [u8]) -> [IoSliceMut<'_>; BATCH_SIZE] {
     std::array::from_fn(|_| IoSliceMut::new(chunks.next().unwrap_or_default()))
 }
 
+/// Datagrams for UDP clients leave in batches per listening socket (its
+/// index) and source address (for wildcard-bound sockets).
+type ClientBatch = (usize, Option<IpAddr>);
+/// A datagram to send: destination and bytes.
+type Datagram<'a> = (SocketAddr, &'a [u8]);
+
 /// What stream connections (TCP, TLS) tell a worker.
 pub enum StreamEvent {
     /// A new connection and where its outgoing frames go.
@@ -405,7 +411,7 @@ impl Worker {
         if self.outbox.is_empty() {
             return;
         }
-        let mut to_clients: Vec<((usize, Option<IpAddr>), Vec<(SocketAddr, &[u8])>)> = Vec::new();
+        let mut to_clients: Vec<(ClientBatch, Vec<Datagram<'_>>)> = Vec::new();
         let mut to_peers: Vec<(usize, SocketAddr, &[u8])> = Vec::new();
         let mut drops = 0u64;
         for (to, bytes) in self.outbox.iter() {
@@ -416,7 +422,8 @@ impl Worker {
                 },
                 Destination::Client(tuple) if tuple.transport == Transport::Udp => {
                     let listener = self.listeners.iter().position(|l| {
-                        l.local.port() == tuple.server.port() && l.local.is_ipv4() == tuple.server.is_ipv4()
+                        l.local.port() == tuple.server.port()
+                            && l.local.is_ipv4() == tuple.server.is_ipv4()
                     });
                     let Some(index) = listener else {
                         drops += 1;
@@ -459,7 +466,8 @@ impl Worker {
                     drops += 1;
                 }
             } else {
-                let packets: Vec<(SocketAddr, &[u8])> = run.iter().map(|(_, p, b)| (*p, *b)).collect();
+                let packets: Vec<(SocketAddr, &[u8])> =
+                    run.iter().map(|(_, p, b)| (*p, *b)).collect();
                 let sent = batch.send(&endpoint.socket, &packets, None);
                 drops += (packets.len() - sent) as u64;
             }
