@@ -4,6 +4,16 @@
 use super::*;
 
 impl TurnServer {
+    /// The allocation of `tuple`, if there is one and `username` made it:
+    /// 437 (no allocation) or 441 (someone else's) otherwise.
+    fn own_allocation(&self, tuple: &FiveTuple, username: &str) -> Result<&Allocation, u16> {
+        let a = self.allocations.get(tuple).ok_or(437u16)?;
+        if a.username != username {
+            return Err(441);
+        }
+        Ok(a)
+    }
+
     #[allow(clippy::too_many_arguments)]
     pub(super) fn allocate(
         &mut self,
@@ -156,12 +166,10 @@ impl TurnServer {
         ports: &mut dyn RelayPorts,
         out: &mut Outbox,
     ) {
-        let Some(a) = self.allocations.get(&tuple) else {
-            return self.error(out, tuple, msg, 437, Some(key), |_, _| Ok(()));
+        let a = match self.own_allocation(&tuple, username) {
+            Ok(a) => a,
+            Err(code) => return self.error(out, tuple, msg, code, Some(key), |_, _| Ok(())),
         };
-        if a.username != username {
-            return self.error(out, tuple, msg, 441, Some(key), |_, _| Ok(()));
-        }
         if self.config.credentials.is_expired(username, self.unix(now)) {
             self.metrics.auth_failures += 1;
             return self.challenge(now, out, tuple, msg, 401);
@@ -194,12 +202,10 @@ impl TurnServer {
         key: &IntegrityKey,
         out: &mut Outbox,
     ) {
-        let Some(a) = self.allocations.get(&tuple) else {
-            return self.error(out, tuple, msg, 437, Some(key), |_, _| Ok(()));
+        let a = match self.own_allocation(&tuple, username) {
+            Ok(a) => a,
+            Err(code) => return self.error(out, tuple, msg, code, Some(key), |_, _| Ok(())),
         };
-        if a.username != username {
-            return self.error(out, tuple, msg, 441, Some(key), |_, _| Ok(()));
-        }
         let relay_family = Family::of(a.relay.ip());
         let tid = msg.transaction_id();
         let mut peers = Vec::new();
@@ -247,12 +253,10 @@ impl TurnServer {
         key: &IntegrityKey,
         out: &mut Outbox,
     ) {
-        let Some(a) = self.allocations.get(&tuple) else {
-            return self.error(out, tuple, msg, 437, Some(key), |_, _| Ok(()));
+        let a = match self.own_allocation(&tuple, username) {
+            Ok(a) => a,
+            Err(code) => return self.error(out, tuple, msg, code, Some(key), |_, _| Ok(())),
         };
-        if a.username != username {
-            return self.error(out, tuple, msg, 441, Some(key), |_, _| Ok(()));
-        }
         let relay_family = Family::of(a.relay.ip());
         let number = msg
             .attribute::<ChannelNumber>()
