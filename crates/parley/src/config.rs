@@ -158,12 +158,14 @@ impl LogLevel {
     }
 
     /// The `tracing` filter for this level. Critical maps to errors only, as
-    /// `tracing` has no level above error.
+    /// `tracing` has no level above error. The STUN codec warns about every
+    /// malformed datagram it is handed, which a TURN server on the internet
+    /// receives all day: those stay quiet below debug.
     pub fn filter(self) -> &'static str {
         match self {
-            LogLevel::Debug => "debug,str0m=info,is=info,dimpl=info,hyper=info",
-            LogLevel::Informational => "info,str0m=warn,is=warn,dimpl=warn",
-            LogLevel::Warning => "warn",
+            LogLevel::Debug => "debug,str0m=info,is=info,dimpl=info,hyper=info,stun_types=info",
+            LogLevel::Informational => "info,str0m=warn,is=warn,dimpl=warn,stun_types=error",
+            LogLevel::Warning => "warn,stun_types=error",
             LogLevel::Error | LogLevel::Critical => "error",
         }
     }

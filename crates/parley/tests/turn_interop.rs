@@ -37,37 +37,49 @@ struct Lab {
     _turn: Process,
     _peer: Process,
     turn_port: u16,
+    tls_port: Option<u16>,
     peer_port: u16,
 }
 
 fn lab() -> Lab {
+    lab_with(&[])
+}
+
+/// The port after `marker` in the ready line, e.g. "tls 127.0.0.1:5349".
+fn port_after(line: &str, marker: &str) -> Option<u16> {
+    line.split(marker)
+        .nth(1)?
+        .split([';', ',', ' '])
+        .find(|w| w.contains(':'))?
+        .rsplit(':')
+        .next()?
+        .parse()
+        .ok()
+}
+
+fn lab_with(extra: &[&str]) -> Lab {
     require("turnutils_uclient");
     require("turnutils_peer");
-    let (turn, ready) = start_parley(
-        &[
-            "turn",
-            "--listen",
-            "127.0.0.1:0",
-            "--realm",
-            "parley.test",
-            "--secret",
-            SECRET,
-            "--user",
-            "alice:wonderland",
-            "--relay-ip",
-            "127.0.0.1",
-            // turnutils_peer listens on loopback, which TURN refuses unless told.
-            "--allow-peer",
-            "127.0.0.1/32",
-        ],
-        "TURN ready: udp and tcp ",
-    );
-    let turn_port: u16 = ready
-        .split([';', ','])
-        .next()
-        .and_then(|a| a.trim().rsplit(':').next())
-        .and_then(|p| p.parse().ok())
-        .expect("port in the ready line");
+    let mut args = vec![
+        "turn",
+        "--listen",
+        "127.0.0.1:0",
+        "--realm",
+        "parley.test",
+        "--secret",
+        SECRET,
+        "--user",
+        "alice:wonderland",
+        "--relay-ip",
+        "127.0.0.1",
+        // turnutils_peer listens on loopback, which TURN refuses unless told.
+        "--allow-peer",
+        "127.0.0.1/32",
+    ];
+    args.extend_from_slice(extra);
+    let (turn, ready) = start_parley(&args, "TURN ready: ");
+    let turn_port = port_after(&ready, "udp and tcp ").expect("port in the ready line");
+    let tls_port = port_after(&ready, "tls ");
     let peer_port = free_udp_port();
     let peer = Command::new("turnutils_peer")
         .args(["-L", "127.0.0.1", "-p", &peer_port.to_string()])
@@ -80,6 +92,7 @@ fn lab() -> Lab {
         _turn: turn,
         _peer: Process(peer),
         turn_port,
+        tls_port,
         peer_port,
     }
 }
@@ -88,14 +101,19 @@ fn lab() -> Lab {
 fn uclient(lab: &Lab, auth: &[&str], extra: &[&str], peer: &str) -> (u64, u64, u64, String) {
     let mut args: Vec<String> = auth.iter().map(|s| s.to_string()).collect();
     args.extend(extra.iter().map(|s| s.to_string()));
+    // uclient picks TLS with -S; the TLS listener has its own port.
+    let port = if extra.contains(&"-S") {
+        lab.tls_port.expect("a TLS listener")
+    } else {
+        lab.turn_port
+    };
+    args.extend(["-p".to_string(), port.to_string()]);
     args.extend(
         [
             "-e",
             peer,
             "-r",
             &lab.peer_port.to_string(),
-            "-p",
-            &lab.turn_port.to_string(),
             // 4 clients, 400 messages each, one every 5 ms: a moderate 800 messages/s.
             "-m",
             "4",
@@ -139,7 +157,11 @@ fn uclient(lab: &Lab, auth: &[&str], extra: &[&str], peer: &str) -> (u64, u64, u
 
 fn relays_everything(auth: &[&str], extra: &[&str]) {
     let lab = lab();
-    let (sent, received, lost, text) = uclient(&lab, auth, extra, "127.0.0.1");
+    relays_everything_in(&lab, auth, extra);
+}
+
+fn relays_everything_in(lab: &Lab, auth: &[&str], extra: &[&str]) {
+    let (sent, received, lost, text) = uclient(lab, auth, extra, "127.0.0.1");
     eprintln!("auth {auth:?} {extra:?}: sent {sent}, received {received}, lost {lost}");
     assert_eq!(sent, 1600, "uclient sent all its messages:\n{text}");
     assert_eq!(received, sent, "every message came back:\n{text}");
@@ -189,4 +211,47 @@ fn coturn_client_with_a_wrong_password_gets_no_allocation() {
     let (_, received, _, text) = uclient(&lab, &["-u", "alice", "-w", "not-it"], &[], "127.0.0.1");
     assert!(text.contains("Cannot complete Allocation"), "{text}");
     assert_eq!(received, 0);
+}
+
+#[test]
+fn coturn_client_relays_over_tls() {
+    require("openssl");
+    let dir = std::env::temp_dir().join(format!("parley-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let made = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-days",
+            "1",
+        ])
+        .args(["-subj", "/CN=turn.test", "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(made.success(), "openssl could not make a test certificate");
+    let (cert_s, key_s) = (
+        cert.to_string_lossy().to_string(),
+        key.to_string_lossy().to_string(),
+    );
+    let lab = lab_with(&[
+        "--tls-listen",
+        "127.0.0.1:0",
+        "--cert",
+        &cert_s,
+        "--key",
+        &key_s,
+    ]);
+    relays_everything_in(&lab, &["-u", "alice", "-w", "wonderland"], &["-t", "-S"]);
+    std::fs::remove_dir_all(&dir).unwrap();
 }
