@@ -4,12 +4,19 @@
 //! numbered migrations tracked by `PRAGMA user_version`. Calls are blocking;
 //! async callers run them on a blocking thread.
 
+mod accounts;
+
+pub use accounts::{ApiToken, NewUser, Role, Session, User, UserUpdate};
+
 use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OptionalExtension, params};
 
 /// The schema, one migration per step, applied in order and never edited once released.
-const MIGRATIONS: &[&str] = &[include_str!("migrations/0001_rooms_and_settings.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("migrations/0001_rooms_and_settings.sql"),
+    include_str!("migrations/0002_accounts.sql"),
+];
 
 /// The database file name inside the data directory.
 pub const DATABASE_FILE: &str = "parley.db";
@@ -39,6 +46,15 @@ pub enum StoreError {
     /// Environment: SQLite itself failed (disk full, corrupt file, locked).
     #[error("database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    /// Caller: a row that must be unique exists already.
+    #[error("{0} already exists")]
+    Exists(String),
+    /// Caller: a row that must exist does not.
+    #[error("{0} not found")]
+    NotFound(String),
+    /// Caller: the change would break a rule (e.g. remove the last administrator).
+    #[error("{0}")]
+    Refused(String),
     /// Bug or tampering: a stored value is not what the schema promises.
     #[error("stored setting {key} is not valid JSON: {source}")]
     BadSetting {
@@ -64,7 +80,7 @@ pub struct RoomRecord {
 
 /// The store. One connection; wrap in a mutex to share.
 pub struct Store {
-    conn: Connection,
+    pub(crate) conn: Connection,
 }
 
 impl Store {
