@@ -2,7 +2,7 @@
 //! TURN server and the provider's latest answer.
 
 use parley_settings::{Settings, TransportPolicy, TurnProvider};
-use parley_signal::IceServer;
+use parley_signal::{IceConfig, IceServer, IceTransportPolicy};
 use parley_stun::{Credentials, mint_rest_credential};
 
 /// Parley's built-in TURN server, as clients reach it.
@@ -16,15 +16,6 @@ pub struct BuiltinTurn {
     pub stun_url: String,
 }
 
-/// What a participant is told.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Composition {
-    /// For `RTCConfiguration.iceServers`.
-    pub servers: Vec<IceServer>,
-    /// For `RTCConfiguration.iceTransportPolicy`.
-    pub policy: TransportPolicy,
-}
-
 /// Builds the ICE servers for `participant`; REST credentials are minted to
 /// expire `ttl_secs` after `unix_now`.
 pub fn compose(
@@ -34,7 +25,7 @@ pub fn compose(
     participant: &str,
     unix_now: u64,
     ttl_secs: u64,
-) -> Composition {
+) -> IceConfig {
     let mut servers = Vec::new();
     let mut stun_urls = Vec::new();
     if settings.stun.builtin
@@ -80,9 +71,12 @@ pub fn compose(
         }
         _ => servers.extend(provider_servers.iter().cloned()),
     }
-    Composition {
+    IceConfig {
         servers,
-        policy: settings.turn.transport_policy,
+        policy: match settings.turn.transport_policy {
+            TransportPolicy::All => IceTransportPolicy::All,
+            TransportPolicy::Relay => IceTransportPolicy::Relay,
+        },
     }
 }
 
@@ -108,7 +102,7 @@ mod tests {
         assert_eq!(c.servers.len(), 2);
         assert_eq!(c.servers[0].urls, vec!["stun:192.0.2.1:3478"]);
         assert_eq!(c.servers[1].username.as_deref(), Some("1060:p1"));
-        assert_eq!(c.policy, TransportPolicy::All);
+        assert_eq!(c.policy, IceTransportPolicy::All);
     }
 
     #[test]
@@ -143,7 +137,7 @@ mod tests {
         assert_eq!(c.servers[0].urls, vec!["stun:stun.example.org"]);
         assert_eq!(c.servers[1].username.as_deref(), Some("u"));
         assert_eq!(c.servers[2].username.as_deref(), Some("1060:p2"));
-        assert_eq!(c.policy, TransportPolicy::Relay);
+        assert_eq!(c.policy, IceTransportPolicy::Relay);
     }
 
     #[test]

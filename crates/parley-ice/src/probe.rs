@@ -21,12 +21,56 @@ use parley_stun::stun_types::message::{
 /// One step's outcome.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Step {
-    /// `binding`, `allocate`, `permission`, `relay` or `release`.
+    /// `binding`, `allocate`, `permission`, `relay` or `release` (and, from
+    /// drivers, `connect`).
     pub name: &'static str,
     /// Whether it worked.
     pub ok: bool,
+    /// Why it failed, for programs; `None` when it worked.
+    pub reason: Option<Reason>,
     /// What happened, for the administrator.
     pub detail: String,
+}
+
+/// Why a step failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reason {
+    /// No answer in time.
+    Timeout,
+    /// The server refused the credentials.
+    Auth,
+    /// REST credentials are refused because the clocks disagree (found by a driver
+    /// that retries with a long-lived credential).
+    ClockSkew,
+    /// The server answered with an error, or refused the connection.
+    Refused,
+    /// The TURN server will not relay to Parley's media address.
+    PeerPolicy,
+    /// The relayed test packet never arrived.
+    NotDelivered,
+    /// The answer made no sense.
+    Protocol,
+    /// The name did not resolve or the network is unreachable.
+    Unreachable,
+    /// The TLS handshake failed (certificate, protocol).
+    Tls,
+}
+
+impl Reason {
+    /// The name in reports and the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::Timeout => "timeout",
+            Reason::Auth => "auth",
+            Reason::ClockSkew => "clock_skew",
+            Reason::Refused => "refused",
+            Reason::PeerPolicy => "peer_policy",
+            Reason::NotDelivered => "not_delivered",
+            Reason::Protocol => "protocol",
+            Reason::Unreachable => "unreachable",
+            Reason::Tls => "tls",
+        }
+    }
 }
 
 /// What the driver does next.
@@ -154,12 +198,18 @@ impl Probe {
         self.steps.push(Step {
             name,
             ok,
+            reason: (!ok).then_some(Reason::Protocol),
             detail: detail.into(),
         });
     }
 
-    fn fail(&mut self, name: &'static str, detail: impl Into<String>) -> Next {
-        self.step(name, false, detail);
+    fn fail(&mut self, name: &'static str, reason: Reason, detail: impl Into<String>) -> Next {
+        self.steps.push(Step {
+            name,
+            ok: false,
+            reason: Some(reason),
+            detail: detail.into(),
+        });
         self.state = State::Done;
         Next::Done
     }
@@ -205,6 +255,7 @@ impl Probe {
         let name = self.current_name();
         self.fail(
             name,
+            Reason::Timeout,
             format!(
                 "no answer within {after}: nothing listens there, or a firewall drops the packets"
             ),
@@ -244,16 +295,22 @@ impl Probe {
                     self.state = State::Done;
                     Next::Done
                 }
-                Some((code, reason)) => self.fail("binding", format!("refused: {code} {reason}")),
+                Some((code, reason)) => self.fail(
+                    "binding",
+                    Reason::Refused,
+                    format!("refused: {code} {reason}"),
+                ),
             },
             State::Challenge => match code_of(&msg) {
                 Some((401, _)) => {
                     let (Ok(realm), Ok(nonce)) =
                         (msg.attribute::<Realm>(), msg.attribute::<Nonce>())
                     else {
-                        return Some(
-                            self.fail("allocate", "the 401 challenge has no realm or nonce"),
-                        );
+                        return Some(self.fail(
+                            "allocate",
+                            Reason::Protocol,
+                            "the 401 challenge has no realm or nonce",
+                        ));
                     };
                     self.realm = Some(realm.realm().to_owned());
                     self.nonce = Some(nonce.nonce().to_owned());
@@ -274,6 +331,7 @@ impl Probe {
                 None => self.allocated(&msg),
                 Some((code, reason)) => self.fail(
                     "allocate",
+                    Reason::Refused,
                     format!("refused before authentication: {code} {reason}"),
                 ),
             },
@@ -301,9 +359,13 @@ impl Probe {
                             "authentication failed for user {user:?}: wrong username or password"
                         ),
                     };
-                    self.fail("allocate", hint)
+                    self.fail("allocate", Reason::Auth, hint)
                 }
-                Some((code, reason)) => self.fail("allocate", format!("refused: {code} {reason}")),
+                Some((code, reason)) => self.fail(
+                    "allocate",
+                    Reason::Refused,
+                    format!("refused: {code} {reason}"),
+                ),
             },
             State::Permission => match code_of(&msg) {
                 None => {
@@ -319,21 +381,27 @@ impl Probe {
                 }
                 Some((403, _)) => self.fail(
                     "permission",
+                    Reason::PeerPolicy,
                     format!(
                         "the TURN server refuses to relay to {} (its peer policy)",
                         self.peer
                     ),
                 ),
-                Some((code, reason)) => {
-                    self.fail("permission", format!("refused: {code} {reason}"))
-                }
+                Some((code, reason)) => self.fail(
+                    "permission",
+                    Reason::Refused,
+                    format!("refused: {code} {reason}"),
+                ),
             },
             State::Release => {
                 match code_of(&msg) {
                     None => self.step("release", true, "allocation released"),
-                    Some((code, reason)) => {
-                        self.step("release", false, format!("refused: {code} {reason}"))
-                    }
+                    Some((code, reason)) => self.steps.push(Step {
+                        name: "release",
+                        ok: false,
+                        reason: Some(Reason::Refused),
+                        detail: format!("refused: {code} {reason}"),
+                    }),
                 }
                 self.state = State::Done;
                 Next::Done
@@ -349,6 +417,7 @@ impl Probe {
         {
             return self.fail(
                 "allocate",
+                Reason::Auth,
                 "the response's integrity check failed: wrong password?",
             );
         }
@@ -361,7 +430,11 @@ impl Probe {
             .ok()
             .map(|a| a.addr(msg.transaction_id()));
         let Some(relay) = self.relay else {
-            return self.fail("allocate", "success without a relayed address");
+            return self.fail(
+                "allocate",
+                Reason::Protocol,
+                "success without a relayed address",
+            );
         };
         self.step("allocate", true, format!("relayed address {relay}"));
         self.state = State::Permission;
@@ -396,11 +469,12 @@ impl Probe {
                 format!("a test packet relayed to {} arrived", self.peer),
             );
         } else {
-            self.step(
-                "relay",
-                false,
-                format!("a test packet relayed to {} never arrived", self.peer),
-            );
+            self.steps.push(Step {
+                name: "relay",
+                ok: false,
+                reason: Some(Reason::NotDelivered),
+                detail: format!("a test packet relayed to {} never arrived", self.peer),
+            });
         }
         self.state = State::Release;
         let lifetime = Lifetime(0);

@@ -100,16 +100,17 @@ pub struct Settings {
 }
 
 fn parse<T: DeserializeOwned>(value: Value) -> Result<T, Invalid> {
-    serde_json::from_value(value).map_err(|e| {
-        // serde names the field (or the unknown one) in its message.
-        let text = e.to_string();
-        let field = text
-            .split('`')
-            .nth(1)
-            .filter(|_| text.contains("field"))
-            .unwrap_or("")
-            .to_owned();
-        Invalid::one(field, "shape", text)
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner().to_string();
+        // The path names the field, an unknown one included; "." is the section.
+        let field = if path == "." { String::new() } else { path };
+        let message = if field.is_empty() {
+            inner
+        } else {
+            format!("{field}: {inner}")
+        };
+        Invalid::one(field, "shape", message)
     })
 }
 
@@ -275,7 +276,7 @@ mod tests {
     #[test]
     fn an_unknown_log_level_is_refused() {
         let e = refused(Section::Logging, json!({"level": "loud"}));
-        assert_eq!(e.rule, "shape");
+        assert_eq!((e.field.as_str(), e.rule), ("level", "shape"));
         assert!(e.message.contains("loud"), "{}", e.message);
         let ok = Settings::default()
             .with_section(Section::Logging, json!({"level": "debug"}))
@@ -288,6 +289,14 @@ mod tests {
         let e = refused(Section::Rooms, json!({"max_member": 10}));
         assert_eq!(e.field, "max_member");
         assert_eq!(e.rule, "shape");
+        let e = refused(
+            Section::Turn,
+            json!({"servers": [{"urls": ["turn:t.example.org"], "user": "u"}]}),
+        );
+        assert_eq!(e.field, "servers[0].user");
+        let e = refused(Section::Rooms, json!({"max_members": "many"}));
+        assert_eq!(e.field, "max_members");
+        assert!(e.message.contains("many"), "{}", e.message);
     }
 
     #[test]

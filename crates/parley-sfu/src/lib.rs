@@ -116,6 +116,12 @@ impl Sfu {
         }
     }
 
+    /// Changes the settings of connections made from now on; existing
+    /// connections keep the addresses they advertised.
+    pub fn set_transport_config(&mut self, config: TransportConfig) {
+        self.config = config;
+    }
+
     /// Counters since start.
     pub fn stats(&self) -> SfuStats {
         self.stats

@@ -24,6 +24,10 @@ pub enum ErrorCode {
     AlreadyJoined,
     /// The room is at its member limit.
     RoomFull,
+    /// The administrator has turned conferencing off.
+    ConferencingDisabled,
+    /// `reaction` with an emoji the administrator does not allow.
+    ReactionNotAllowed,
     /// `answer` without an outstanding offer.
     NoPendingOffer,
     /// `answer` naming an offer other than the outstanding one.

@@ -14,7 +14,7 @@ use parley_sfu::{
 
 use crate::error::{ErrorCode, ProtocolError};
 use crate::messages::{
-    ClientMessage, IceServer, LeaveReason, PROTOCOL_VERSION, ParticipantInfo, PcName, ServerMessage,
+    ClientMessage, IceConfig, LeaveReason, PROTOCOL_VERSION, ParticipantInfo, PcName, ServerMessage,
 };
 use crate::names::{DisplayName, RoomName};
 use crate::ratelimit::TokenBucket;
@@ -24,23 +24,49 @@ use crate::ratelimit::TokenBucket;
 pub struct ConnId(pub u64);
 
 /// Where a joining participant's ICE servers come from: TURN credentials
-/// are minted per participant, so this is asked at every join.
+/// are minted per participant and settings change live, so this is asked
+/// at every join.
 pub trait IceServerSource: Send + Sync {
-    /// The ICE servers for `participant` (its public id).
-    fn ice_servers(&self, participant: &str) -> Vec<IceServer>;
+    /// The ICE servers and transport policy for `participant` (its public id).
+    fn ice_config(&self, participant: &str) -> IceConfig;
 }
 
-impl<F: Fn(&str) -> Vec<IceServer> + Send + Sync> IceServerSource for F {
-    fn ice_servers(&self, participant: &str) -> Vec<IceServer> {
+impl<F: Fn(&str) -> IceConfig + Send + Sync> IceServerSource for F {
+    fn ice_config(&self, participant: &str) -> IceConfig {
         self(participant)
+    }
+}
+
+/// What the administrator decides about rooms; changes apply to the next
+/// join or reaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoomPolicy {
+    /// Whether anyone may join at all.
+    pub enabled: bool,
+    /// Most participants in one room.
+    pub max_members: usize,
+    /// The reactions participants may send.
+    pub reactions: Vec<String>,
+}
+
+impl Default for RoomPolicy {
+    fn default() -> Self {
+        RoomPolicy {
+            enabled: true,
+            max_members: 20,
+            reactions: ["👍", "👏", "😂", "❤️", "🎉", "😮"]
+                .into_iter()
+                .map(str::to_owned)
+                .collect(),
+        }
     }
 }
 
 /// Settings of the hub.
 #[derive(Clone)]
 pub struct HubConfig {
-    /// Most participants in one room.
-    pub max_room_members: usize,
+    /// Who may join, how many, and which reactions exist.
+    pub rooms: RoomPolicy,
     /// ICE servers handed to clients in `joined`.
     pub ice_servers: Arc<dyn IceServerSource>,
     /// A connection silent for this long is closed and its participant leaves.
@@ -58,7 +84,7 @@ pub struct HubConfig {
 impl std::fmt::Debug for HubConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("HubConfig")
-            .field("max_room_members", &self.max_room_members)
+            .field("rooms", &self.rooms)
             .field("idle_timeout", &self.idle_timeout)
             .field("transport", &self.transport)
             .finish_non_exhaustive()
@@ -69,8 +95,8 @@ impl HubConfig {
     /// Defaults from `docs/protocol.md`, with the given SFU host candidates.
     pub fn new(host_candidates: Vec<SocketAddr>, id_key: u64) -> Self {
         HubConfig {
-            max_room_members: 20,
-            ice_servers: Arc::new(|_: &str| Vec::new()),
+            rooms: RoomPolicy::default(),
+            ice_servers: Arc::new(|_: &str| IceConfig::default()),
             idle_timeout: Duration::from_secs(30),
             message_rate: 50.0,
             message_burst: 100.0,
@@ -181,9 +207,50 @@ impl Hub {
         self.rooms.keys().cloned().collect()
     }
 
+    /// Every room with people in it, and who is there (in order of arrival).
+    pub fn rooms(&self) -> Vec<(RoomName, Vec<ParticipantInfo>)> {
+        let mut rooms: Vec<_> = self
+            .rooms
+            .iter()
+            .map(|(name, room)| {
+                let members = room
+                    .members
+                    .iter()
+                    .filter_map(|id| self.members.get(id).map(|m| m.info(*id)))
+                    .collect();
+                (name.clone(), members)
+            })
+            .collect();
+        rooms.sort_by(|a, b| a.0.as_str().cmp(b.0.as_str()));
+        rooms
+    }
+
+    /// The ids of everyone in a room.
+    pub fn participant_ids(&self) -> Vec<ParticipantId> {
+        self.members.keys().copied().collect()
+    }
+
     /// Changes where the ICE servers for clients that join from now on come from.
     pub fn set_ice_servers(&mut self, source: Arc<dyn IceServerSource>) {
         self.config.ice_servers = source;
+    }
+
+    /// Applies the administrator's room settings. Nobody already in a room
+    /// is removed: a lowered member limit applies to the next join.
+    pub fn set_room_policy(&mut self, rooms: RoomPolicy) {
+        self.config.rooms = rooms;
+    }
+
+    /// The room settings in force.
+    pub fn room_policy(&self) -> &RoomPolicy {
+        &self.config.rooms
+    }
+
+    /// Changes the media addresses offered to connections made from now on
+    /// (existing connections keep theirs).
+    pub fn set_host_candidates(&mut self, host_candidates: Vec<SocketAddr>) {
+        self.config.transport.host_candidates = host_candidates;
+        self.sfu.set_transport_config(self.config.transport.clone());
     }
 
     /// A new WebSocket connection.
@@ -426,6 +493,32 @@ impl Hub {
                 }
                 Ok(())
             }
+            ClientMessage::Reaction { emoji } => {
+                let id = self.joined_participant(conn)?;
+                if !self.config.rooms.reactions.contains(&emoji) {
+                    let shown: String = emoji.chars().take(16).collect();
+                    let allowed = if self.config.rooms.reactions.is_empty() {
+                        "reactions are turned off on this server".to_owned()
+                    } else {
+                        format!("allowed: {}", self.config.rooms.reactions.join(" "))
+                    };
+                    return Err(ProtocolError::new(
+                        ErrorCode::ReactionNotAllowed,
+                        format!("reaction: {shown:?} is not an allowed reaction; {allowed}"),
+                    ));
+                }
+                if let Some(room) = self.members.get(&id).map(|m| m.room.clone()) {
+                    self.broadcast(
+                        &room,
+                        None,
+                        ServerMessage::Reaction {
+                            participant: id.to_string(),
+                            emoji,
+                        },
+                    );
+                }
+                Ok(())
+            }
             ClientMessage::Leave => {
                 let id = self.joined_participant(conn)?;
                 self.leave(now, id, LeaveReason::Left);
@@ -462,17 +555,23 @@ impl Hub {
                 format!("this server speaks protocol version {PROTOCOL_VERSION}, not {version}"),
             ));
         }
+        if !self.config.rooms.enabled {
+            return Err(ProtocolError::new(
+                ErrorCode::ConferencingDisabled,
+                "conferencing is turned off on this server; ask its administrator",
+            ));
+        }
         let room = RoomName::parse(room)
             .map_err(|e| ProtocolError::new(ErrorCode::BadField, format!("join: room {e}")))?;
         let name = DisplayName::parse(name)
             .map_err(|e| ProtocolError::new(ErrorCode::BadField, format!("join: name {e}")))?;
         let size = self.rooms.get(&room).map_or(0, |r| r.members.len());
-        if size >= self.config.max_room_members {
+        if size >= self.config.rooms.max_members {
             return Err(ProtocolError::new(
                 ErrorCode::RoomFull,
                 format!(
                     "the room is full ({} participants)",
-                    self.config.max_room_members
+                    self.config.rooms.max_members
                 ),
             ));
         }
@@ -515,6 +614,7 @@ impl Hub {
             c.participant = Some(id);
         }
         tracing::info!(%room, participant = %id, "joined");
+        let ice = self.config.ice_servers.ice_config(&id.to_string());
         // `joined` goes out before the subscribe offer the SFU makes next.
         self.send(
             conn,
@@ -523,7 +623,9 @@ impl Hub {
                 room: room.to_string(),
                 me: info.clone(),
                 participants: others,
-                ice_servers: self.config.ice_servers.ice_servers(&id.to_string()),
+                ice_servers: ice.servers,
+                ice_transport_policy: ice.policy,
+                reactions: self.config.rooms.reactions.clone(),
             },
         );
         self.broadcast(

@@ -8,10 +8,10 @@ mod names;
 mod ratelimit;
 
 pub use error::{ErrorCode, ProtocolError};
-pub use hub::{ConnId, Hub, HubConfig, HubOutput, IceServerSource};
+pub use hub::{ConnId, Hub, HubConfig, HubOutput, IceServerSource, RoomPolicy};
 pub use messages::{
-    ClientMessage, IceServer, LeaveReason, MAX_MESSAGE_BYTES, PROTOCOL_VERSION, ParticipantInfo,
-    PcName, ServerMessage,
+    ClientMessage, IceConfig, IceServer, IceTransportPolicy, LeaveReason, MAX_MESSAGE_BYTES,
+    PROTOCOL_VERSION, ParticipantInfo, PcName, ServerMessage,
 };
 pub use names::{DisplayName, MAX_DISPLAY_NAME, MAX_ROOM_NAME, RoomName};
 pub use ratelimit::TokenBucket;

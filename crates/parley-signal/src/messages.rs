@@ -88,6 +88,12 @@ pub enum ClientMessage {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         camera: Option<bool>,
     },
+    /// A reaction, shown to everyone in the room; only the emojis the
+    /// administrator allows (listed in `joined.reactions`).
+    Reaction {
+        /// One emoji from the allowed list.
+        emoji: String,
+    },
     /// Leave the room, keep the connection.
     Leave,
     /// Liveness check.
@@ -101,6 +107,7 @@ const CLIENT_TYPES: &[&str] = &[
     "answer",
     "candidate",
     "media",
+    "reaction",
     "leave",
     "ping",
 ];
@@ -157,6 +164,7 @@ impl ClientMessage {
             ClientMessage::Answer { .. } => "answer",
             ClientMessage::Candidate { .. } => "candidate",
             ClientMessage::Media { .. } => "media",
+            ClientMessage::Reaction { .. } => "reaction",
             ClientMessage::Leave => "leave",
             ClientMessage::Ping => "ping",
         }
@@ -189,6 +197,26 @@ pub struct IceServer {
     pub credential: Option<String>,
 }
 
+/// Which ICE candidates the browser may use (`RTCConfiguration.iceTransportPolicy`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum IceTransportPolicy {
+    /// Any candidate.
+    #[default]
+    All,
+    /// Relayed candidates only: media always goes through TURN.
+    Relay,
+}
+
+/// What a participant's peer connections are configured with.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct IceConfig {
+    /// For `RTCConfiguration.iceServers`.
+    pub servers: Vec<IceServer>,
+    /// For `RTCConfiguration.iceTransportPolicy`.
+    pub policy: IceTransportPolicy,
+}
+
 /// Why a participant left.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -218,6 +246,12 @@ pub enum ServerMessage {
         participants: Vec<ParticipantInfo>,
         /// For `RTCConfiguration.iceServers`.
         ice_servers: Vec<IceServer>,
+        /// For `RTCConfiguration.iceTransportPolicy`.
+        #[serde(default)]
+        ice_transport_policy: IceTransportPolicy,
+        /// The reactions this server allows, in the order to show them.
+        #[serde(default)]
+        reactions: Vec<String>,
     },
     /// Someone entered.
     ParticipantJoined {
@@ -235,6 +269,13 @@ pub enum ServerMessage {
         id: String,
         /// Why.
         reason: LeaveReason,
+    },
+    /// Someone reacted.
+    Reaction {
+        /// Who (their id; the sender gets its own reaction back too).
+        participant: String,
+        /// The emoji.
+        emoji: String,
     },
     /// The server's answer (publish connection).
     Answer {

@@ -4,7 +4,9 @@
 
 use std::time::{Duration, Instant};
 
-use parley_signal::{ConnId, ErrorCode, Hub, HubConfig, HubOutput, LeaveReason, ServerMessage};
+use parley_signal::{
+    ConnId, ErrorCode, Hub, HubConfig, HubOutput, LeaveReason, RoomPolicy, ServerMessage,
+};
 
 struct Harness {
     hub: Hub,
@@ -22,7 +24,7 @@ impl Harness {
 
     fn with_limit(max: usize) -> Self {
         let mut config = HubConfig::new(vec!["127.0.0.1:10000".parse().unwrap()], 42);
-        config.max_room_members = max;
+        config.rooms.max_members = max;
         Harness {
             hub: Hub::new(config),
             now: Instant::now(),
@@ -428,12 +430,13 @@ fn participant_ids_are_unique_and_not_sequential() {
 #[test]
 fn each_participant_gets_its_own_ice_servers() {
     let mut config = HubConfig::new(vec!["127.0.0.1:10000".parse().unwrap()], 42);
-    config.ice_servers = std::sync::Arc::new(|participant: &str| {
-        vec![parley_signal::IceServer {
+    config.ice_servers = std::sync::Arc::new(|participant: &str| parley_signal::IceConfig {
+        servers: vec![parley_signal::IceServer {
             urls: vec!["turn:203.0.113.1:3478?transport=udp".into()],
             username: Some(format!("1800000000:{participant}")),
             credential: Some("minted".into()),
-        }]
+        }],
+        policy: parley_signal::IceTransportPolicy::Relay,
     });
     let mut h = Harness {
         hub: Hub::new(config),
@@ -443,14 +446,122 @@ fn each_participant_gets_its_own_ice_servers() {
     h.send(a, r#"{"type":"join","version":1,"room":"r","name":"Ada"}"#);
     let joined = h.messages_to(a).into_iter().find_map(|m| match m {
         ServerMessage::Joined {
-            me, ice_servers, ..
-        } => Some((me, ice_servers)),
+            me,
+            ice_servers,
+            ice_transport_policy,
+            ..
+        } => Some((me, ice_servers, ice_transport_policy)),
         _ => None,
     });
-    let (me, servers) = joined.expect("joined");
+    let (me, servers, policy) = joined.expect("joined");
+    assert_eq!(policy, parley_signal::IceTransportPolicy::Relay);
     assert_eq!(servers.len(), 1);
     assert_eq!(
         servers[0].username.as_deref(),
         Some(format!("1800000000:{}", me.id).as_str())
     );
+}
+
+#[test]
+fn reactions_from_the_allowed_list_reach_everyone_others_are_refused() {
+    let mut h = Harness::new();
+    h.hub.set_room_policy(RoomPolicy {
+        reactions: vec!["🎉".into(), "👍🏽".into()],
+        ..RoomPolicy::default()
+    });
+    let (a, b) = (h.connect(1), h.connect(2));
+    let ada = h.join(a, "r", "Ada");
+    h.send(
+        b,
+        r#"{"type":"join","version":1,"room":"r","name":"Grace"}"#,
+    );
+    let joined = h.messages_to(b).into_iter().find_map(|m| match m {
+        ServerMessage::Joined { reactions, .. } => Some(reactions),
+        _ => None,
+    });
+    assert_eq!(joined.expect("joined"), vec!["🎉", "👍🏽"]);
+
+    h.send(a, r#"{"type":"reaction","emoji":"👍🏽"}"#);
+    let out = h.drain();
+    for conn in [a, b] {
+        assert!(
+            out.iter().any(|(c, m)| *c == conn
+                && *m
+                    == ServerMessage::Reaction {
+                        participant: ada.clone(),
+                        emoji: "👍🏽".into()
+                    }),
+            "{conn:?} missed the reaction: {out:?}"
+        );
+    }
+
+    h.send(a, r#"{"type":"reaction","emoji":"💩"}"#);
+    let out = h.drain();
+    assert_eq!(out.len(), 1, "only the sender hears of it: {out:?}");
+    match &out[0] {
+        (
+            c,
+            ServerMessage::Error {
+                code,
+                message,
+                in_reply_to,
+            },
+        ) => {
+            assert_eq!(*c, a);
+            assert_eq!(*code, ErrorCode::ReactionNotAllowed);
+            assert!(
+                message.contains("💩") && message.contains("🎉"),
+                "{message}"
+            );
+            assert_eq!(in_reply_to.as_deref(), Some("reaction"));
+        }
+        other => panic!("{other:?}"),
+    }
+
+    let c = h.connect(3);
+    assert_eq!(
+        h.error_code(c, r#"{"type":"reaction","emoji":"🎉"}"#),
+        ErrorCode::NotJoined
+    );
+    h.hub.set_room_policy(RoomPolicy {
+        reactions: Vec::new(),
+        ..RoomPolicy::default()
+    });
+    assert_eq!(
+        h.error_code(a, r#"{"type":"reaction","emoji":"🎉"}"#),
+        ErrorCode::ReactionNotAllowed
+    );
+}
+
+#[test]
+fn room_settings_apply_to_the_next_join() {
+    let mut h = Harness::new();
+    let (a, b, c) = (h.connect(1), h.connect(2), h.connect(3));
+    h.join(a, "r", "Ada");
+    h.join(b, "r", "Grace");
+    h.hub.set_room_policy(RoomPolicy {
+        max_members: 2,
+        ..RoomPolicy::default()
+    });
+    assert_eq!(
+        h.error_code(
+            c,
+            r#"{"type":"join","version":1,"room":"r","name":"Linus"}"#
+        ),
+        ErrorCode::RoomFull
+    );
+    assert_eq!(h.hub.participant_count(), 2, "nobody present was removed");
+    h.hub.set_room_policy(RoomPolicy {
+        enabled: false,
+        ..RoomPolicy::default()
+    });
+    assert_eq!(
+        h.error_code(
+            c,
+            r#"{"type":"join","version":1,"room":"other","name":"Linus"}"#
+        ),
+        ErrorCode::ConferencingDisabled
+    );
+    h.hub.set_room_policy(RoomPolicy::default());
+    h.join(c, "r", "Linus");
 }

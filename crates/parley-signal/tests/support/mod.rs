@@ -367,7 +367,7 @@ pub fn write_media(c: &mut Client, now: Instant) {
     }
     let tick = c.frames_sent;
     c.frames_sent += 1;
-    if let Some(mid) = c.audio.filter(|_| tick % 4 == 0) {
+    if let Some(mid) = c.audio.filter(|_| tick.is_multiple_of(4)) {
         // The server closes the connections of a participant that left.
         let Some(w) = c.publish.writer(mid) else {
             return;
@@ -380,9 +380,9 @@ pub fn write_media(c: &mut Client, now: Instant) {
         let time = MediaTime::new(tick / 4 * 960, str0m::media::Frequency::FORTY_EIGHT_KHZ);
         w.write(pt, now, time, vec![0xfc; 80]).unwrap();
     }
-    if let Some(mid) = c.video.filter(|_| tick % 7 == 0) {
+    if let Some(mid) = c.video.filter(|_| tick.is_multiple_of(7)) {
         let frame = tick / 7;
-        let keyframe = c.keyframe_wanted || frame % 90 == 0;
+        let keyframe = c.keyframe_wanted || frame.is_multiple_of(90);
         c.keyframe_wanted = false;
         let time = MediaTime::from_90khz(frame * 3150);
         // One stream, or each simulcast layer at its own size (layer i of
