@@ -1,9 +1,9 @@
 //! The command line.
 
 use clap::{Parser, Subcommand};
-use tracing_subscriber::EnvFilter;
+use parley_settings::LogLevel;
 
-use crate::config::{LogLevel, ServeArgs, ServeConfig};
+use crate::config::{ServeArgs, ServeConfig};
 use crate::turn::cli::TurnArgs;
 
 /// Parley: self-hosted video conferencing in one binary.
@@ -39,13 +39,13 @@ pub fn main() -> anyhow::Result<()> {
         None => cli.serve,
     };
     let config = ServeConfig::resolve(&args)?;
-    init_logging(config.log.filter());
+    crate::logging::init(config.log);
     runtime()?.block_on(crate::serve::serve(config))
 }
 
 fn turn(args: TurnArgs) -> anyhow::Result<()> {
     let command = args.resolve()?;
-    init_logging(LogLevel::parse(&command.log)?.filter());
+    crate::logging::init(LogLevel::parse(&command.log).map_err(anyhow::Error::msg)?);
     runtime()?.block_on(crate::turn::run(command))
 }
 
@@ -54,14 +54,4 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .enable_all()
         .thread_name("parley")
         .build()?)
-}
-
-/// Logs to stderr at the configured level; `RUST_LOG` overrides it for developers.
-fn init_logging(default: &str) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr)
-        .init();
 }

@@ -5,19 +5,19 @@
 //! bounded channel. Everything the hub decides happens here, in order, so no
 //! lock guards any room or media state.
 
-use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
-use parley_signal::{ConnId, Hub, HubOutput};
-use parley_store::Store;
-use tokio::sync::mpsc;
+use parley_settings::ConnectionSettings;
+use parley_signal::{ConnId, Hub, HubOutput, ParticipantInfo, RoomPolicy};
+use tokio::sync::{mpsc, oneshot, watch};
 
-use crate::candidates::arrival_candidate;
+use crate::db::Db;
+use crate::ice::arrivals::{self, Arrivals};
+use crate::media::{BindError, MediaAddresses, MediaEndpoints};
 use crate::metrics::ConferenceStats;
-use crate::udp::MediaSocket;
 
 /// Messages queued for one WebSocket before the connection counts as stuck.
 const OUTBOUND_QUEUE: usize = 256;
@@ -36,7 +36,13 @@ pub enum Command {
     /// The connection closed.
     Disconnect(ConnId),
     /// Report counters for `/metrics`.
-    Stats(tokio::sync::oneshot::Sender<ConferenceStats>),
+    Stats(oneshot::Sender<ConferenceStats>),
+    /// List the rooms in use and who is in them.
+    Rooms(oneshot::Sender<Vec<(String, Vec<ParticipantInfo>)>>),
+    /// Apply the administrator's room settings.
+    RoomPolicy(RoomPolicy),
+    /// Apply new connection settings (ports, announced addresses).
+    Connection(ConnectionSettings, oneshot::Sender<Result<(), BindError>>),
     /// Close every connection and stop.
     Shutdown,
 }
@@ -55,6 +61,7 @@ pub enum Outbound {
 pub struct ConferenceHandle {
     commands: mpsc::Sender<Command>,
     next_conn: Arc<AtomicU64>,
+    addresses: watch::Receiver<MediaAddresses>,
 }
 
 impl ConferenceHandle {
@@ -73,41 +80,75 @@ impl ConferenceHandle {
 
     /// The conference's counters, if it is running.
     pub async fn stats(&self) -> Option<ConferenceStats> {
-        let (tx, rx) = tokio::sync::oneshot::channel();
+        let (tx, rx) = oneshot::channel();
         if !self.send(Command::Stats(tx)).await {
             return None;
         }
         rx.await.ok()
+    }
+
+    /// Applies connection settings; an error says which port could not be bound.
+    pub async fn set_connection(&self, settings: ConnectionSettings) -> Result<(), BindError> {
+        let (tx, rx) = oneshot::channel();
+        let stopped = || BindError {
+            field: "",
+            message: "the server is shutting down".into(),
+        };
+        if !self.send(Command::Connection(settings, tx)).await {
+            return Err(stopped());
+        }
+        rx.await.unwrap_or_else(|_| Err(stopped()))
+    }
+
+    /// The rooms in use and who is in them.
+    pub async fn rooms(&self) -> Vec<(String, Vec<ParticipantInfo>)> {
+        let (tx, rx) = oneshot::channel();
+        if !self.send(Command::Rooms(tx)).await {
+            return Vec::new();
+        }
+        rx.await.unwrap_or_default()
+    }
+
+    /// The media addresses, now and as they change.
+    pub fn addresses(&self) -> watch::Receiver<MediaAddresses> {
+        self.addresses.clone()
     }
 }
 
 /// The conference task's state.
 pub struct Conference {
     hub: Hub,
-    socket: MediaSocket,
-    candidates: Vec<SocketAddr>,
+    media: MediaEndpoints,
+    addresses: watch::Sender<MediaAddresses>,
+    arrivals: Arrivals,
     conns: HashMap<ConnId, mpsc::Sender<Outbound>>,
     commands: mpsc::Receiver<Command>,
-    store: Arc<Mutex<Store>>,
+    store: Db,
 }
 
 impl Conference {
-    /// A conference over `hub`, serving media on `socket`.
+    /// A conference over `hub`, serving media on `media` and publishing its
+    /// addresses on `addresses`; test packets of the connectivity check go
+    /// to `arrivals`.
     pub fn new(
         hub: Hub,
-        socket: MediaSocket,
-        candidates: Vec<SocketAddr>,
-        store: Arc<Mutex<Store>>,
+        media: MediaEndpoints,
+        addresses: watch::Sender<MediaAddresses>,
+        arrivals: Arrivals,
+        store: Db,
     ) -> (Conference, ConferenceHandle) {
         let (tx, rx) = mpsc::channel(4096);
+        addresses.send_replace(media.addresses());
         let handle = ConferenceHandle {
             commands: tx,
             next_conn: Arc::new(AtomicU64::new(1)),
+            addresses: addresses.subscribe(),
         };
         let conference = Conference {
             hub,
-            socket,
-            candidates,
+            media,
+            addresses,
+            arrivals,
             conns: HashMap::new(),
             commands: rx,
             store,
@@ -135,11 +176,10 @@ impl Conference {
                         Some(command) => self.handle_command(command),
                     }
                 }
-                result = receive(&mut self.socket, &mut self.hub, &self.candidates) => {
-                    if let Err(e) = result {
-                        tracing::error!("media socket failed: {e}");
-                    }
-                }
+                ready = self.media.readable() => match ready {
+                    Ok(index) => self.receive(index),
+                    Err(e) => tracing::error!("media socket failed: {e}"),
+                },
                 () = sleep => self.hub.handle_timeout(Instant::now()),
             }
             self.flush().await;
@@ -159,6 +199,32 @@ impl Conference {
             Command::Disconnect(conn) => {
                 self.conns.remove(&conn);
                 self.hub.handle_disconnect(now, conn);
+                if self.media.retiring() {
+                    let present: HashSet<_> = self.hub.participant_ids().into_iter().collect();
+                    if self.media.retire(&present, true) {
+                        self.addresses.send_replace(self.media.addresses());
+                    }
+                }
+            }
+            Command::RoomPolicy(policy) => self.hub.set_room_policy(policy),
+            Command::Rooms(reply) => {
+                let rooms = self
+                    .hub
+                    .rooms()
+                    .into_iter()
+                    .map(|(name, members)| (name.to_string(), members))
+                    .collect();
+                let _ = reply.send(rooms);
+            }
+            Command::Connection(settings, reply) => {
+                let present: HashSet<_> = self.hub.participant_ids().into_iter().collect();
+                let result = self.media.reconfigure(&settings, present);
+                if result.is_ok() {
+                    self.hub
+                        .set_host_candidates(self.media.candidates().to_vec());
+                    self.addresses.send_replace(self.media.addresses());
+                }
+                let _ = reply.send(result);
             }
             Command::Stats(reply) => {
                 let sfu = self.hub.sfu().stats();
@@ -197,12 +263,10 @@ impl Conference {
                 }
                 HubOutput::RoomOpened { room } => {
                     let store = self.store.clone();
-                    let at = unix_now();
-                    tokio::task::spawn_blocking(move || {
-                        let Ok(store) = store.lock() else {
-                            return;
-                        };
-                        if let Err(e) = store.record_room_opened(room.as_str(), at) {
+                    let at = crate::clock::unix_now_i64();
+                    tokio::spawn(async move {
+                        let name = room.to_string();
+                        if let Err(e) = store.run(move |s| s.record_room_opened(&name, at)).await {
                             tracing::warn!(%room, "cannot record room: {e}");
                         }
                     });
@@ -211,7 +275,27 @@ impl Conference {
             }
         }
         while let Some(t) = self.hub.poll_transmit() {
-            self.socket.send(t.destination, &t.contents).await;
+            self.media.send(t.source, t.destination, &t.contents).await;
+        }
+    }
+
+    /// Receives one batch of datagrams into the hub.
+    fn receive(&mut self, index: usize) {
+        let Conference {
+            media,
+            hub,
+            arrivals,
+            ..
+        } = self;
+        let result = media.try_recv(index, |a| {
+            let d = &a.datagram;
+            if d.data.first() == Some(&arrivals::MAGIC[0]) && arrivals.arrived(d.data, d.source) {
+                return;
+            }
+            hub.handle_datagram(Instant::now(), d.source, a.destination, d.data);
+        });
+        if let Err(e) = result {
+            tracing::error!("media socket failed: {e}");
         }
     }
 
@@ -220,25 +304,4 @@ impl Conference {
             let _ = tx.try_send(Outbound::Close("server shutting down"));
         }
     }
-}
-
-/// Receives one batch of datagrams into the hub.
-async fn receive(
-    socket: &mut MediaSocket,
-    hub: &mut Hub,
-    candidates: &[SocketAddr],
-) -> std::io::Result<()> {
-    let local = socket.local_addr();
-    socket
-        .recv_batch(|d| {
-            let destination = arrival_candidate(d.destination_ip, candidates, local);
-            hub.handle_datagram(Instant::now(), d.source, destination, d.data);
-        })
-        .await
-}
-
-fn unix_now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
 }

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use clap::Args;
+use parley_settings::{ConnectionSettings, LogLevel, PortMode, Settings};
 use parley_stun::Cidr;
 use serde::Deserialize;
 
@@ -45,7 +46,7 @@ pub struct ServeArgs {
         value_delimiter = ','
     )]
     pub announce: Vec<IpAddr>,
-    /// Log level: debug, info, warning, error or critical [default: info].
+    /// Log level: debug, informational, warning, error or critical [default: informational].
     #[arg(long, env = "PARLEY_LOG", value_name = "LEVEL")]
     pub log: Option<String>,
     /// Most participants in one room, 2–60 [default: 20].
@@ -127,50 +128,6 @@ struct FileConfig {
     tls_key: Option<PathBuf>,
 }
 
-/// Log levels an administrator chooses from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LogLevel {
-    /// Everything, for diagnosing problems.
-    Debug,
-    /// General operations (the default).
-    Informational,
-    /// Warnings and worse.
-    Warning,
-    /// Errors and worse.
-    Error,
-    /// Only critical errors.
-    Critical,
-}
-
-impl LogLevel {
-    /// Parses the names administrators use, case-insensitively.
-    pub fn parse(s: &str) -> anyhow::Result<Self> {
-        Ok(match s.trim().to_ascii_lowercase().as_str() {
-            "debug" => LogLevel::Debug,
-            "info" | "informational" => LogLevel::Informational,
-            "warn" | "warning" => LogLevel::Warning,
-            "error" => LogLevel::Error,
-            "critical" => LogLevel::Critical,
-            other => {
-                bail!("unknown log level {other:?}: use debug, info, warning, error or critical")
-            }
-        })
-    }
-
-    /// The `tracing` filter for this level. Critical maps to errors only, as
-    /// `tracing` has no level above error. The STUN codec warns about every
-    /// malformed datagram it is handed, which a TURN server on the internet
-    /// receives all day: those stay quiet below debug.
-    pub fn filter(self) -> &'static str {
-        match self {
-            LogLevel::Debug => "debug,str0m=info,is=info,dimpl=info,hyper=info,stun_types=info",
-            LogLevel::Informational => "info,str0m=warn,is=warn,dimpl=warn,stun_types=error",
-            LogLevel::Warning => "warn,stun_types=error",
-            LogLevel::Error | LogLevel::Critical => "error",
-        }
-    }
-}
-
 /// Fully resolved, validated settings.
 #[derive(Debug, Clone)]
 pub struct ServeConfig {
@@ -234,7 +191,8 @@ impl ServeConfig {
                 .as_deref()
                 .or(file.log.as_deref())
                 .unwrap_or("info"),
-        )?;
+        )
+        .map_err(anyhow::Error::msg)?;
         let max_room_members = args
             .max_room_members
             .or(file.max_room_members)
@@ -316,6 +274,30 @@ impl ServeConfig {
             max_room_members,
             turn,
         })
+    }
+}
+
+impl ServeConfig {
+    /// The settings this command line and config file amount to: what the
+    /// server runs with until an administrator saves a section, and what
+    /// "reset to defaults" returns a section to.
+    pub fn base_settings(&self) -> Settings {
+        let mut settings = Settings {
+            connection: ConnectionSettings {
+                announce: self.announce.clone(),
+                ..ConnectionSettings::default()
+            },
+            ..Settings::default()
+        };
+        if self.media.port() == 0 {
+            settings.connection.mode = PortMode::Dynamic;
+        } else {
+            settings.connection.udp_port = self.media.port();
+            settings.connection.tcp_port = self.media.port();
+        }
+        settings.rooms.max_members = u32::try_from(self.max_room_members).unwrap_or(20);
+        settings.logging.level = self.log;
+        settings
     }
 }
 
@@ -420,7 +402,7 @@ mod tests {
             ..Default::default()
         })
         .unwrap_err();
-        assert!(err.to_string().contains("debug, info"), "{err}");
+        assert!(err.to_string().contains("debug, informational"), "{err}");
 
         let err = ServeConfig::resolve(&ServeArgs {
             config: Some(PathBuf::from("/nonexistent/parley.toml")),

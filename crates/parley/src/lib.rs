@@ -1,13 +1,20 @@
 //! The `parley` binary's pieces: command line, configuration, the async
 //! drivers around the sans-IO cores, and the HTTP/WebSocket front.
 
+pub mod auth;
 pub mod candidates;
 pub mod cli;
+pub mod clock;
 pub mod conference;
 pub mod config;
+pub mod db;
 pub mod http;
+pub mod ice;
+pub mod logging;
+pub mod media;
 pub mod metrics;
 pub mod serve;
+pub mod settings;
 pub mod signal;
 pub mod turn;
 pub mod udp;

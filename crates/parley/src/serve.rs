@@ -1,79 +1,141 @@
 //! `parley serve`: everything in one process.
 
-use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, Mutex};
+use std::net::SocketAddr;
+use std::sync::Arc;
 
 use anyhow::{Context, bail};
-use parley_signal::{Hub, HubConfig, IceServer, IceServerSource};
+use parley_settings::Settings;
+use parley_signal::{Hub, HubConfig};
 use parley_store::Store;
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 
-use crate::candidates::{host_candidates, interface_addresses};
+use crate::auth::{Auth, tokens};
+use crate::candidates::interface_addresses;
 use crate::conference::{Command, Conference, ConferenceHandle};
 use crate::config::{ServeConfig, TurnOptions};
-use crate::http::{AppState, app};
+use crate::db::Db;
+use crate::http::{AppState, Services, app};
+use crate::ice::arrivals::Arrivals;
+use crate::ice::provider::{self, ProviderCache};
+use crate::ice::{BuiltinEndpoints, IceComposer, IceService};
+use crate::media::{MediaAddresses, MediaEndpoints};
+use crate::settings::{SettingsService, room_policy};
 use crate::turn::{TurnService, TurnSettings};
-use crate::udp::MediaSocket;
 
 /// Runs the server until SIGINT or SIGTERM.
 pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     let store = Store::open(&config.data_dir)
         .with_context(|| format!("cannot open the database in {}", config.data_dir.display()))?;
-    let socket = MediaSocket::bind(config.media)
-        .with_context(|| format!("cannot bind the media port udp/{}", config.media))?;
-    let media = socket.local_addr();
-    let candidates = host_candidates(media, &config.announce, &interface_addresses());
-    if candidates.is_empty() {
-        bail!("no address to advertise for media on {media}; pass --announce with the server's IP");
+    let db = Db::new(store);
+    let base = config.base_settings();
+    let mut settings = crate::settings::load(&db, &base);
+    if settings.logging.level != config.log {
+        crate::logging::set_level(settings.logging.level);
     }
+
+    let media = bind_media(&config, &base, &mut settings)?;
     let listener = TcpListener::bind(config.http)
         .await
         .with_context(|| format!("cannot listen for HTTP on {}", config.http))?;
     let http = listener.local_addr()?;
 
     let turn = match &config.turn {
-        Some(options) => Some(Arc::new(start_turn(options, media, &candidates).await?)),
+        Some(options) => Some(Arc::new(
+            start_turn(options, config.media.ip(), &media.addresses()).await?,
+        )),
         None => None,
     };
+    let builtin = match (&turn, &config.turn) {
+        (Some(service), Some(options)) => Some(BuiltinEndpoints {
+            credentials: service.credentials(),
+            host: options.host.clone(),
+            port: service.udp_addrs().first().map(SocketAddr::port),
+            tls_port: service.tls_addrs().first().map(SocketAddr::port),
+        }),
+        _ => None,
+    };
 
-    let mut hub_config = HubConfig::new(candidates.clone(), rand::random());
-    hub_config.max_room_members = config.max_room_members;
-    if let (Some(service), Some(options)) = (&turn, &config.turn) {
-        hub_config.ice_servers = ice_server_source(service, options, &candidates);
-    }
+    let (settings_tx, _) = watch::channel(Arc::new(settings.clone()));
+    let (addresses_tx, addresses_rx) = watch::channel(MediaAddresses::default());
+    let provider_cache = ProviderCache::default();
+    let credential_ttl = config.turn.as_ref().map_or(6 * 3600, |t| t.credential_ttl);
+    let composer = Arc::new(IceComposer::new(
+        settings_tx.subscribe(),
+        addresses_rx.clone(),
+        builtin.clone(),
+        provider_cache.clone(),
+        credential_ttl,
+    ));
+    let mut hub_config = HubConfig::new(media.candidates().to_vec(), rand::random());
+    hub_config.rooms = room_policy(&settings);
+    hub_config.ice_servers = composer.clone();
+    let arrivals = Arrivals::default();
+    let media_shown = describe_media(&media);
     let (conference, handle) = Conference::new(
         Hub::new(hub_config),
-        socket,
-        candidates.clone(),
-        Arc::new(Mutex::new(store)),
+        media,
+        addresses_tx,
+        arrivals.clone(),
+        db.clone(),
     );
     let conference_task = tokio::spawn(conference.run());
 
-    let shown = candidates
-        .iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join(", ");
+    let client = provider::http_client()?;
+    tokio::spawn(provider::refresh(
+        settings_tx.subscribe(),
+        provider_cache.clone(),
+        client.clone(),
+    ));
+    if let Some(service) = &turn {
+        tokio::spawn(follow_media(service.clone(), addresses_rx));
+    }
+
+    let setup = first_run_token(&db)?;
+    let services = Arc::new(Services {
+        db: db.clone(),
+        auth: Auth::new(setup.clone()),
+        settings: SettingsService::new(db, base, settings_tx, handle.clone()),
+        ice: IceService {
+            composer,
+            provider: provider_cache,
+            arrivals,
+            client,
+            builtin,
+        },
+    });
+
     tracing::info!(
-        "Parley {} ready: http://{http} (media udp {media}, advertised as {shown}; data in {})",
+        "Parley {} ready: http://{http} ({media_shown}; data in {})",
         env!("CARGO_PKG_VERSION"),
         config.data_dir.display()
     );
+    let base_url = if http.ip().is_unspecified() {
+        format!("http://localhost:{}", http.port())
+    } else {
+        format!("http://{http}")
+    };
     if http.ip().is_unspecified() {
-        tracing::info!(
-            "open http://localhost:{}/ in a browser to start a meeting",
-            http.port()
+        tracing::info!("open {base_url}/ in a browser to start a meeting");
+    }
+    if let Some(token) = &setup {
+        tracing::warn!(
+            "no administrator yet: create the first one at {base_url}/setup#token={token} (or run `parley admin create-user`)"
         );
     }
 
     let app = app(AppState {
         conference: handle.clone(),
         turn: turn.clone(),
+        services,
     });
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal(handle))
-        .await
-        .context("HTTP server failed")?;
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal(handle))
+    .await
+    .context("HTTP server failed")?;
     conference_task.await.context("conference task failed")?;
     if let Some(turn) = turn {
         tokio::task::spawn_blocking(move || turn.stop()).await.ok();
@@ -82,18 +144,62 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Binds media as the settings say; if stored settings cannot be bound
+/// (their port is taken now), falls back to the command line's, loudly.
+fn bind_media(
+    config: &ServeConfig,
+    base: &Settings,
+    settings: &mut Settings,
+) -> anyhow::Result<MediaEndpoints> {
+    let ip = config.media.ip();
+    match MediaEndpoints::bind(ip, &settings.connection, interface_addresses()) {
+        Ok(media) => Ok(media),
+        Err(e) if settings.connection != base.connection => {
+            tracing::error!(
+                "the saved connection settings cannot be used ({e}); using the command line's until an administrator changes them"
+            );
+            settings.connection = base.connection.clone();
+            MediaEndpoints::bind(ip, &settings.connection, interface_addresses())
+                .map_err(|e| anyhow::anyhow!("{e}"))
+        }
+        Err(e) => bail!("{e}"),
+    }
+}
+
+fn describe_media(media: &MediaEndpoints) -> String {
+    let shown = media
+        .candidates()
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!("media udp {}, advertised as {shown}", media.local_addr())
+}
+
+/// A one-time token for creating the first administrator, while there is no account.
+fn first_run_token(db: &Db) -> anyhow::Result<Option<String>> {
+    let users = db
+        .blocking(|s| s.users())
+        .context("cannot read the accounts")?;
+    Ok(users.is_empty().then(tokens::random_secret))
+}
+
+/// Keeps the built-in TURN server able to relay to the SFU's media
+/// addresses as they change.
+async fn follow_media(turn: Arc<TurnService>, mut addresses: watch::Receiver<MediaAddresses>) {
+    while addresses.changed().await.is_ok() {
+        let all = addresses.borrow_and_update().all.clone();
+        turn.set_always_peers(all);
+    }
+}
+
 /// Starts the built-in TURN server next to the SFU: on the media address,
 /// relaying from it, always allowed to reach the SFU's own media sockets.
 async fn start_turn(
     options: &TurnOptions,
-    media: SocketAddr,
-    candidates: &[SocketAddr],
+    bind_ip: std::net::IpAddr,
+    media: &MediaAddresses,
 ) -> anyhow::Result<TurnService> {
-    let bind_ip = media.ip();
-    let mut always: Vec<SocketAddr> = candidates.to_vec();
-    if !bind_ip.is_unspecified() {
-        always.push(media);
-    }
     let secret: [u8; 32] = rand::random();
     let mut secrets = vec![
         secret
@@ -116,7 +222,7 @@ async fn start_turn(
         relay_ips: options.relay_ip.into_iter().collect(),
         relay_ports: options.relay_ports.clone(),
         allow_peers: options.allow_peers.clone(),
-        always_peers: always,
+        always_peers: media.all.clone(),
         max_allocations: 10_000,
         // Credentials are per participant; a few allocations each (two peer
         // connections, UDP and TCP attempts) is plenty.
@@ -126,49 +232,6 @@ async fn start_turn(
         workers: std::thread::available_parallelism().map_or(1, usize::from),
     };
     TurnService::start(settings).await
-}
-
-/// Freshly minted TURN REST credentials for every joining participant, for
-/// the built-in TURN server over UDP, TCP and (with a certificate) TLS.
-fn ice_server_source(
-    service: &TurnService,
-    options: &TurnOptions,
-    candidates: &[SocketAddr],
-) -> Arc<dyn IceServerSource> {
-    let host =
-        options
-            .host
-            .clone()
-            .unwrap_or_else(|| match candidates.first().map(SocketAddr::ip) {
-                Some(IpAddr::V6(v6)) => format!("[{v6}]"),
-                Some(ip) => ip.to_string(),
-                None => "localhost".into(),
-            });
-    let mut urls = Vec::new();
-    if let Some(udp) = service.udp_addrs().first() {
-        urls.push(format!("turn:{host}:{}?transport=udp", udp.port()));
-    }
-    if let Some(tcp) = service.tcp_addrs().first() {
-        urls.push(format!("turn:{host}:{}?transport=tcp", tcp.port()));
-    }
-    if let Some(tls) = service.tls_addrs().first() {
-        urls.push(format!("turns:{host}:{}?transport=tcp", tls.port()));
-    }
-    let credentials = service.credentials();
-    let ttl = options.credential_ttl;
-    Arc::new(move |participant: &str| {
-        let unix = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
-        match credentials.mint(participant, unix, ttl) {
-            Some((username, credential)) => vec![IceServer {
-                urls: urls.clone(),
-                username: Some(username),
-                credential: Some(credential),
-            }],
-            None => Vec::new(),
-        }
-    })
 }
 
 /// Resolves on SIGINT or SIGTERM, after telling every client the server is going away.

@@ -67,39 +67,42 @@ impl MediaSocket {
         self.local
     }
 
-    /// Waits for datagrams and hands each one of the next batch to `each`.
-    pub async fn recv_batch(&mut self, mut each: impl FnMut(Datagram<'_>)) -> io::Result<()> {
-        loop {
-            self.socket.readable().await?;
-            let MediaSocket {
-                socket,
-                state,
-                buffer,
-                meta,
-                ..
-            } = self;
-            let mut slices: Vec<IoSliceMut<'_>> =
-                buffer.chunks_mut(SLOT).map(IoSliceMut::new).collect();
-            let result = socket.try_io(Interest::READABLE, || {
-                state.recv((&*socket).into(), &mut slices, meta)
-            });
-            match result {
-                Ok(count) => {
-                    for (m, slot) in meta.iter().zip(buffer.chunks(SLOT)).take(count) {
-                        let stride = m.stride.max(1);
-                        for data in slot[..m.len].chunks(stride) {
-                            each(Datagram {
-                                source: SocketAddr::new(m.addr.ip().to_canonical(), m.addr.port()),
-                                destination_ip: m.dst_ip,
-                                data,
-                            });
-                        }
+    /// Waits until datagrams may be waiting.
+    pub async fn readable(&self) -> io::Result<()> {
+        self.socket.readable().await
+    }
+
+    /// Hands each datagram of the next batch to `each`, without waiting;
+    /// returns how many slots were filled (0 when nothing was waiting).
+    pub fn try_recv_batch(&mut self, mut each: impl FnMut(Datagram<'_>)) -> io::Result<usize> {
+        let MediaSocket {
+            socket,
+            state,
+            buffer,
+            meta,
+            ..
+        } = self;
+        let mut slices: Vec<IoSliceMut<'_>> =
+            buffer.chunks_mut(SLOT).map(IoSliceMut::new).collect();
+        let result = socket.try_io(Interest::READABLE, || {
+            state.recv((&*socket).into(), &mut slices, meta)
+        });
+        match result {
+            Ok(count) => {
+                for (m, slot) in meta.iter().zip(buffer.chunks(SLOT)).take(count) {
+                    let stride = m.stride.max(1);
+                    for data in slot[..m.len].chunks(stride) {
+                        each(Datagram {
+                            source: SocketAddr::new(m.addr.ip().to_canonical(), m.addr.port()),
+                            destination_ip: m.dst_ip,
+                            data,
+                        });
                     }
-                    return Ok(());
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-                Err(e) => return Err(e),
+                Ok(count)
             }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(0),
+            Err(e) => Err(e),
         }
     }
 

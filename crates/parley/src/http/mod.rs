@@ -1,5 +1,8 @@
-//! The HTTP side: pages, embedded assets, health check and the signaling WebSocket.
+//! The HTTP side: pages, embedded assets, health check, the signaling
+//! WebSocket, the REST API and the admin console.
 
+pub mod api;
+pub mod error;
 mod ws;
 
 use axum::Router;
@@ -11,9 +14,25 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use parley_signal::RoomName;
 
+use crate::auth::Auth;
 use crate::conference::ConferenceHandle;
+use crate::db::Db;
+use crate::ice::IceService;
+use crate::settings::SettingsService;
 use crate::turn::TurnService;
 use crate::web;
+
+/// The server's long-lived parts that handlers use.
+pub struct Services {
+    /// The store.
+    pub db: Db,
+    /// Sign-in throttling and first-run setup.
+    pub auth: Auth,
+    /// The live settings.
+    pub settings: SettingsService,
+    /// ICE servers and the connectivity check.
+    pub ice: IceService,
+}
 
 /// What request handlers share.
 #[derive(Clone)]
@@ -22,6 +41,8 @@ pub struct AppState {
     pub conference: ConferenceHandle,
     /// The built-in TURN server, when on.
     pub turn: Option<Arc<TurnService>>,
+    /// Everything else.
+    pub services: Arc<Services>,
 }
 
 /// The application's routes. Tests call this with `oneshot`, no server needed.
@@ -34,6 +55,11 @@ pub fn app(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .route("/ws", get(ws::upgrade))
+        .route("/login", get(|| page("login.html")))
+        .route("/setup", get(|| page("setup.html")))
+        .route("/admin", get(|| page("admin/index.html")))
+        .route("/admin/", get(|| async { Redirect::permanent("/admin") }))
+        .nest("/api/v1", api::router())
         .fallback(not_found)
         .layer(axum::middleware::map_response(security_headers))
         .with_state(state)

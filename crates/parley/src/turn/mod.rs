@@ -22,7 +22,7 @@ use parley_stun::{
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
-use worker::{Worker, WorkerStats};
+use worker::{StreamEvent, Worker, WorkerInbox, WorkerStats};
 
 /// A certificate chain and its private key, PEM files.
 #[derive(Debug, Clone)]
@@ -80,6 +80,8 @@ pub struct TurnService {
     stop: Arc<AtomicBool>,
     threads: Mutex<Vec<JoinHandle<()>>>,
     acceptors: Vec<tokio::task::JoinHandle<()>>,
+    inboxes: Arc<Vec<WorkerInbox>>,
+    allow_peers: Vec<Cidr>,
 }
 
 /// A snapshot of the service's counters.
@@ -226,6 +228,8 @@ impl TurnService {
             stop,
             threads: Mutex::new(threads),
             acceptors,
+            inboxes,
+            allow_peers: settings.allow_peers.clone(),
         })
     }
 
@@ -282,6 +286,17 @@ impl TurnService {
             .unwrap_or_default();
         for t in threads {
             let _ = t.join();
+        }
+    }
+
+    /// Changes the addresses relayed to whatever the peer policy says
+    /// (Parley's own media sockets, after a port change).
+    pub fn set_always_peers(&self, always: Vec<SocketAddr>) {
+        for inbox in self.inboxes.iter() {
+            inbox.send(StreamEvent::Policy(PeerPolicy {
+                allow: self.allow_peers.clone(),
+                always: always.clone(),
+            }));
         }
     }
 

@@ -49,6 +49,8 @@ pub enum StreamEvent {
     Frame(FiveTuple, Vec<u8>),
     /// The connection closed.
     Closed(FiveTuple),
+    /// A new peer policy (the SFU's media addresses changed).
+    Policy(parley_stun::PeerPolicy),
 }
 
 /// A handle for sending stream events to a worker.
@@ -303,6 +305,7 @@ impl Worker {
                     };
                     self.core.handle_client_closed(&tuple, &mut relays);
                 }
+                StreamEvent::Policy(policy) => self.core.set_policy(policy),
             }
         }
     }

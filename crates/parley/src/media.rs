@@ -1,0 +1,401 @@
+//! The SFU's media sockets as the administrator's connection settings say:
+//! one current socket that new participants are given, and the sockets of
+//! earlier settings kept open until the participants who were told about
+//! them have left, so a port change never cuts a call.
+
+use std::collections::HashSet;
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+
+use parley_settings::ConnectionSettings;
+use parley_sfu::ParticipantId;
+
+use crate::candidates::{arrival_candidate, host_candidates};
+use crate::udp::{Datagram, MediaSocket};
+
+/// A received datagram, with the candidate it counts as arriving on.
+pub struct Arrival<'a> {
+    /// The datagram.
+    pub datagram: Datagram<'a>,
+    /// The advertised address it was sent to.
+    pub destination: SocketAddr,
+}
+
+/// The media addresses, for whoever needs to know (TURN's peer policy, the
+/// connectivity check).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MediaAddresses {
+    /// What new participants are told.
+    pub current: Vec<SocketAddr>,
+    /// Every address media is received on, retiring sockets included.
+    pub all: Vec<SocketAddr>,
+}
+
+struct Endpoint {
+    socket: MediaSocket,
+    candidates: Vec<SocketAddr>,
+    /// For a retiring socket: the participants who may still use it.
+    users: Option<HashSet<ParticipantId>>,
+}
+
+/// See the module documentation.
+pub struct MediaEndpoints {
+    bind_ip: IpAddr,
+    interfaces: Vec<IpAddr>,
+    settings: ConnectionSettings,
+    /// `[0]` is current; the rest retire.
+    endpoints: Vec<Endpoint>,
+}
+
+/// Why the media port could not be (re)bound, in words for the administrator.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct BindError {
+    /// The setting at fault.
+    pub field: &'static str,
+    /// What happened.
+    pub message: String,
+}
+
+impl MediaEndpoints {
+    /// Binds the media socket on `bind_ip` as `settings` say.
+    pub fn bind(
+        bind_ip: IpAddr,
+        settings: &ConnectionSettings,
+        interfaces: Vec<IpAddr>,
+    ) -> Result<MediaEndpoints, BindError> {
+        let socket = bind_socket(bind_ip, settings)?;
+        let candidates = host_candidates(socket.local_addr(), &settings.announce, &interfaces);
+        if candidates.is_empty() {
+            return Err(BindError {
+                field: "announce",
+                message: format!(
+                    "no address to advertise for media on {}; pass --announce with the server's IP",
+                    socket.local_addr()
+                ),
+            });
+        }
+        Ok(MediaEndpoints {
+            bind_ip,
+            interfaces,
+            settings: settings.clone(),
+            endpoints: vec![Endpoint {
+                socket,
+                candidates,
+                users: None,
+            }],
+        })
+    }
+
+    /// The addresses new participants are given.
+    pub fn candidates(&self) -> &[SocketAddr] {
+        &self.endpoints[0].candidates
+    }
+
+    /// The bound address of the current socket.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.endpoints[0].socket.local_addr()
+    }
+
+    /// Current and retiring addresses.
+    pub fn addresses(&self) -> MediaAddresses {
+        let mut all = Vec::new();
+        for e in &self.endpoints {
+            all.extend(e.candidates.iter().copied());
+            let local = e.socket.local_addr();
+            if !local.ip().is_unspecified() {
+                all.push(local);
+            }
+        }
+        all.sort();
+        all.dedup();
+        MediaAddresses {
+            current: self.candidates().to_vec(),
+            all,
+        }
+    }
+
+    /// Applies new connection settings. A new port is bound first; if that
+    /// fails nothing changes. The old socket keeps serving `present` (the
+    /// participants in rooms now) until they have all left.
+    pub fn reconfigure(
+        &mut self,
+        settings: &ConnectionSettings,
+        present: HashSet<ParticipantId>,
+    ) -> Result<(), BindError> {
+        let port = self.local_addr().port();
+        let keep = match settings.mode {
+            parley_settings::PortMode::Fixed => port == settings.udp_port,
+            parley_settings::PortMode::Dynamic => {
+                let (min, max) = settings.udp_range();
+                (min == 0 || port >= min) && (max == 0 || port <= max)
+            }
+        };
+        if keep {
+            let candidates =
+                host_candidates(self.local_addr(), &settings.announce, &self.interfaces);
+            if candidates.is_empty() {
+                return Err(BindError {
+                    field: "announce",
+                    message: "no address to advertise for media; give an announced address".into(),
+                });
+            }
+            self.endpoints[0].candidates = candidates;
+        } else {
+            let socket = bind_socket(self.bind_ip, settings)?;
+            let candidates =
+                host_candidates(socket.local_addr(), &settings.announce, &self.interfaces);
+            if candidates.is_empty() {
+                return Err(BindError {
+                    field: "announce",
+                    message: "no address to advertise for media; give an announced address".into(),
+                });
+            }
+            tracing::info!(
+                "media moved to udp {} (advertised as {}); the old port stays open for the calls in progress",
+                socket.local_addr(),
+                show(&candidates)
+            );
+            let mut old = std::mem::replace(
+                &mut self.endpoints[0],
+                Endpoint {
+                    socket,
+                    candidates,
+                    users: None,
+                },
+            );
+            old.users = Some(present);
+            self.endpoints.push(old);
+        }
+        self.settings = settings.clone();
+        self.retire(&HashSet::new(), false);
+        Ok(())
+    }
+
+    /// Closes retiring sockets nobody in `present` can still be using.
+    /// Returns whether one was closed. With `prune`, participants no longer
+    /// present are forgotten first.
+    pub fn retire(&mut self, present: &HashSet<ParticipantId>, prune: bool) -> bool {
+        let before = self.endpoints.len();
+        let mut i = 1;
+        while i < self.endpoints.len() {
+            let users = self.endpoints[i].users.get_or_insert_with(HashSet::new);
+            if prune {
+                users.retain(|p| present.contains(p));
+            }
+            if users.is_empty() {
+                let gone = self.endpoints.remove(i);
+                tracing::info!("closed the old media port udp {}", gone.socket.local_addr());
+            } else {
+                i += 1;
+            }
+        }
+        self.endpoints.len() != before
+    }
+
+    /// Whether any retiring socket is still open.
+    pub fn retiring(&self) -> bool {
+        self.endpoints.len() > 1
+    }
+
+    /// Waits until one of the sockets may have datagrams; returns its index.
+    pub async fn readable(&self) -> io::Result<usize> {
+        if self.endpoints.len() == 1 {
+            self.endpoints[0].socket.readable().await?;
+            return Ok(0);
+        }
+        let waits = self.endpoints.iter().map(|e| Box::pin(e.socket.readable()));
+        let (result, index, _) = futures_util::future::select_all(waits).await;
+        result.map(|()| index)
+    }
+
+    /// Receives one batch from socket `index`, without waiting.
+    pub fn try_recv(&mut self, index: usize, mut each: impl FnMut(Arrival<'_>)) -> io::Result<()> {
+        let Some(endpoint) = self.endpoints.get_mut(index) else {
+            return Ok(());
+        };
+        let local = endpoint.socket.local_addr();
+        let candidates = &endpoint.candidates;
+        endpoint.socket.try_recv_batch(|datagram| {
+            let destination = arrival_candidate(datagram.destination_ip, candidates, local);
+            each(Arrival {
+                datagram,
+                destination,
+            });
+        })?;
+        Ok(())
+    }
+
+    /// Sends from the socket `source` (the candidate the SFU used) belongs to.
+    pub async fn send(&self, source: SocketAddr, destination: SocketAddr, data: &[u8]) {
+        let endpoint = self
+            .endpoints
+            .iter()
+            .find(|e| e.candidates.contains(&source))
+            .or_else(|| {
+                self.endpoints
+                    .iter()
+                    .find(|e| e.socket.local_addr().port() == source.port())
+            })
+            .unwrap_or(&self.endpoints[0]);
+        endpoint.socket.send(destination, data).await;
+    }
+}
+
+/// Binds the media socket for `settings`: the fixed port, or the first free
+/// port of the dynamic range (any port when it is open on both ends).
+fn bind_socket(ip: IpAddr, settings: &ConnectionSettings) -> Result<MediaSocket, BindError> {
+    let (min, max) = settings.udp_range();
+    if settings.mode == parley_settings::PortMode::Fixed {
+        let addr = SocketAddr::new(ip, min);
+        return MediaSocket::bind(addr).map_err(|e| bind_error("udp_port", addr, &e));
+    }
+    if (min, max) == (0, 0) {
+        let addr = SocketAddr::new(ip, 0);
+        return MediaSocket::bind(addr).map_err(|e| bind_error("min_udp_port", addr, &e));
+    }
+    let low = if min == 0 { 1024 } else { min };
+    let high = if max == 0 { u16::MAX } else { max };
+    let span = u32::from(high - low) + 1;
+    let start = rand::random::<u32>() % span;
+    let mut last = None;
+    for i in 0..span {
+        let port = low + u16::try_from((start + i) % span).unwrap_or(0);
+        match MediaSocket::bind(SocketAddr::new(ip, port)) {
+            Ok(socket) => return Ok(socket),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(BindError {
+        field: "min_udp_port",
+        message: format!(
+            "no free UDP port between {low} and {high} on {ip}{}",
+            last.map(|e| format!(" (last error: {e})"))
+                .unwrap_or_default()
+        ),
+    })
+}
+
+fn bind_error(field: &'static str, addr: SocketAddr, e: &io::Error) -> BindError {
+    let message = match e.kind() {
+        io::ErrorKind::AddrInUse => {
+            format!(
+                "UDP port {} is in use on {} by another program; choose another port",
+                addr.port(),
+                addr.ip()
+            )
+        }
+        io::ErrorKind::PermissionDenied => format!(
+            "not allowed to bind UDP port {} on {}: ports below 1024 need privileges",
+            addr.port(),
+            addr.ip()
+        ),
+        io::ErrorKind::AddrNotAvailable => {
+            format!("{} is not an address of this machine", addr.ip())
+        }
+        _ => format!("cannot bind the media port udp {addr}: {e}"),
+    };
+    BindError { field, message }
+}
+
+fn show(addrs: &[SocketAddr]) -> String {
+    addrs
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use parley_settings::PortMode;
+
+    use super::*;
+
+    fn fixed(port: u16) -> ConnectionSettings {
+        ConnectionSettings {
+            udp_port: port,
+            ..ConnectionSettings::default()
+        }
+    }
+
+    fn dynamic(min: u16, max: u16) -> ConnectionSettings {
+        ConnectionSettings {
+            mode: PortMode::Dynamic,
+            min_udp_port: min,
+            max_udp_port: max,
+            ..ConnectionSettings::default()
+        }
+    }
+
+    fn lo() -> IpAddr {
+        IpAddr::from([127, 0, 0, 1])
+    }
+
+    #[tokio::test]
+    async fn a_taken_port_is_reported_and_nothing_changes() {
+        let mut media = MediaEndpoints::bind(lo(), &dynamic(0, 0), vec![]).unwrap();
+        let before = media.addresses();
+        let taken = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let port = taken.local_addr().unwrap().port();
+        let err = media.reconfigure(&fixed(port), HashSet::new()).unwrap_err();
+        assert_eq!(err.field, "udp_port");
+        assert!(err.message.contains("in use"), "{}", err.message);
+        assert_eq!(media.addresses(), before);
+    }
+
+    #[tokio::test]
+    async fn a_new_port_is_bound_and_the_old_one_serves_those_present() {
+        let mut media = MediaEndpoints::bind(lo(), &dynamic(0, 0), vec![]).unwrap();
+        let old = media.local_addr();
+        let someone = ParticipantId::new(7);
+        media
+            .reconfigure(&dynamic(0, 0), HashSet::from([someone]))
+            .unwrap();
+        assert_eq!(media.local_addr(), old, "any port already satisfies (0, 0)");
+
+        let free = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let port = free.local_addr().unwrap().port();
+        drop(free);
+        media
+            .reconfigure(&fixed(port), HashSet::from([someone]))
+            .unwrap();
+        assert_eq!(media.local_addr().port(), port);
+        assert_eq!(media.candidates(), &[SocketAddr::new(lo(), port)]);
+        assert!(
+            media.addresses().all.contains(&old),
+            "still receiving on the old port"
+        );
+        assert!(media.retiring());
+
+        // Still present: kept. Gone: closed.
+        assert!(!media.retire(&HashSet::from([someone]), true));
+        assert!(media.retire(&HashSet::new(), true));
+        assert!(!media.retiring());
+        assert_eq!(media.addresses().all, vec![SocketAddr::new(lo(), port)]);
+    }
+
+    #[tokio::test]
+    async fn a_dynamic_range_picks_a_port_inside_it() {
+        let media = MediaEndpoints::bind(lo(), &dynamic(42000, 42100), vec![]).unwrap();
+        let port = media.local_addr().port();
+        assert!((42000..=42100).contains(&port), "{port}");
+    }
+
+    #[tokio::test]
+    async fn announced_addresses_change_without_a_rebind() {
+        let mut media = MediaEndpoints::bind(lo(), &dynamic(0, 0), vec![]).unwrap();
+        let port = media.local_addr().port();
+        let mut s = dynamic(0, 0);
+        s.announce = vec!["203.0.113.5".parse().unwrap()];
+        media.reconfigure(&s, HashSet::new()).unwrap();
+        assert_eq!(media.local_addr().port(), port);
+        assert_eq!(
+            media.candidates(),
+            &["203.0.113.5"
+                .parse::<IpAddr>()
+                .map(|ip| SocketAddr::new(ip, port))
+                .unwrap()]
+        );
+    }
+}
