@@ -105,12 +105,7 @@ fn parse<T: DeserializeOwned>(value: Value) -> Result<T, Invalid> {
         let inner = e.into_inner().to_string();
         // The path names the field, an unknown one included; "." is the section.
         let field = if path == "." { String::new() } else { path };
-        let message = if field.is_empty() {
-            inner
-        } else {
-            format!("{field}: {inner}")
-        };
-        Invalid::one(field, "shape", message)
+        Invalid::one(field, "shape", inner)
     })
 }
 

@@ -28,6 +28,11 @@ enum Commands {
     Serve(ServeArgs),
     /// Run only the STUN/TURN server, for other servers to use.
     Turn(TurnArgs),
+    /// Manage accounts in the database (first administrator, passwords).
+    Admin(crate::admin_cli::AdminArgs),
+    /// Test STUN/TURN servers: a Parley server's own settings (--server),
+    /// or the URLs given.
+    CheckIce(crate::ice::cli::CheckIceArgs),
 }
 
 /// Parses the command line and runs the chosen command.
@@ -36,6 +41,11 @@ pub fn main() -> anyhow::Result<()> {
     let args = match cli.command {
         Some(Commands::Serve(args)) => args,
         Some(Commands::Turn(args)) => return turn(args),
+        Some(Commands::Admin(args)) => return crate::admin_cli::run(args),
+        Some(Commands::CheckIce(args)) => {
+            crate::logging::init(LogLevel::Warning);
+            return runtime()?.block_on(crate::ice::cli::run(args));
+        }
         None => cli.serve,
     };
     let config = ServeConfig::resolve(&args)?;

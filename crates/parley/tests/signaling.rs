@@ -12,58 +12,9 @@ use parley_signal::{ErrorCode, LeaveReason, ServerMessage};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use support::Server;
-
-type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
-
-async fn connect(server: &Server) -> Ws {
-    tokio_tungstenite::connect_async(server.ws_url())
-        .await
-        .unwrap()
-        .0
-}
-
-/// The next protocol message, skipping pings and subscribe offers (these
-/// tests speak no WebRTC); panics after 5 s.
-async fn next(ws: &mut Ws) -> ServerMessage {
-    loop {
-        let frame = tokio::time::timeout(Duration::from_secs(5), ws.next())
-            .await
-            .expect("a message within 5 s")
-            .expect("the connection to stay open")
-            .unwrap();
-        if let Message::Text(text) = frame {
-            match serde_json::from_str(&text).unwrap() {
-                ServerMessage::Offer { .. } => continue,
-                message => return message,
-            }
-        }
-    }
-}
-
-async fn expect_error(ws: &mut Ws, code: ErrorCode) -> String {
-    match next(ws).await {
-        ServerMessage::Error {
-            code: got, message, ..
-        } => {
-            assert_eq!(got, code, "{message}");
-            message
-        }
-        other => panic!("expected {code:?}, got {other:?}"),
-    }
-}
-
-async fn join(ws: &mut Ws, room: &str, name: &str) -> String {
-    let join = format!(r#"{{"type":"join","version":1,"room":"{room}","name":"{name}"}}"#);
-    ws.send(Message::Text(join.into())).await.unwrap();
-    loop {
-        if let ServerMessage::Joined { me, .. } = next(ws).await {
-            return me.id;
-        }
-    }
-}
+use support::ws::{connect, expect_error, join, next};
 
 async fn http_status(server: &Server, path: &str) -> u16 {
     let mut tcp = TcpStream::connect(server.http).await.unwrap();

@@ -450,7 +450,12 @@ async fn run(target: &Target, credentials: Option<(String, String)>, peer: &Peer
             reason: failure.and_then(|s| s.reason),
             summary: match failure {
                 Some(s) => format!("{} failed: {}", s.name, s.detail),
-                None => steps.last().map(|s| s.detail.clone()).unwrap_or_default(),
+                None => steps
+                    .iter()
+                    .filter(|s| matches!(s.name, "binding" | "allocate" | "relay"))
+                    .map(|s| s.detail.as_str())
+                    .collect::<Vec<_>>()
+                    .join("; "),
             },
             steps,
             millis: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),

@@ -3,6 +3,7 @@
 
 pub mod arrivals;
 pub mod check;
+pub mod cli;
 pub mod provider;
 
 use std::net::{IpAddr, SocketAddr};

@@ -2,11 +2,14 @@
 
 #![allow(dead_code)] // each test binary uses part of this
 
+pub mod api;
+pub mod ws;
+
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 
 /// A child process stopped (by PID) when dropped.
@@ -19,12 +22,43 @@ impl Drop for Process {
     }
 }
 
+/// Every line a process wrote to stderr so far.
+#[derive(Clone, Default)]
+pub struct Log(Arc<Mutex<Vec<String>>>);
+
+impl Log {
+    /// The lines so far.
+    pub fn lines(&self) -> Vec<String> {
+        self.0.lock().map(|l| l.clone()).unwrap_or_default()
+    }
+
+    /// Waits (up to `limit`) for a line containing `needle`.
+    pub fn wait_for(&self, needle: &str, limit: Duration) -> Option<String> {
+        let until = std::time::Instant::now() + limit;
+        loop {
+            if let Some(line) = self.lines().into_iter().find(|l| l.contains(needle)) {
+                return Some(line);
+            }
+            if std::time::Instant::now() >= until {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
 /// Starts `parley` with `args` and waits for a line containing `marker`;
 /// returns the process and the rest of that line after the marker.
 pub fn start_parley(args: &[&str], marker: &str) -> (Process, String) {
+    let (process, rest, _) = start_parley_logged(args, marker);
+    (process, rest)
+}
+
+/// As [`start_parley`], also keeping every line of stderr.
+pub fn start_parley_logged(args: &[&str], marker: &str) -> (Process, String, Log) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_parley"))
         .args(args)
-        .env("RUST_LOG", "info")
+        .env_remove("RUST_LOG")
         .stderr(Stdio::piped())
         .stdout(Stdio::null())
         .spawn()
@@ -32,10 +66,15 @@ pub fn start_parley(args: &[&str], marker: &str) -> (Process, String) {
     let stderr = child.stderr.take().expect("stderr");
     let (tx, rx) = mpsc::channel();
     let marker = marker.to_owned();
+    let log = Log::default();
+    let kept = log.clone();
     std::thread::spawn(move || {
         let mut sent = false;
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
             eprintln!("[parley] {line}");
+            if let Ok(mut l) = kept.0.lock() {
+                l.push(line.clone());
+            }
             if !sent && let Some(rest) = line.split(&marker).nth(1) {
                 let _ = tx.send(rest.to_owned());
                 sent = true;
@@ -45,7 +84,7 @@ pub fn start_parley(args: &[&str], marker: &str) -> (Process, String) {
     let rest = rx
         .recv_timeout(Duration::from_secs(20))
         .expect("parley did not report ready within 20 s");
-    (Process(child), rest)
+    (Process(child), rest, log)
 }
 
 /// A running `parley serve`, stopped (by PID) when dropped.
@@ -53,7 +92,10 @@ pub struct Server {
     _process: Process,
     /// The HTTP address it listens on.
     pub http: SocketAddr,
-    data_dir: PathBuf,
+    /// Its data directory.
+    pub data_dir: PathBuf,
+    /// What it logged.
+    pub log: Log,
 }
 
 impl Server {
@@ -77,13 +119,41 @@ impl Server {
             &data,
         ];
         args.extend_from_slice(extra);
-        let (process, ready) = start_parley(&args, "ready: http://");
+        let (process, ready, log) = start_parley_logged(&args, "ready: http://");
         let addr = ready.split_whitespace().next().unwrap_or_default();
         Server {
             _process: process,
             http: addr.parse().expect("address in the ready line"),
             data_dir,
+            log,
         }
+    }
+
+    /// The one-time setup token printed at first start.
+    pub fn setup_token(&self) -> String {
+        let line = self
+            .log
+            .wait_for("/setup#token=", Duration::from_secs(5))
+            .expect("the first-run setup link");
+        line.split("/setup#token=")
+            .nth(1)
+            .and_then(|r| r.split_whitespace().next())
+            .expect("a token after the link")
+            .to_owned()
+    }
+
+    /// The TURN port from the TURN ready line.
+    pub fn turn_port(&self) -> u16 {
+        let line = self
+            .log
+            .wait_for("TURN ready: udp and tcp ", Duration::from_secs(5))
+            .expect("TURN ready line");
+        line.split("TURN ready: udp and tcp ")
+            .nth(1)
+            .and_then(|r| r.split([';', ',', ' ']).next())
+            .and_then(|a| a.rsplit(':').next())
+            .and_then(|p| p.parse().ok())
+            .expect("the TURN port")
     }
 
     /// The signaling WebSocket URL.

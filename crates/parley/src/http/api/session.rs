@@ -142,11 +142,14 @@ pub(super) async fn session(caller: Caller) -> Json<serde_json::Value> {
     Json(json!({ "user": user_json(&caller.user), "csrf_token": csrf }))
 }
 
+/// Changes the caller's password. Every session of theirs ends (a stolen
+/// one included); a browser that changed it gets a fresh session at once.
 pub(super) async fn change_password(
     State(state): State<AppState>,
     caller: Caller,
+    parts: Parts,
     JsonBody(body): JsonBody<PasswordBody>,
-) -> Result<StatusCode, ApiError> {
+) -> Result<Response, ApiError> {
     password::check_strength(&body.new).map_err(|m| ApiError::field("new", "strength", m))?;
     let hash = caller.user.password_hash.clone();
     let (current, new) = (body.current, body.new);
@@ -168,7 +171,7 @@ pub(super) async fn change_password(
         ));
     };
     let id = caller.user.id;
-    state
+    let user = state
         .services
         .db
         .run(move |s| {
@@ -181,7 +184,11 @@ pub(super) async fn change_password(
             )
         })
         .await?;
-    Ok(StatusCode::NO_CONTENT)
+    tracing::info!(user = %user.login(), "password changed");
+    match caller.credential {
+        Credential::Session { .. } => start_session(&state, &parts, user, StatusCode::OK).await,
+        Credential::Token => Ok(StatusCode::NO_CONTENT.into_response()),
+    }
 }
 
 pub(super) async fn setup_status(State(state): State<AppState>) -> Json<serde_json::Value> {
@@ -218,6 +225,12 @@ pub(super) async fn setup(
         .services
         .db
         .run(move |s| {
+            if !s.users()?.is_empty() {
+                // Someone ran `parley admin create-user` meanwhile.
+                return Err(StoreError::Refused(
+                    "an account exists already; sign in instead".into(),
+                ));
+            }
             match s.create_domain(&login.domain, now) {
                 Ok(()) | Err(StoreError::Exists(_)) => {}
                 Err(e) => return Err(e),
@@ -240,7 +253,9 @@ pub(super) async fn setup(
             start_session(&state, &parts, user, StatusCode::CREATED).await
         }
         Err(e) => {
-            state.services.auth.restore_setup(token);
+            if !matches!(e, StoreError::Refused(_)) {
+                state.services.auth.restore_setup(token);
+            }
             Err(e.into())
         }
     }
