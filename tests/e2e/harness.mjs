@@ -453,3 +453,59 @@ export function sharedServerAndBrowser() {
 
 /** The participant id a joined page has. */
 export const selfId = (page) => page.evaluate(() => /** @type {any} */ (window).parley.selfId);
+
+/**
+ * The selected candidate pair of both connections: local type and relay protocol.
+ * @param {import('playwright-core').Page} page
+ */
+export async function selectedPaths(page) {
+  return page.evaluate(async () => {
+    const out = {};
+    // @ts-ignore
+    const session = window.parley?.session;
+    for (const name of ['publishPc', 'subscribePc']) {
+      const pc = session?.[name];
+      if (!pc) continue;
+      const stats = await pc.getStats();
+      let pair;
+      stats.forEach((s) => {
+        if (s.type === 'transport' && s.selectedCandidatePairId) pair = stats.get(s.selectedCandidatePairId);
+      });
+      const local = pair && stats.get(pair.localCandidateId);
+      out[name] = local ? { type: local.candidateType, relayProtocol: local.relayProtocol, protocol: local.protocol } : null;
+    }
+    return out;
+  });
+}
+
+/**
+ * Creates the first administrator through the setup link the server printed
+ * and returns an API caller signed in as them (session cookie and CSRF token).
+ * @param {{url: string, log: string[]}} server
+ */
+export async function adminApi(server) {
+  const token = /\/setup#token=(\S+)/.exec(server.log.join(''))?.[1];
+  if (!token) throw new Error('no setup link in the server log');
+  const setup = await fetch(`${server.url}/api/v1/setup`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ token, login: 'admin@example.org', password: 'correct horse battery' }),
+  });
+  if (setup.status !== 201) throw new Error(`setup failed: ${setup.status} ${await setup.text()}`);
+  const cookie = (setup.headers.get('set-cookie') ?? '').split(';')[0];
+  const { csrf_token: csrf } = await setup.json();
+  /**
+   * @param {string} method
+   * @param {string} path
+   * @param {unknown} [body]
+   */
+  return async function call(method, path, body) {
+    const res = await fetch(`${server.url}${path}`, {
+      method,
+      headers: { cookie, 'x-csrf-token': csrf, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const text = await res.text();
+    return { status: res.status, body: text ? JSON.parse(text) : null };
+  };
+}

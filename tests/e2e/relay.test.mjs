@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  sharedServerAndBrowser, joinRoom, roomName, receivedByParticipant, eventually, selfId,
+  sharedServerAndBrowser, joinRoom, roomName, receivedByParticipant, eventually, selfId, selectedPaths,
 } from './harness.mjs';
 
 const shared = sharedServerAndBrowser();
@@ -26,27 +26,6 @@ function relayOnly(transport) {
     return new Native({ ...config, iceServers, iceTransportPolicy: 'relay' });
   };
   window.RTCPeerConnection.prototype = Native.prototype;
-}
-
-/** The selected candidate pair of both connections: local type and relay protocol. */
-async function selectedPaths(page) {
-  return page.evaluate(async () => {
-    const out = {};
-    // @ts-ignore
-    const session = window.parley?.session;
-    for (const name of ['publishPc', 'subscribePc']) {
-      const pc = session?.[name];
-      if (!pc) continue;
-      const stats = await pc.getStats();
-      let pair;
-      stats.forEach((s) => {
-        if (s.type === 'transport' && s.selectedCandidatePairId) pair = stats.get(s.selectedCandidatePairId);
-      });
-      const local = pair && stats.get(pair.localCandidateId);
-      out[name] = local ? { type: local.candidateType, relayProtocol: local.relayProtocol, protocol: local.protocol } : null;
-    }
-    return out;
-  });
 }
 
 for (const transport of ['udp', 'tcp']) {

@@ -57,7 +57,8 @@ export const MAX_MESSAGE_BYTES = 65536;
  * too, since a newer server may send codes this client does not know yet.
  * @typedef {'bad_json' | 'unknown_type' | 'bad_field' | 'too_large'
  *   | 'rate_limited' | 'unsupported_version' | 'not_joined' | 'already_joined'
- *   | 'room_full' | 'no_pending_offer' | 'stale_answer' | 'sdp_rejected'
+ *   | 'room_full' | 'conferencing_disabled' | 'reaction_not_allowed'
+ *   | 'no_pending_offer' | 'stale_answer' | 'sdp_rejected'
  *   | 'bad_candidate' | 'media_failed'} KnownErrorCode
  */
 
@@ -107,13 +108,21 @@ export const MAX_MESSAGE_BYTES = 65536;
  * @property {boolean} [camera]
  */
 
+/**
+ * A reaction; only the emojis listed in `joined.reactions` are accepted.
+ * @typedef {object} ReactionMessage
+ * @property {'reaction'} type
+ * @property {string} emoji
+ */
+
 /** @typedef {{type: 'leave'}} LeaveMessage */
 /** @typedef {{type: 'ping'}} PingMessage */
 
 /**
  * Every message a client may send.
  * @typedef {JoinMessage | ClientOfferMessage | ClientAnswerMessage
- *   | CandidateMessage | MediaMessage | LeaveMessage | PingMessage} ClientMessage
+ *   | CandidateMessage | MediaMessage | ReactionMessage | LeaveMessage
+ *   | PingMessage} ClientMessage
  */
 
 // ---------------------------------------------------------------------------
@@ -128,6 +137,8 @@ export const MAX_MESSAGE_BYTES = 65536;
  * @property {Participant} self
  * @property {Participant[]} participants everyone else, in order of arrival
  * @property {IceServer[]} ice_servers
+ * @property {RTCIceTransportPolicy} [ice_transport_policy] `relay`: connect through TURN only
+ * @property {string[]} [reactions]  the reactions this server allows, in display order
  */
 
 /**
@@ -140,6 +151,14 @@ export const MAX_MESSAGE_BYTES = 65536;
  * @typedef {object} ParticipantUpdatedMessage
  * @property {'participant_updated'} type
  * @property {Participant} participant
+ */
+
+/**
+ * Someone (possibly you) reacted.
+ * @typedef {object} ServerReactionMessage
+ * @property {'reaction'} type
+ * @property {string} participant the sender's id
+ * @property {string} emoji
  */
 
 /**
@@ -181,8 +200,8 @@ export const MAX_MESSAGE_BYTES = 65536;
 /**
  * Every message the server may send.
  * @typedef {JoinedMessage | ParticipantJoinedMessage | ParticipantUpdatedMessage
- *   | ParticipantLeftMessage | ServerAnswerMessage | ServerOfferMessage
- *   | LeftMessage | PongMessage | ErrorMessage} ServerMessage
+ *   | ParticipantLeftMessage | ServerReactionMessage | ServerAnswerMessage
+ *   | ServerOfferMessage | LeftMessage | PongMessage | ErrorMessage} ServerMessage
  */
 
 // ---------------------------------------------------------------------------
@@ -204,6 +223,7 @@ export const MAX_MESSAGE_BYTES = 65536;
  * @property {ParticipantJoinedMessage} participant_joined
  * @property {ParticipantUpdatedMessage} participant_updated
  * @property {ParticipantLeftMessage} participant_left
+ * @property {ServerReactionMessage} reaction
  * @property {ServerAnswerMessage} answer
  * @property {ServerOfferMessage} offer
  * @property {LeftMessage} left

@@ -186,6 +186,8 @@ function joinErrorMessage(err) {
   switch (err.code) {
     case 'room_full':
       return 'This room is full. Try again later.';
+    case 'conferencing_disabled':
+      return 'Meetings are turned off on this server. Ask its administrator.';
     case 'unsupported_version':
       return 'This page is out of date for the server. Reload the page and try again.';
     case 'rate_limited':

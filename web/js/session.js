@@ -66,6 +66,8 @@ export class MediaSession extends Emitter {
   #media;
   /** @type {RTCIceServer[]} */
   #iceServers = [];
+  /** @type {RTCIceTransportPolicy} */
+  #icePolicy = 'all';
   #closed = false;
   /** @type {Array<() => void>} */
   #offs = [];
@@ -145,6 +147,7 @@ export class MediaSession extends Emitter {
   async start(joined) {
     if (this.#closed) return;
     this.#iceServers = joined.ice_servers;
+    this.#icePolicy = joined.ice_transport_policy === 'relay' ? 'relay' : 'all';
     this.#createSubscribePc();
     this.#markReady();
 
@@ -238,7 +241,7 @@ export class MediaSession extends Emitter {
     // max-bundle Chrome refuses an offer whose m-lines are all stopped (the
     // last publisher left), since such an offer has no BUNDLE group.
     /** @type {RTCConfiguration} */
-    const config = { iceServers: this.#iceServers };
+    const config = { iceServers: this.#iceServers, iceTransportPolicy: this.#icePolicy };
     if (name === 'publish') config.bundlePolicy = 'max-bundle';
     let pc;
     try {
