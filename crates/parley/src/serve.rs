@@ -224,9 +224,11 @@ async fn start_turn(
         allow_peers: options.allow_peers.clone(),
         always_peers: media.all.clone(),
         max_allocations: 10_000,
-        // Credentials are per participant; a few allocations each (two peer
-        // connections, UDP and TCP attempts) is plenty.
-        max_allocations_per_user: 8,
+        // Per credential. A browser allocates once per peer connection,
+        // TURN URL and local interface: 2 × 3 × a few interfaces for one
+        // participant, more where a provider or another service shares one
+        // credential between several (as `--turn-secret` users may).
+        max_allocations_per_user: 32,
         bandwidth: None,
         software: None,
         workers: std::thread::available_parallelism().map_or(1, usize::from),

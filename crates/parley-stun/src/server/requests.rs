@@ -67,6 +67,7 @@ impl TurnServer {
             .take(&username, self.config.max_allocations_per_user)
         {
             self.metrics.quota_refusals += 1;
+            tracing::debug!(user = %username, code, client = %tuple.client, "allocation refused: quota reached");
             return self.error(out, tuple, msg, code, key_ref, |_, _| Ok(()));
         }
         let dont_fragment = msg.has_attribute(DontFragment::TYPE_);
