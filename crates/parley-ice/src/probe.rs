@@ -595,6 +595,7 @@ mod tests {
             "{:?}",
             p.steps()
         );
+        assert_eq!(p.steps()[0].reason, Some(Reason::Auth));
         let p = run(
             Probe::turn(
                 "1800000100:p",
@@ -626,6 +627,7 @@ mod tests {
             p.steps()
         );
         assert!(last.detail.contains("peer policy"));
+        assert_eq!(last.reason, Some(Reason::PeerPolicy));
     }
 
     #[test]
@@ -642,6 +644,7 @@ mod tests {
         );
         let relay = p.steps().iter().find(|s| s.name == "relay").unwrap();
         assert!(!relay.ok);
+        assert_eq!(relay.reason, Some(Reason::NotDelivered));
         assert!(!p.succeeded());
     }
 
@@ -654,5 +657,7 @@ mod tests {
         q.start();
         q.timed_out("3 s");
         assert!(q.steps()[0].detail.contains("nothing listens"));
+        assert_eq!(q.steps()[0].reason, Some(Reason::Timeout));
+        assert!(p.steps().iter().all(|s| s.ok && s.reason.is_none()));
     }
 }
