@@ -7,9 +7,9 @@ use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
-use parley_store::{NewUser, Role, Store, StoreError, UserUpdate};
+use parley_store::{Role, Store, UserUpdate};
 
-use crate::auth::names::Login;
+use crate::auth::names::{Login, create_account};
 use crate::auth::password;
 
 /// `parley admin`.
@@ -59,21 +59,9 @@ pub fn run(args: AdminArgs) -> anyhow::Result<()> {
         } => {
             let login = Login::parse(&login).map_err(anyhow::Error::msg)?;
             let hash = read_password()?;
-            match store.create_domain(&login.domain, now) {
-                Ok(()) => println!("created domain {}", login.domain),
-                Err(StoreError::Exists(_)) => {}
-                Err(e) => return Err(e.into()),
-            }
-            let user = store.create_user(
-                &NewUser {
-                    display_name: display_name.unwrap_or_else(|| login.local.clone()),
-                    local: login.local,
-                    domain: login.domain,
-                    password_hash: hash,
-                    role: if admin { Role::Admin } else { Role::User },
-                },
-                now,
-            )?;
+            let display_name = display_name.unwrap_or_else(|| login.local.clone());
+            let role = if admin { Role::Admin } else { Role::User };
+            let user = create_account(&store, login, display_name, hash, role, true, now)?;
             println!(
                 "created {} ({}), id {}",
                 user.login(),

@@ -48,6 +48,15 @@ pub fn host_candidates(
         .collect()
 }
 
+/// Addresses as one line for logs: `a, b, c`.
+pub fn show_addrs(addrs: &[SocketAddr]) -> String {
+    addrs
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// The addresses of this machine's interfaces.
 pub fn interface_addresses() -> Vec<IpAddr> {
     match if_addrs::get_if_addrs() {

@@ -10,7 +10,7 @@ use std::net::{IpAddr, SocketAddr};
 use parley_settings::ConnectionSettings;
 use parley_sfu::ParticipantId;
 
-use crate::candidates::{arrival_candidate, host_candidates};
+use crate::candidates::{arrival_candidate, host_candidates, show_addrs};
 use crate::udp::{Datagram, MediaSocket};
 
 /// A received datagram, with the candidate it counts as arriving on.
@@ -132,29 +132,14 @@ impl MediaEndpoints {
             }
         };
         if keep {
-            let candidates =
-                host_candidates(self.local_addr(), &settings.announce, &self.interfaces);
-            if candidates.is_empty() {
-                return Err(BindError {
-                    field: "announce",
-                    message: "no address to advertise for media; give an announced address".into(),
-                });
-            }
-            self.endpoints[0].candidates = candidates;
+            self.endpoints[0].candidates = self.advertised(self.local_addr(), settings)?;
         } else {
             let socket = bind_socket(self.bind_ip, settings)?;
-            let candidates =
-                host_candidates(socket.local_addr(), &settings.announce, &self.interfaces);
-            if candidates.is_empty() {
-                return Err(BindError {
-                    field: "announce",
-                    message: "no address to advertise for media; give an announced address".into(),
-                });
-            }
+            let candidates = self.advertised(socket.local_addr(), settings)?;
             tracing::info!(
                 "media moved to udp {} (advertised as {}); the old port stays open for the calls in progress",
                 socket.local_addr(),
-                show(&candidates)
+                show_addrs(&candidates)
             );
             let mut old = std::mem::replace(
                 &mut self.endpoints[0],
@@ -170,6 +155,22 @@ impl MediaEndpoints {
         self.settings = settings.clone();
         self.retire(&HashSet::new(), false);
         Ok(())
+    }
+
+    /// What to advertise for a socket bound at `local`.
+    fn advertised(
+        &self,
+        local: SocketAddr,
+        settings: &ConnectionSettings,
+    ) -> Result<Vec<SocketAddr>, BindError> {
+        let candidates = host_candidates(local, &settings.announce, &self.interfaces);
+        if candidates.is_empty() {
+            return Err(BindError {
+                field: "announce",
+                message: "no address to advertise for media; give an announced address".into(),
+            });
+        }
+        Ok(candidates)
     }
 
     /// Closes retiring sockets nobody in `present` can still be using.
@@ -296,14 +297,6 @@ fn bind_error(field: &'static str, addr: SocketAddr, e: &io::Error) -> BindError
         _ => format!("cannot bind the media port udp {addr}: {e}"),
     };
     BindError { field, message }
-}
-
-fn show(addrs: &[SocketAddr]) -> String {
-    addrs
-        .iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 #[cfg(test)]

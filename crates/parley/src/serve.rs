@@ -11,7 +11,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::auth::{Auth, tokens};
-use crate::candidates::interface_addresses;
+use crate::candidates::{interface_addresses, show_addrs};
 use crate::conference::{Command, Conference, ConferenceHandle};
 use crate::config::{ServeConfig, TurnOptions};
 use crate::db::Db;
@@ -167,13 +167,11 @@ fn bind_media(
 }
 
 fn describe_media(media: &MediaEndpoints) -> String {
-    let shown = media
-        .candidates()
-        .iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join(", ");
-    format!("media udp {}, advertised as {shown}", media.local_addr())
+    format!(
+        "media udp {}, advertised as {}",
+        media.local_addr(),
+        show_addrs(media.candidates())
+    )
 }
 
 /// A one-time token for creating the first administrator, while there is no account.

@@ -1,5 +1,7 @@
 //! Logins are `local@domain`, as mail addresses are; domains group users.
 
+use parley_store::{NewUser, Role, Store, StoreError, User};
+
 /// A parsed, lower-cased login.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Login {
@@ -61,6 +63,35 @@ impl Login {
             domain: parse_domain(domain)?,
         })
     }
+}
+
+/// Creates the account `login` (and, with `create_domain`, its domain if
+/// missing; otherwise the domain must exist).
+pub fn create_account(
+    store: &Store,
+    login: Login,
+    display_name: String,
+    password_hash: String,
+    role: Role,
+    create_domain: bool,
+    at: i64,
+) -> Result<User, StoreError> {
+    if create_domain {
+        match store.create_domain(&login.domain, at) {
+            Ok(()) | Err(StoreError::Exists(_)) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    store.create_user(
+        &NewUser {
+            local: login.local,
+            domain: login.domain,
+            display_name,
+            password_hash,
+            role,
+        },
+        at,
+    )
 }
 
 #[cfg(test)]

@@ -16,6 +16,8 @@ use std::thread::JoinHandle;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, bail};
+
+use crate::candidates::show_addrs;
 use parley_stun::{
     Cidr, Credentials, Metrics, NonceKey, PeerPolicy, Quotas, ServerConfig, TurnServer,
 };
@@ -162,7 +164,7 @@ impl TurnService {
             let core = TurnServer::new(config, quotas.clone(), now, unix_now);
             let worker_stats = Arc::new(Mutex::new(WorkerStats::default()));
             let created = Worker::new(core, &listen, worker_stats.clone(), stop.clone())
-                .with_context(|| format!("cannot listen for TURN on udp {}", show(&listen)));
+                .with_context(|| format!("cannot listen for TURN on udp {}", show_addrs(&listen)));
             let (worker, inbox) = match created {
                 Ok(w) => w,
                 Err(e) => {
@@ -202,11 +204,11 @@ impl TurnService {
         }
         tracing::info!(
             "TURN ready: udp and tcp {}{}; relaying from {} ports {}-{}; {} worker(s)",
-            show(&listen),
+            show_addrs(&listen),
             if tls.is_empty() {
                 String::new()
             } else {
-                format!(", tls {}", show(&tls))
+                format!(", tls {}", show_addrs(&tls))
             },
             relay_ips
                 .iter()
@@ -366,14 +368,6 @@ fn clock() -> (Instant, u64) {
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
     (Instant::now(), unix)
-}
-
-fn show(addrs: &[SocketAddr]) -> String {
-    addrs
-        .iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 /// `parley turn`: runs the TURN service (and `/metrics` if asked) until SIGINT or SIGTERM.

@@ -3,11 +3,11 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use parley_store::{NewUser, Role, User, UserUpdate};
+use parley_store::{Role, User, UserUpdate};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::auth::names::{Login, parse_domain};
+use crate::auth::names::{Login, create_account, parse_domain};
 use crate::auth::{Admin, Caller, password, tokens};
 use crate::http::AppState;
 use crate::http::error::{ApiError, JsonBody};
@@ -162,18 +162,7 @@ pub(super) async fn create_user(
     let user = state
         .services
         .db
-        .run(move |s| {
-            s.create_user(
-                &NewUser {
-                    local: login.local,
-                    domain: login.domain,
-                    display_name,
-                    password_hash: hash,
-                    role,
-                },
-                at,
-            )
-        })
+        .run(move |s| create_account(s, login, display_name, hash, role, false, at))
         .await
         .map_err(|e| match e {
             parley_store::StoreError::NotFound(what) => ApiError::field(

@@ -7,12 +7,12 @@ use axum::extract::{ConnectInfo, State};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use parley_store::{NewUser, Role, StoreError, UserUpdate};
+use parley_store::{Role, StoreError, UserUpdate};
 use serde::Deserialize;
 use serde_json::json;
 
 use super::accounts::user_json;
-use crate::auth::names::Login;
+use crate::auth::names::{Login, create_account};
 use crate::auth::{self, Caller, Credential, password, tokens};
 use crate::http::AppState;
 use crate::http::error::{ApiError, JsonBody};
@@ -231,20 +231,7 @@ pub(super) async fn setup(
                     "an account exists already; sign in instead".into(),
                 ));
             }
-            match s.create_domain(&login.domain, now) {
-                Ok(()) | Err(StoreError::Exists(_)) => {}
-                Err(e) => return Err(e),
-            }
-            s.create_user(
-                &NewUser {
-                    local: login.local,
-                    domain: login.domain,
-                    display_name,
-                    password_hash: hash,
-                    role: Role::Admin,
-                },
-                now,
-            )
+            create_account(s, login, display_name, hash, Role::Admin, true, now)
         })
         .await;
     match created {
