@@ -123,16 +123,29 @@ impl MediaEndpoints {
         settings: &ConnectionSettings,
         present: HashSet<ParticipantId>,
     ) -> Result<(), BindError> {
-        let port = self.local_addr().port();
-        let keep = match settings.mode {
+        let fits = |port: u16| match settings.mode {
             parley_settings::PortMode::Fixed => port == settings.udp_port,
             parley_settings::PortMode::Dynamic => {
                 let (min, max) = settings.udp_range();
                 (min == 0 || port >= min) && (max == 0 || port <= max)
             }
         };
-        if keep {
+        if fits(self.local_addr().port()) {
             self.endpoints[0].candidates = self.advertised(self.local_addr(), settings)?;
+        } else if let Some(i) =
+            (1..self.endpoints.len()).find(|&i| fits(self.endpoints[i].socket.local_addr().port()))
+        {
+            // Back to a port still open for earlier calls: use it again.
+            let candidates = self.advertised(self.endpoints[i].socket.local_addr(), settings)?;
+            self.endpoints.swap(0, i);
+            self.endpoints[0].candidates = candidates;
+            self.endpoints[0].users = None;
+            self.endpoints[i].users = Some(present);
+            tracing::info!(
+                "media moved back to udp {} (advertised as {})",
+                self.local_addr(),
+                show_addrs(self.candidates())
+            );
         } else {
             let socket = bind_socket(self.bind_ip, settings)?;
             let candidates = self.advertised(socket.local_addr(), settings)?;
@@ -360,6 +373,16 @@ mod tests {
             "still receiving on the old port"
         );
         assert!(media.retiring());
+
+        // Back to the old port while it still serves someone: it is reused.
+        media
+            .reconfigure(&fixed(old.port()), HashSet::from([someone]))
+            .unwrap();
+        assert_eq!(media.local_addr(), old);
+        media
+            .reconfigure(&fixed(port), HashSet::from([someone]))
+            .unwrap();
+        assert_eq!(media.local_addr().port(), port);
 
         // Still present: kept. Gone: closed.
         assert!(!media.retire(&HashSet::from([someone]), true));
