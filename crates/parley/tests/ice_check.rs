@@ -3,6 +3,8 @@
 //! relay a test packet to Parley's media port over UDP and TCP; wrong ones
 //! are reported as an authentication failure; a port where nothing listens
 //! as a timeout. The same check runs from `parley check-ice --server`.
+//! `turns:` is checked over TLS with the certificate verified as browsers
+//! verify it.
 
 #![allow(clippy::unwrap_used)] // test harness code: a panic is a failed test
 
@@ -236,4 +238,120 @@ async fn coturn_with_a_rest_secret_accepts_the_credentials_parley_mints() {
         text.contains(&tcp) && text.contains("all checks passed"),
         "{text}"
     );
+}
+
+fn openssl(args: &[&str], dir: &std::path::Path) {
+    let status = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("openssl (scripts/install-test-deps installs it)");
+    assert!(status.success(), "openssl {args:?} failed");
+}
+
+/// A test CA and a certificate it signed for 127.0.0.1, in `dir`.
+fn certificates(dir: &std::path::Path) {
+    std::fs::create_dir_all(dir).unwrap();
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    let mut ca = vec!["req", "-x509", "-days", "1", "-subj", "/CN=Parley Test CA"];
+    ca.extend(ec);
+    ca.extend([
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign",
+    ]);
+    openssl(&ca, dir);
+    let mut csr = vec!["req", "-subj", "/CN=127.0.0.1"];
+    csr.extend(ec);
+    csr.extend(["-keyout", "leaf.key", "-out", "leaf.csr"]);
+    openssl(&csr, dir);
+    std::fs::write(
+        dir.join("leaf.ext"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    openssl(
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "leaf.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "1",
+            "-extfile",
+            "leaf.ext",
+            "-out",
+            "leaf.pem",
+        ],
+        dir,
+    );
+}
+
+#[tokio::test]
+async fn turns_is_checked_with_the_certificate_verified() {
+    let dir = std::env::temp_dir().join(format!("parley-check-tls-{}", std::process::id()));
+    certificates(&dir);
+    let path = |f: &str| dir.join(f).to_string_lossy().to_string();
+    let (cert, key, ca) = (path("leaf.pem"), path("leaf.key"), path("ca.pem"));
+    let args = [
+        "--tls-cert",
+        &cert,
+        "--tls-key",
+        &key,
+        "--turn-tls-port",
+        "0",
+    ];
+    let turns = |server: &Server| {
+        let line = server
+            .log
+            .wait_for("TURN ready: ", Duration::from_secs(5))
+            .unwrap();
+        let port = line
+            .split("tls 127.0.0.1:")
+            .nth(1)
+            .and_then(|r| r.split([';', ',', ' ']).next())
+            .unwrap()
+            .to_owned();
+        format!("turns:127.0.0.1:{port}?transport=tcp")
+    };
+
+    // This machine trusts the test CA: the built-in TURN over TLS works.
+    let trusted = Server::start_env(&args, &[("SSL_CERT_FILE", &ca)]);
+    let api = Api::admin(&trusted).await;
+    let report = api.post("/api/v1/ice/check", json!({})).await.body;
+    println!("{report:#}");
+    let r = result(&report, &turns(&trusted));
+    assert_eq!(r["ok"], true, "{r:#}");
+    assert_eq!(r["transport"], "tls");
+    assert_eq!(report["ok"], true);
+
+    // It does not: refused as a browser would refuse it.
+    let untrusted = Server::start(&args);
+    let api = Api::admin(&untrusted).await;
+    let report = api.post("/api/v1/ice/check", json!({})).await.body;
+    let r = result(&report, &turns(&untrusted));
+    assert_eq!(r["reason"], "tls", "{r:#}");
+    assert!(
+        r["summary"].as_str().unwrap().contains("certificate"),
+        "{r:#}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -56,8 +56,18 @@ pub fn start_parley(args: &[&str], marker: &str) -> (Process, String) {
 
 /// As [`start_parley`], also keeping every line of stderr.
 pub fn start_parley_logged(args: &[&str], marker: &str) -> (Process, String, Log) {
+    start_parley_env(args, &[], marker)
+}
+
+/// As [`start_parley_logged`], with extra environment variables.
+pub fn start_parley_env(
+    args: &[&str],
+    env: &[(&str, &str)],
+    marker: &str,
+) -> (Process, String, Log) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_parley"))
         .args(args)
+        .envs(env.iter().copied())
         .env_remove("RUST_LOG")
         .stderr(Stdio::piped())
         .stdout(Stdio::null())
@@ -101,6 +111,11 @@ pub struct Server {
 impl Server {
     /// Starts `parley serve` on 127.0.0.1 with free ports and a fresh data directory.
     pub fn start(extra: &[&str]) -> Server {
+        Server::start_env(extra, &[])
+    }
+
+    /// As [`Server::start`], with extra environment variables.
+    pub fn start_env(extra: &[&str], env: &[(&str, &str)]) -> Server {
         let data_dir = std::env::temp_dir().join(format!(
             "parley-test-{}-{}",
             std::process::id(),
@@ -119,7 +134,7 @@ impl Server {
             &data,
         ];
         args.extend_from_slice(extra);
-        let (process, ready, log) = start_parley_logged(&args, "ready: http://");
+        let (process, ready, log) = start_parley_env(&args, env, "ready: http://");
         let addr = ready.split_whitespace().next().unwrap_or_default();
         Server {
             _process: process,
