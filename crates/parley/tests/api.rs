@@ -327,6 +327,17 @@ async fn accounts_sessions_and_tokens_are_enforced() {
     assert!(users[0].password_hash.starts_with("$argon2id$"));
     assert!(!users[0].password_hash.contains(ADMIN_PASSWORD));
 
+    // Signing in from another site's page is refused (login CSRF).
+    let cross = anonymous
+        .client
+        .post(format!("{}/api/v1/login", anonymous.base))
+        .header("origin", "https://evil.example")
+        .json(&json!({"login": "admin@example.org", "password": ADMIN_PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cross.status(), StatusCode::FORBIDDEN);
+
     // A browser session: cookie flags, and CSRF on changes.
     let login = anonymous
         .post(

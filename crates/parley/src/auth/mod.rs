@@ -127,7 +127,7 @@ fn changes_something(method: &Method) -> bool {
 
 /// Refuses requests another site's page made: `Origin`, when a browser
 /// sends it, must name this host.
-fn same_origin(parts: &Parts) -> bool {
+pub fn same_origin(parts: &Parts) -> bool {
     let Some(origin) = parts
         .headers
         .get(header::ORIGIN)

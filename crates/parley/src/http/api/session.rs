@@ -41,6 +41,17 @@ pub(super) struct PasswordBody {
     new: String,
 }
 
+/// Signing in from another site's page (login CSRF) is refused.
+fn refuse_cross_site(parts: &Parts) -> Result<(), ApiError> {
+    if auth::same_origin(parts) {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden(
+            "cross-site request refused: the Origin header names another site",
+        ))
+    }
+}
+
 /// Starts a session for `user`: the cookie and the CSRF token.
 async fn start_session(
     state: &AppState,
@@ -76,6 +87,7 @@ pub(super) async fn login(
     parts: Parts,
     JsonBody(body): JsonBody<LoginBody>,
 ) -> Result<Response, ApiError> {
+    refuse_cross_site(&parts)?;
     if let Err(wait) = state.services.auth.limiter.attempt(peer.ip(), &body.login) {
         return Err(ApiError::too_many(
             "too many sign-in attempts; wait a little and try again",
@@ -201,6 +213,7 @@ pub(super) async fn setup(
     parts: Parts,
     JsonBody(body): JsonBody<SetupBody>,
 ) -> Result<Response, ApiError> {
+    refuse_cross_site(&parts)?;
     let login = Login::parse(&body.login).map_err(|m| ApiError::field("login", "format", m))?;
     password::check_strength(&body.password)
         .map_err(|m| ApiError::field("password", "strength", m))?;
