@@ -484,8 +484,13 @@ export async function selectedPaths(page) {
  * @param {{url: string, log: string[]}} server
  */
 export async function adminApi(server) {
-  const token = /\/setup#token=(\S+)/.exec(server.log.join(''))?.[1];
-  if (!token) throw new Error('no setup link in the server log');
+  // The link is logged just after the ready line, maybe in a later chunk.
+  let token;
+  for (let i = 0; i < 100 && !token; i++) {
+    token = /\/setup#token=(\S+)/.exec(server.log.join(''))?.[1];
+    if (!token) await sleep(50);
+  }
+  if (!token) throw new Error('no setup link in the server log within 5 s');
   const setup = await fetch(`${server.url}/api/v1/setup`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },

@@ -162,6 +162,14 @@ export const MAX_MESSAGE_BYTES = 65536;
  */
 
 /**
+ * The administrator changed what participants may do; replaces what
+ * `joined` said.
+ * @typedef {object} RoomSettingsMessage
+ * @property {'room_settings'} type
+ * @property {string[]} reactions the reactions now allowed
+ */
+
+/**
  * @typedef {object} ParticipantLeftMessage
  * @property {'participant_left'} type
  * @property {string} id
@@ -200,7 +208,7 @@ export const MAX_MESSAGE_BYTES = 65536;
 /**
  * Every message the server may send.
  * @typedef {JoinedMessage | ParticipantJoinedMessage | ParticipantUpdatedMessage
- *   | ParticipantLeftMessage | ServerReactionMessage | ServerAnswerMessage
+ *   | ParticipantLeftMessage | ServerReactionMessage | RoomSettingsMessage | ServerAnswerMessage
  *   | ServerOfferMessage | LeftMessage | PongMessage | ErrorMessage} ServerMessage
  */
 
@@ -224,6 +232,7 @@ export const MAX_MESSAGE_BYTES = 65536;
  * @property {ParticipantUpdatedMessage} participant_updated
  * @property {ParticipantLeftMessage} participant_left
  * @property {ServerReactionMessage} reaction
+ * @property {RoomSettingsMessage} room_settings
  * @property {ServerAnswerMessage} answer
  * @property {ServerOfferMessage} offer
  * @property {LeftMessage} left

@@ -79,7 +79,7 @@ impl ConnectionSettings {
             e.add(
                 "min_udp_port",
                 "order",
-                "min_udp_port must not be above max_udp_port",
+                "the lowest UDP port must not be above the highest",
             );
         }
         if self.announce.len() > MAX_ANNOUNCE {

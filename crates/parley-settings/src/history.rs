@@ -48,7 +48,7 @@ impl HistorySettings {
             e.add(
                 "retention_days",
                 "range",
-                "retention_days must be between 1 and 3650",
+                "history is kept between 1 and 3650 days",
             );
         }
         e.finish()

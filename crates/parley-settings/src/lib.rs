@@ -105,8 +105,49 @@ fn parse<T: DeserializeOwned>(value: Value) -> Result<T, Invalid> {
         let inner = e.into_inner().to_string();
         // The path names the field, an unknown one included; "." is the section.
         let field = if path == "." { String::new() } else { path };
-        Invalid::one(field, "shape", inner)
+        Invalid::one(field, "shape", humane(&inner))
     })
+}
+
+/// serde's wording, for people: `invalid type: null, expected u16` becomes
+/// `expected a whole number from 0 to 65535, got null`.
+fn humane(serde: &str) -> String {
+    let kinds = |s: &str| {
+        s.replace("u16", "a whole number from 0 to 65535")
+            .replace("u32", "a whole number from 0 to 4294967295")
+            .replace("u64", "a whole number")
+            .replace("a boolean", "true or false")
+            .replace('`', "")
+    };
+    let text = serde.split(" at line ").next().unwrap_or(serde);
+    if let Some(rest) = text.strip_prefix("invalid type: ")
+        && let Some((got, expected)) = rest.split_once(", expected ")
+    {
+        return format!("expected {}, got {}", kinds(expected), kinds(got));
+    }
+    if let Some(rest) = text.strip_prefix("invalid value: ")
+        && let Some((got, expected)) = rest.split_once(", expected ")
+    {
+        return format!("expected {}, got {}", kinds(expected), kinds(got));
+    }
+    if let Some(rest) = text.strip_prefix("unknown variant ")
+        && let Some((got, expected)) = rest.split_once(", expected ")
+    {
+        return format!("{} is not allowed; use {}", kinds(got), kinds(expected));
+    }
+    if let Some(rest) = text.strip_prefix("unknown field ")
+        && let Some((got, expected)) = rest.split_once(", expected ")
+    {
+        return format!(
+            "there is no setting {}; the settings here are {}",
+            kinds(got),
+            kinds(expected)
+        );
+    }
+    if let Some(name) = text.strip_prefix("missing field ") {
+        return format!("{} is required", kinds(name));
+    }
+    kinds(text)
 }
 
 impl Settings {
@@ -292,6 +333,24 @@ mod tests {
         let e = refused(Section::Rooms, json!({"max_members": "many"}));
         assert_eq!(e.field, "max_members");
         assert!(e.message.contains("many"), "{}", e.message);
+        let e = refused(Section::Connection, json!({"udp_port": null}));
+        assert_eq!(
+            e.message,
+            "expected a whole number from 0 to 65535, got null"
+        );
+        let e = refused(Section::Rooms, json!({"max_member": 10}));
+        assert!(
+            e.message.starts_with("there is no setting max_member;"),
+            "{}",
+            e.message
+        );
+        let e = refused(Section::Logging, json!({"level": "loud"}));
+        assert!(
+            e.message
+                .starts_with("loud is not allowed; use one of debug"),
+            "{}",
+            e.message
+        );
     }
 
     #[test]

@@ -138,7 +138,11 @@ impl TurnProvider {
         let mut e = Errors::default();
         let required = |e: &mut Errors, field: &str, value: &str| {
             if value.trim().is_empty() {
-                e.add(field, "required", format!("{field} is required"));
+                e.add(
+                    field,
+                    "required",
+                    format!("the {} is required", field.replace('_', " ")),
+                );
             }
         };
         match self {
@@ -260,7 +264,7 @@ impl CustomProvider {
             e.add(
                 "cache_seconds",
                 "range",
-                "cache_seconds must be between 30 and 86400",
+                "answers are reused between 30 and 86400 seconds",
             );
         }
     }

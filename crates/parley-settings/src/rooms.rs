@@ -47,7 +47,7 @@ impl RoomSettings {
                 "max_members",
                 "range",
                 format!(
-                    "max_members must be between {MIN_MEMBERS} and {MAX_MEMBERS}, got {}",
+                    "the member limit must be between {MIN_MEMBERS} and {MAX_MEMBERS}, got {}",
                     self.max_members
                 ),
             );

@@ -236,9 +236,23 @@ impl Hub {
     }
 
     /// Applies the administrator's room settings. Nobody already in a room
-    /// is removed: a lowered member limit applies to the next join.
+    /// is removed: a lowered member limit applies to the next join. A new
+    /// reactions list is sent to everyone in a room.
     pub fn set_room_policy(&mut self, rooms: RoomPolicy) {
+        let reactions_changed = rooms.reactions != self.config.rooms.reactions;
         self.config.rooms = rooms;
+        if reactions_changed {
+            // Pickers in meetings follow at once, not at the next join.
+            let conns: Vec<ConnId> = self.members.values().map(|m| m.conn).collect();
+            for conn in conns {
+                self.send(
+                    conn,
+                    ServerMessage::RoomSettings {
+                        reactions: self.config.rooms.reactions.clone(),
+                    },
+                );
+            }
+        }
     }
 
     /// The room settings in force.

@@ -277,6 +277,12 @@ pub enum ServerMessage {
         /// The emoji.
         emoji: String,
     },
+    /// The administrator changed what this room's participants may do
+    /// (sent to everyone in a room when it changes).
+    RoomSettings {
+        /// The reactions now allowed, as in `joined`.
+        reactions: Vec<String>,
+    },
     /// The server's answer (publish connection).
     Answer {
         /// Always `publish`.

@@ -527,6 +527,18 @@ fn reactions_from_the_allowed_list_reach_everyone_others_are_refused() {
         reactions: Vec::new(),
         ..RoomPolicy::default()
     });
+    let told = h.drain();
+    for conn in [a, b] {
+        assert!(
+            told.contains(&(
+                conn,
+                ServerMessage::RoomSettings {
+                    reactions: Vec::new()
+                }
+            )),
+            "{conn:?} was told of the new list: {told:?}"
+        );
+    }
     assert_eq!(
         h.error_code(a, r#"{"type":"reaction","emoji":"🎉"}"#),
         ErrorCode::ReactionNotAllowed

@@ -52,7 +52,17 @@ pub(super) async fn check(
             (Section::TurnProvider, body.turn_provider),
         ] {
             if let Some(v) = value {
-                settings = settings.with_section(section, v)?;
+                // Several sections may be sent: name the section in each field.
+                settings = settings.with_section(section, v).map_err(|mut e| {
+                    for f in &mut e.0 {
+                        f.field = if f.field.is_empty() {
+                            section.key().to_owned()
+                        } else {
+                            format!("{}.{}", section.key(), f.field)
+                        };
+                    }
+                    e
+                })?;
             }
         }
     }

@@ -1,0 +1,118 @@
+// @ts-check
+/**
+ * The Rooms page: meetings on or off, the member limit, the rooms in use
+ * with their participants, and the rooms used before.
+ *
+ * @module
+ */
+
+import { api, ApiError, sentence } from '../api.js';
+import { page } from './context.js';
+import { button, card, errorLine, formatTime, h, setError } from './dom.js';
+import { checkField, numberField, numberValue, sectionCard, setNumber } from './forms.js';
+
+/**
+ * @typedef {object} RoomSettings
+ * @property {boolean} enabled
+ * @property {number} max_members
+ */
+
+/**
+ * @typedef {object} RoomsAnswer
+ * @property {Array<{name: string, participants: Array<{id: string, name: string, mic: boolean, camera: boolean}>}>} active
+ * @property {Array<{name: string, first_opened_at: number, last_opened_at: number, times_opened: number}>} known
+ */
+
+/** @returns {import('./forms.js').SectionForm<RoomSettings>} */
+function roomsForm() {
+  const enabled = checkField({
+    label: 'Meetings are on',
+    field: 'enabled',
+    hint: 'Off turns away everyone who tries to join a room; people in a meeting stay.',
+  });
+  const max = numberField({ label: 'Most people in a room', field: 'max_members', min: 2, max: 60, hint: '2 to 60.' });
+  return {
+    fields: [enabled.wrap, max.wrap],
+    render(v) {
+      enabled.input.checked = v.enabled !== false;
+      setNumber(max.input, v.max_members);
+    },
+    read: () => ({ enabled: enabled.input.checked, max_members: /** @type {number} */ (numberValue(max.input)) }),
+  };
+}
+
+/**
+ * A participant's microphone and camera, for people.
+ * @param {{mic: boolean, camera: boolean}} p
+ */
+function devices(p) {
+  return `microphone ${p.mic ? 'on' : 'off'}, camera ${p.camera ? 'on' : 'off'}`;
+}
+
+/** The rooms in use and the rooms used before, refreshed on demand. */
+function roomsActivity() {
+  const active = h('div', { 'aria-live': 'polite' });
+  const known = h('div');
+  const error = errorLine();
+  const refresh = async () => {
+    refreshButton.disabled = true;
+    try {
+      /** @type {RoomsAnswer} */
+      const answer = await api('GET', '/api/v1/rooms');
+      setError(error, '');
+      const rooms = answer.active ?? [];
+      if (rooms.length === 0) {
+        active.replaceChildren(h('p', { class: 'hint', text: 'No meeting is going on.' }));
+      } else {
+        active.replaceChildren(h('ul', { class: 'room-list' }, ...rooms.map((room) => h('li', { class: 'room-item' },
+          h('div', { class: 'room-item-head' },
+            h('a', { class: 'mono', href: `/r/${encodeURIComponent(room.name)}`, target: '_blank', rel: 'noopener', text: room.name }),
+            h('span', { class: 'hint', text: `${room.participants.length} ${room.participants.length === 1 ? 'person' : 'people'}` })),
+          h('ul', { class: 'participants' }, ...room.participants.map((p) => h('li', {},
+            h('span', { class: 'participant-name', text: p.name }),
+            h('span', { class: 'hint', text: ` — ${devices(p)}` }))))))));
+      }
+      const list = [...(answer.known ?? [])].sort((a, b) => b.last_opened_at - a.last_opened_at);
+      if (list.length === 0) {
+        known.replaceChildren(h('p', { class: 'hint', text: 'No room has been used yet.' }));
+      } else {
+        known.replaceChildren(h('div', { class: 'table-wrap' }, h('table', { class: 'data-table' },
+          h('thead', {}, h('tr', {}, ...['Room', 'First used', 'Last used', 'Times opened'].map((t) => h('th', { scope: 'col', text: t })))),
+          h('tbody', {}, ...list.map((r) => h('tr', {},
+            h('td', { class: 'mono', text: r.name }),
+            h('td', { text: formatTime(r.first_opened_at) }),
+            h('td', { text: formatTime(r.last_opened_at) }),
+            h('td', { class: 'num', text: String(r.times_opened) })))))));
+      }
+    } catch (err) {
+      setError(error, `Could not load the rooms: ${err instanceof ApiError ? sentence(err.message) : 'try again.'}`);
+    } finally {
+      refreshButton.disabled = false;
+    }
+  };
+  const refreshButton = button('Refresh', () => { refresh(); }, { class: 'secondary small' });
+  const activeCard = card('Meetings now', 'Rooms with people in them.', h('div', { class: 'card-tools' }, refreshButton), error, active);
+  activeCard.dataset.card = 'active-rooms';
+  const knownCard = card('Rooms used before', 'Every room opened on this server, most recent first. No audio, video or chat is stored.', known);
+  knownCard.dataset.card = 'known-rooms';
+  return { cards: [activeCard, knownCard], refresh };
+}
+
+/**
+ * @param {import('./context.js').ConsoleContext} ctx
+ * @returns {import('./context.js').Page}
+ */
+export function roomsPage(ctx) {
+  const rooms = sectionCard({
+    key: 'rooms',
+    title: 'Meetings',
+    form: roomsForm(),
+    value: ctx.settings.rooms,
+  });
+  ctx.cards.set(rooms.key, rooms);
+  const activity = roomsActivity();
+  const p = page('rooms', 'Rooms', 'Whether meetings are on, how big they may get, and which rooms are in use.',
+    rooms.element, ...activity.cards);
+  p.shown = () => { activity.refresh(); };
+  return p;
+}
