@@ -167,6 +167,14 @@ impl Sfu {
         let Some(members) = self.rooms.get(&room) else {
             return;
         };
+        let gate_open = p
+            .published
+            .iter()
+            .find(|t| t.mid == data.mid)
+            .is_some_and(|t| p.gate.passes(t.kind, t.mid));
+        if !gate_open {
+            return;
+        }
         let Some(track) = p.track_mut(data.mid) else {
             return;
         };

@@ -31,6 +31,7 @@ use str0m::{Candidate, Input};
 
 pub use error::SfuError;
 pub use ids::{BadParticipantId, ParticipantId, Pc, RoomId, TrackKey};
+pub use participant::PublishGate;
 pub use str0m::net::Transmit;
 pub use transport::{TransportConfig, TransportState};
 
@@ -189,6 +190,35 @@ impl Sfu {
                 self.rooms.remove(&participant.room);
             } else {
                 self.to_negotiate.extend(members.iter().copied());
+            }
+        }
+        self.settle(now);
+    }
+
+    /// Sets what of `id`'s media is passed on to the others. Video that opens
+    /// again restarts from a keyframe (the forwarders ask for one).
+    pub fn set_publish_gate(&mut self, now: Instant, id: ParticipantId, gate: PublishGate) {
+        let Some(p) = self.participants.get_mut(&id) else {
+            return;
+        };
+        if p.gate == gate {
+            return;
+        }
+        let reopened: Vec<TrackKey> = p
+            .published
+            .iter()
+            .filter(|t| !p.gate.passes(t.kind, t.mid) && gate.passes(t.kind, t.mid))
+            .map(|t| TrackKey {
+                publisher: id,
+                mid: t.mid,
+            })
+            .collect();
+        p.gate = gate;
+        for key in reopened {
+            for other in self.participants.values_mut() {
+                for sub in other.subscriptions.iter_mut().filter(|s| s.source == key) {
+                    sub.forwarder.restart();
+                }
             }
         }
         self.settle(now);

@@ -85,6 +85,42 @@ pub(crate) struct Participant {
     /// to replace its own too.
     renewed: bool,
     pub(crate) anchor: Anchor,
+    /// What the room's moderation lets this participant send to others.
+    pub(crate) gate: PublishGate,
+}
+
+/// What of a participant's media the SFU passes on. Moderation closes it
+/// (a moderator's mute, presenter mode, a stopped screen share); the SFU
+/// then drops the media itself, whatever the client does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublishGate {
+    /// Audio tracks are forwarded.
+    pub audio: bool,
+    /// Video tracks are forwarded (except those in `blocked`).
+    pub video: bool,
+    /// Tracks (by mid) never forwarded, such as a screen share a moderator stopped.
+    pub blocked: Vec<String>,
+}
+
+impl Default for PublishGate {
+    fn default() -> Self {
+        PublishGate {
+            audio: true,
+            video: true,
+            blocked: Vec::new(),
+        }
+    }
+}
+
+impl PublishGate {
+    /// Whether media of `kind` on `mid` passes.
+    pub(crate) fn passes(&self, kind: MediaKind, mid: Mid) -> bool {
+        let open = match kind {
+            MediaKind::Audio => self.audio,
+            MediaKind::Video => self.video,
+        };
+        open && !self.blocked.iter().any(|b| b.as_str() == &*mid)
+    }
 }
 
 impl Participant {
@@ -99,6 +135,7 @@ impl Participant {
             last_offer_id: 0,
             renewed: false,
             anchor: Anchor::ToOpen,
+            gate: PublishGate::default(),
         }
     }
 

@@ -38,6 +38,25 @@ pub enum ErrorCode {
     BadCandidate,
     /// A media connection failed.
     MediaFailed,
+    /// The room has a password and `join` gave none.
+    PasswordRequired,
+    /// `join` gave the wrong password.
+    WrongPassword,
+    /// A moderator locked the room.
+    RoomLocked,
+    /// A moderator turned the request to join away, or the meeting ended
+    /// while waiting in the lobby.
+    LobbyRejected,
+    /// A moderator removed this participant and blocked their return.
+    Blocked,
+    /// The participant's role does not allow this.
+    Forbidden,
+    /// A chat message over the length limit.
+    MessageTooLong,
+    /// No such participant in this room (or in its lobby).
+    UnknownParticipant,
+    /// Someone else is sharing their screen and the room allows one share.
+    ScreenBusy,
 }
 
 /// A refusal of something a client sent: always the client's fault.

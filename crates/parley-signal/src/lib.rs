@@ -8,10 +8,13 @@ mod names;
 mod ratelimit;
 
 pub use error::{ErrorCode, ProtocolError};
-pub use hub::{ConnId, Hub, HubConfig, HubOutput, IceServerSource, RoomPolicy};
+pub use hub::{
+    Account, ConnId, ConnMeta, Hub, HubConfig, HubOutput, IceServerSource, RoomConfig, RoomPolicy,
+};
 pub use messages::{
-    ClientMessage, IceConfig, IceServer, IceTransportPolicy, LeaveReason, MAX_MESSAGE_BYTES,
-    PROTOCOL_VERSION, ParticipantInfo, PcName, ServerMessage,
+    ChatMessage, ClientMessage, Handover, IceConfig, IceServer, IceTransportPolicy, Knocker,
+    LeaveReason, MAX_CHAT_CHARS, MAX_MESSAGE_BYTES, ModerateAction, PROTOCOL_VERSION,
+    ParticipantInfo, PcName, Role, Security, SecurityChange, ServerMessage,
 };
 pub use names::{DisplayName, MAX_DISPLAY_NAME, MAX_ROOM_NAME, RoomName};
 pub use ratelimit::TokenBucket;

@@ -53,6 +53,9 @@ pub enum ClientMessage {
         /// Whether the camera starts on.
         #[serde(default = "yes")]
         camera: bool,
+        /// The room's password, when it has one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        password: Option<String>,
     },
     /// The client's offer (publish connection only).
     Offer {
@@ -94,10 +97,181 @@ pub enum ClientMessage {
         /// One emoji from the allowed list.
         emoji: String,
     },
+    /// A chat message to the room, or to one participant.
+    Chat {
+        /// The text, at most [`MAX_CHAT_CHARS`] characters.
+        text: String,
+        /// A participant id for a private message; the room when absent.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        to: Option<String>,
+    },
+    /// Raise or lower one's hand.
+    Hand {
+        /// Raised.
+        raised: bool,
+    },
+    /// Start or stop sharing the screen: the mid of the publish connection's
+    /// screen track, or null when the share stopped.
+    Screen {
+        /// The screen track's mid.
+        mid: Option<String>,
+    },
+    /// Change the room's security (moderators only). Absent fields stay.
+    Security(SecurityChange),
+    /// Let people waiting in the lobby in (moderators only).
+    Admit {
+        /// One waiting participant; absent with `all`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<String>,
+        /// Everyone waiting.
+        #[serde(default)]
+        all: bool,
+    },
+    /// Turn people waiting in the lobby away (moderators only).
+    Reject {
+        /// One waiting participant; absent with `all`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<String>,
+        /// Everyone waiting.
+        #[serde(default)]
+        all: bool,
+    },
+    /// A moderator acts on a participant.
+    Moderate {
+        /// What to do.
+        action: ModerateAction,
+        /// To whom.
+        participant: String,
+        /// With `mute`: the participant may not unmute until allowed.
+        #[serde(default)]
+        forbid_unmute: bool,
+        /// With `remove`: the participant may not come back to this meeting.
+        #[serde(default)]
+        block: bool,
+        /// With `role`: the new role.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        role: Option<Role>,
+    },
+    /// End the meeting for everyone (moderators only).
+    EndMeeting,
     /// Leave the room, keep the connection.
     Leave,
     /// Liveness check.
     Ping,
+}
+
+/// The longest chat message, in characters.
+pub const MAX_CHAT_CHARS: usize = 4000;
+
+/// A participant's standing in a room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Takes part; publishes unless the room is in presenter mode.
+    Participant,
+    /// May publish video and screen in presenter mode.
+    Presenter,
+    /// Runs the room: security, lobby, moderation, roles.
+    Moderator,
+}
+
+/// What a moderator can do to a participant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ModerateAction {
+    /// Turn their microphone off (the server stops forwarding it).
+    Mute,
+    /// Let a participant muted with `forbid_unmute` unmute again.
+    AllowUnmute,
+    /// Ask them to turn their camera on.
+    AskCamera,
+    /// Stop their screen share.
+    StopScreen,
+    /// Lower their raised hand.
+    LowerHand,
+    /// Take them out of the meeting.
+    Remove,
+    /// Give them another role.
+    Role,
+}
+
+/// What happens when the last moderator leaves a room with others in it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Handover {
+    /// The longest-present account holder becomes moderator; with none
+    /// there, the lobby opens to all.
+    #[default]
+    NextAccount,
+    /// The lobby opens to all (and the lock comes off) until a moderator is back.
+    OpenLobby,
+}
+
+/// A change to a room's security; absent fields stay as they are.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct SecurityChange {
+    /// A new password; the empty string removes it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<String>,
+    /// Newcomers wait in the lobby until a moderator admits them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lobby: Option<bool>,
+    /// Nobody new gets in (moderators' accounts excepted).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub locked: Option<bool>,
+    /// Only presenters and moderators publish video and screen.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub presenter_mode: Option<bool>,
+    /// Several participants may share their screens at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub multiple_shares: Option<bool>,
+    /// What happens when the last moderator leaves.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_moderator_leave: Option<Handover>,
+}
+
+/// A room's security as participants see it.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Security {
+    /// A password is needed to enter.
+    pub password: bool,
+    /// Newcomers wait in the lobby.
+    pub lobby: bool,
+    /// Nobody new gets in.
+    pub locked: bool,
+    /// Only presenters and moderators publish video and screen.
+    pub presenter_mode: bool,
+    /// Several screens may be shared at once.
+    pub multiple_shares: bool,
+    /// What happens when the last moderator leaves.
+    pub on_moderator_leave: Handover,
+}
+
+/// Someone waiting in the lobby, as moderators see them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Knocker {
+    /// Id to admit or reject with.
+    pub id: String,
+    /// The name they gave.
+    pub name: String,
+    /// They are signed in.
+    pub account: bool,
+}
+
+/// A chat message as delivered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChatMessage {
+    /// Sender's participant id.
+    pub from: String,
+    /// Sender's display name when sent.
+    pub name: String,
+    /// Plain text; clients must show it as text, never as HTML.
+    pub text: String,
+    /// The recipient's id for a private message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<String>,
+    /// When the server received it, milliseconds since the Unix epoch.
+    pub at: u64,
 }
 
 /// Message types a client may send, for telling an unknown type from a bad field.
@@ -108,6 +282,14 @@ const CLIENT_TYPES: &[&str] = &[
     "candidate",
     "media",
     "reaction",
+    "chat",
+    "hand",
+    "screen",
+    "security",
+    "admit",
+    "reject",
+    "moderate",
+    "end_meeting",
     "leave",
     "ping",
 ];
@@ -165,6 +347,14 @@ impl ClientMessage {
             ClientMessage::Candidate { .. } => "candidate",
             ClientMessage::Media { .. } => "media",
             ClientMessage::Reaction { .. } => "reaction",
+            ClientMessage::Chat { .. } => "chat",
+            ClientMessage::Hand { .. } => "hand",
+            ClientMessage::Screen { .. } => "screen",
+            ClientMessage::Security(_) => "security",
+            ClientMessage::Admit { .. } => "admit",
+            ClientMessage::Reject { .. } => "reject",
+            ClientMessage::Moderate { .. } => "moderate",
+            ClientMessage::EndMeeting => "end_meeting",
             ClientMessage::Leave => "leave",
             ClientMessage::Ping => "ping",
         }
@@ -182,6 +372,24 @@ pub struct ParticipantInfo {
     pub mic: bool,
     /// Camera on.
     pub camera: bool,
+    /// Their role in the room.
+    pub role: Role,
+    /// The room's owner.
+    #[serde(default)]
+    pub owner: bool,
+    /// Signed in (false: a guest who came by link).
+    #[serde(default)]
+    pub account: bool,
+    /// Place in the raised-hands queue (lower came first), when raised.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hand: Option<u64>,
+    /// The mid of their screen track while they share their screen; the
+    /// track's id is `{id}-{mid}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub screen: Option<String>,
+    /// A moderator muted them and has not let them unmute.
+    #[serde(default)]
+    pub mic_locked: bool,
 }
 
 /// One entry of `RTCConfiguration.iceServers`.
@@ -227,6 +435,10 @@ pub enum LeaveReason {
     Disconnected,
     /// Its connection went silent.
     Timeout,
+    /// A moderator removed it.
+    Removed,
+    /// A moderator ended the meeting.
+    Ended,
 }
 
 /// A message from the server.
@@ -252,6 +464,53 @@ pub enum ServerMessage {
         /// The reactions this server allows, in the order to show them.
         #[serde(default)]
         reactions: Vec<String>,
+        /// The room's security.
+        #[serde(default)]
+        security: Security,
+        /// The meeting's chat so far (room messages, oldest first).
+        #[serde(default)]
+        chat: Vec<ChatMessage>,
+    },
+    /// The room has a lobby: wait until a moderator admits you (`joined`
+    /// follows) or turns you away (error `lobby_rejected`).
+    LobbyWaiting {
+        /// The normalised room name.
+        room: String,
+    },
+    /// Who is waiting in the lobby (to moderators, whenever it changes).
+    Lobby {
+        /// In order of arrival.
+        waiting: Vec<Knocker>,
+    },
+    /// A chat message.
+    Chat {
+        /// The message.
+        message: ChatMessage,
+    },
+    /// The room's security changed.
+    Security {
+        /// The new state.
+        security: Security,
+    },
+    /// A moderator did something to you.
+    Moderation {
+        /// What: `mute`, `allow_unmute`, `ask_camera`, `stop_screen`, `lower_hand`, `role`.
+        action: ModerateAction,
+        /// The moderator's name.
+        by: String,
+        /// With `mute`: you may not unmute until allowed.
+        #[serde(default)]
+        forbid_unmute: bool,
+    },
+    /// You are out of the meeting: removed by a moderator, or it ended.
+    Removed {
+        /// `removed` or `ended`.
+        reason: LeaveReason,
+        /// The moderator's name.
+        by: String,
+        /// You may not come back to this meeting.
+        #[serde(default)]
+        blocked: bool,
     },
     /// Someone entered.
     ParticipantJoined {
@@ -356,7 +615,8 @@ mod tests {
                 room: "r".into(),
                 name: "Ada".into(),
                 mic: true,
-                camera: true
+                camera: true,
+                password: None,
             }
         );
     }

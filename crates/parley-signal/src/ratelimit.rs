@@ -22,11 +22,37 @@ impl TokenBucket {
         }
     }
 
-    /// Takes one token if there is one.
-    pub fn try_take(&mut self, now: Instant) -> bool {
+    fn refill(&mut self, now: Instant) {
         let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
         self.last = self.last.max(now);
         self.tokens = (self.tokens + elapsed * self.rate).min(self.burst);
+    }
+
+    /// Whether a token is there, without taking it.
+    pub fn has_token(&mut self, now: Instant) -> bool {
+        self.refill(now);
+        self.tokens >= 1.0
+    }
+
+    /// Seconds until the next token, rounded up (0 when one is there).
+    pub fn wait_secs(&mut self, now: Instant) -> u64 {
+        self.refill(now);
+        if self.tokens >= 1.0 || self.rate <= 0.0 {
+            0
+        } else {
+            ((1.0 - self.tokens) / self.rate).ceil() as u64
+        }
+    }
+
+    /// Whether the bucket is full again (nothing to remember about its owner).
+    pub fn is_full(&mut self, now: Instant) -> bool {
+        self.refill(now);
+        self.tokens >= self.burst
+    }
+
+    /// Takes one token if there is one.
+    pub fn try_take(&mut self, now: Instant) -> bool {
+        self.refill(now);
         if self.tokens >= 1.0 {
             self.tokens -= 1.0;
             true

@@ -5,8 +5,10 @@
 //! async callers run them on a blocking thread.
 
 mod accounts;
+mod meetings;
 
 pub use accounts::{ApiToken, NewUser, Role, Session, User, UserUpdate};
+pub use meetings::{StoredChat, StoredRoom};
 
 use std::path::{Path, PathBuf};
 
@@ -16,6 +18,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_rooms_and_settings.sql"),
     include_str!("migrations/0002_accounts.sql"),
+    include_str!("migrations/0003_meetings.sql"),
 ];
 
 /// The database file name inside the data directory.
@@ -100,7 +103,9 @@ impl Store {
 
     /// A private in-memory database, for tests.
     pub fn open_in_memory() -> Result<Store, StoreError> {
-        Store::migrated(Connection::open_in_memory()?)
+        let conn = Connection::open_in_memory()?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        Store::migrated(conn)
     }
 
     fn migrated(mut conn: Connection) -> Result<Store, StoreError> {

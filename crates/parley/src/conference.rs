@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use parley_settings::ConnectionSettings;
-use parley_signal::{ConnId, Hub, HubOutput, ParticipantInfo, RoomPolicy};
+use parley_signal::{ConnId, ConnMeta, Hub, HubOutput, ParticipantInfo, RoomName, RoomPolicy};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::db::Db;
@@ -25,8 +25,8 @@ const OUTBOUND_QUEUE: usize = 256;
 /// What a WebSocket task tells the conference.
 #[derive(Debug)]
 pub enum Command {
-    /// A new connection and where to send its messages.
-    Connect(ConnId, mpsc::Sender<Outbound>),
+    /// A new connection, who is behind it, and where to send its messages.
+    Connect(ConnId, ConnMeta, mpsc::Sender<Outbound>),
     /// A text frame.
     Text(ConnId, String),
     /// A binary frame (not part of the protocol).
@@ -66,10 +66,13 @@ pub struct ConferenceHandle {
 
 impl ConferenceHandle {
     /// Registers a new connection; its messages arrive on the returned receiver.
-    pub async fn connect(&self) -> Option<(ConnId, mpsc::Receiver<Outbound>)> {
+    pub async fn connect(&self, meta: ConnMeta) -> Option<(ConnId, mpsc::Receiver<Outbound>)> {
         let conn = ConnId(self.next_conn.fetch_add(1, Ordering::Relaxed));
         let (tx, rx) = mpsc::channel(OUTBOUND_QUEUE);
-        self.commands.send(Command::Connect(conn, tx)).await.ok()?;
+        self.commands
+            .send(Command::Connect(conn, meta, tx))
+            .await
+            .ok()?;
         Some((conn, rx))
     }
 
@@ -115,8 +118,16 @@ impl ConferenceHandle {
     }
 }
 
+/// Results of work done off the conference task (password hashing).
+enum Done {
+    PasswordChecked(ConnId, u64, bool),
+    PasswordHashed(RoomName, u64, String),
+}
+
 /// The conference task's state.
 pub struct Conference {
+    done_tx: mpsc::UnboundedSender<Done>,
+    done: mpsc::UnboundedReceiver<Done>,
     hub: Hub,
     media: MediaEndpoints,
     addresses: watch::Sender<MediaAddresses>,
@@ -144,7 +155,10 @@ impl Conference {
             next_conn: Arc::new(AtomicU64::new(1)),
             addresses: addresses.subscribe(),
         };
+        let (done_tx, done) = mpsc::unbounded_channel();
         let conference = Conference {
+            done_tx,
+            done,
             hub,
             media,
             addresses,
@@ -176,6 +190,14 @@ impl Conference {
                         Some(command) => self.handle_command(command),
                     }
                 }
+                Some(done) = self.done.recv() => match done {
+                    Done::PasswordChecked(conn, ticket, ok) => {
+                        self.hub.handle_password_checked(Instant::now(), conn, ticket, ok);
+                    }
+                    Done::PasswordHashed(room, ticket, phc) => {
+                        self.hub.handle_password_hashed(&room, ticket, phc);
+                    }
+                },
                 ready = self.media.readable() => match ready {
                     Ok(index) => self.receive(index),
                     Err(e) => tracing::error!("media socket failed: {e}"),
@@ -189,9 +211,9 @@ impl Conference {
     fn handle_command(&mut self, command: Command) {
         let now = Instant::now();
         match command {
-            Command::Connect(conn, tx) => {
+            Command::Connect(conn, meta, tx) => {
                 self.conns.insert(conn, tx);
-                self.hub.handle_connect(now, conn);
+                self.hub.handle_connect_as(now, conn, meta);
             }
             Command::Text(conn, text) => self.hub.handle_text(now, conn, &text),
             Command::Binary(conn) => self.hub.handle_binary(now, conn),
@@ -272,6 +294,41 @@ impl Conference {
                     });
                 }
                 HubOutput::RoomClosed { .. } => {}
+                HubOutput::StoreRoom { room, config } => {
+                    crate::meetings::save_room(&self.store, &room, &config);
+                }
+                HubOutput::StoreChat { room, message } => {
+                    crate::meetings::save_chat(&self.store, &room, &message);
+                }
+                HubOutput::CheckPassword {
+                    conn,
+                    ticket,
+                    phc,
+                    password,
+                } => {
+                    // argon2 takes tens of milliseconds: never on this task,
+                    // which also forwards everyone's media.
+                    let done = self.done_tx.clone();
+                    tokio::task::spawn_blocking(move || {
+                        let ok = crate::auth::password::verify(&password, &phc);
+                        let _ = done.send(Done::PasswordChecked(conn, ticket, ok));
+                    });
+                }
+                HubOutput::HashPassword {
+                    room,
+                    ticket,
+                    password,
+                } => {
+                    let done = self.done_tx.clone();
+                    tokio::task::spawn_blocking(move || {
+                        match crate::auth::password::hash(&password) {
+                            Ok(phc) => {
+                                let _ = done.send(Done::PasswordHashed(room, ticket, phc));
+                            }
+                            Err(e) => tracing::error!(%room, "cannot hash the room password: {e}"),
+                        }
+                    });
+                }
             }
         }
         while let Some(t) = self.hub.poll_transmit() {

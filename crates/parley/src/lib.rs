@@ -13,6 +13,7 @@ pub mod http;
 pub mod ice;
 pub mod logging;
 pub mod media;
+pub mod meetings;
 pub mod metrics;
 pub mod serve;
 pub mod settings;

@@ -72,13 +72,14 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     hub_config.ice_servers = composer.clone();
     let arrivals = Arrivals::default();
     let media_shown = describe_media(&media);
-    let (conference, handle) = Conference::new(
-        Hub::new(hub_config),
-        media,
-        addresses_tx,
-        arrivals.clone(),
+    let mut hub = Hub::new(hub_config);
+    crate::meetings::load_rooms(&db, &mut hub).context("cannot load room settings")?;
+    tokio::spawn(crate::meetings::retention(
         db.clone(),
-    );
+        settings_tx.subscribe(),
+    ));
+    let (conference, handle) =
+        Conference::new(hub, media, addresses_tx, arrivals.clone(), db.clone());
     let conference_task = tokio::spawn(conference.run());
 
     let client = provider::http_client()?;

@@ -3,13 +3,18 @@
 
 use std::time::Duration;
 
-use axum::extract::State;
+use std::net::SocketAddr;
+
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
-use axum::response::Response;
+use axum::extract::{ConnectInfo, State};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use axum::response::{IntoResponse, Response};
 use futures_util::{SinkExt, StreamExt};
-use parley_signal::MAX_MESSAGE_BYTES;
+use parley_signal::{Account, ConnMeta, MAX_MESSAGE_BYTES};
 
 use super::AppState;
+use crate::auth;
 use crate::conference::{Command, Outbound};
 
 /// Frames beyond this size end the connection at the WebSocket layer (close
@@ -19,15 +24,38 @@ const MAX_FRAME_BYTES: usize = 16 * MAX_MESSAGE_BYTES;
 /// How often the server pings; browsers answer automatically.
 const PING_INTERVAL: Duration = Duration::from_secs(10);
 
-pub(super) async fn upgrade(ws: WebSocketUpgrade, State(state): State<AppState>) -> Response {
+/// Upgrades to the signaling WebSocket. A page of another site may not
+/// open it (the session cookie would carry the user's room rights there);
+/// the signed-in user, if any, comes from the session cookie.
+pub(super) async fn upgrade(
+    ws: WebSocketUpgrade,
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    parts: Parts,
+) -> Response {
+    if !auth::same_origin(&parts) {
+        return (
+            StatusCode::FORBIDDEN,
+            "cross-site WebSocket refused: the Origin header names another site",
+        )
+            .into_response();
+    }
+    let account = match auth::identify(&parts, &state.services.db).await {
+        Ok(caller) => caller.map(|c| Account { id: c.user.id }),
+        Err(e) => return e.into_response(),
+    };
+    let meta = ConnMeta {
+        ip: Some(peer.ip()),
+        account,
+    };
     ws.max_message_size(MAX_FRAME_BYTES)
         .max_frame_size(MAX_FRAME_BYTES)
-        .on_upgrade(move |socket| serve(socket, state))
+        .on_upgrade(move |socket| serve(socket, state, meta))
 }
 
-async fn serve(socket: WebSocket, state: AppState) {
+async fn serve(socket: WebSocket, state: AppState, meta: ConnMeta) {
     let conference = state.conference;
-    let Some((conn, mut outbound)) = conference.connect().await else {
+    let Some((conn, mut outbound)) = conference.connect(meta).await else {
         return;
     };
     let (mut sink, mut stream) = socket.split();

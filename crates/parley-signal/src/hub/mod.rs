@@ -3,21 +3,31 @@
 //! WebSocket frames, datagrams and time, and drains [`HubOutput`]s,
 //! [`Transmit`]s and the next timeout.
 
+mod access;
+mod conversation;
+mod moderation;
+mod room;
+
 use std::collections::{HashMap, VecDeque};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use parley_sfu::{
-    ParticipantId, Pc, RoomId, Sfu, SfuError, SfuEvent, Transmit, TransportConfig, TransportState,
+    ParticipantId, Pc, PublishGate, Sfu, SfuError, SfuEvent, Transmit, TransportConfig,
+    TransportState,
 };
 
 use crate::error::{ErrorCode, ProtocolError};
 use crate::messages::{
-    ClientMessage, IceConfig, LeaveReason, PROTOCOL_VERSION, ParticipantInfo, PcName, ServerMessage,
+    ChatMessage, ClientMessage, IceConfig, LeaveReason, ParticipantInfo, PcName, Role,
+    ServerMessage,
 };
 use crate::names::{DisplayName, RoomName};
 use crate::ratelimit::TokenBucket;
+
+use room::Room;
+pub use room::RoomConfig;
 
 /// A WebSocket connection, numbered by the driver.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -79,6 +89,9 @@ pub struct HubConfig {
     pub transport: TransportConfig,
     /// Secret mixed into participant ids so they cannot be guessed.
     pub id_key: u64,
+    /// Wall-clock time in milliseconds since the Unix epoch, for chat
+    /// timestamps (a parameter so tests can fix it).
+    pub wall_clock: Arc<dyn Fn() -> u64 + Send + Sync>,
 }
 
 impl std::fmt::Debug for HubConfig {
@@ -102,6 +115,11 @@ impl HubConfig {
             message_burst: 100.0,
             transport: TransportConfig { host_candidates },
             id_key,
+            wall_clock: Arc::new(|| {
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_millis() as u64)
+            }),
         }
     }
 }
@@ -133,38 +151,109 @@ pub enum HubOutput {
         /// Which room.
         room: RoomName,
     },
+    /// Store this room's configuration (it changed).
+    StoreRoom {
+        /// Which room.
+        room: RoomName,
+        /// Its configuration now.
+        config: RoomConfig,
+    },
+    /// Store this chat message with the room's history.
+    StoreChat {
+        /// Which room.
+        room: RoomName,
+        /// The message.
+        message: ChatMessage,
+    },
+    /// Check `password` against the hash `phc`, off the media path, and
+    /// report with [`Hub::handle_password_checked`].
+    CheckPassword {
+        /// Whose join waits for it.
+        conn: ConnId,
+        /// Passed back with the result.
+        ticket: u64,
+        /// The stored hash.
+        phc: String,
+        /// What the client sent.
+        password: String,
+    },
+    /// Hash a new room password, off the media path, and report with
+    /// [`Hub::handle_password_hashed`].
+    HashPassword {
+        /// Which room.
+        room: RoomName,
+        /// Passed back with the result.
+        ticket: u64,
+        /// The new password.
+        password: String,
+    },
+}
+
+/// A signed-in user behind a connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    /// The account's id in the store.
+    pub id: i64,
+}
+
+/// What the driver knows about a connection when it opens.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ConnMeta {
+    /// The client's address (for password attempt limits and blocks).
+    pub ip: Option<IpAddr>,
+    /// The signed-in user, if any; guests have none.
+    pub account: Option<Account>,
+}
+
+/// A `join` that is not done yet: its password is being checked, or it
+/// waits in the lobby.
+#[derive(Debug, Clone)]
+pub(crate) struct PendingJoin {
+    /// The participant id it will have; also its id in the lobby.
+    id: ParticipantId,
+    room: RoomName,
+    name: DisplayName,
+    mic: bool,
+    camera: bool,
+    stage: Stage,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    CheckingPassword { ticket: u64 },
+    Lobby,
 }
 
 struct Connection {
     last_activity: Instant,
     limiter: TokenBucket,
+    meta: ConnMeta,
     participant: Option<ParticipantId>,
+    pending: Option<PendingJoin>,
 }
 
 struct Member {
     conn: ConnId,
     room: RoomName,
     name: DisplayName,
+    account: Option<i64>,
+    ip: Option<IpAddr>,
     mic: bool,
     camera: bool,
+    hand: Option<u64>,
+    screen: Option<String>,
+    /// A moderator muted this member: its audio is not forwarded until it unmutes.
+    mic_forced: bool,
+    /// ... and it may not unmute until a moderator allows it.
+    mic_locked: bool,
+    /// Screen tracks a moderator stopped.
+    stopped_tracks: Vec<String>,
 }
 
-impl Member {
-    fn info(&self, id: ParticipantId) -> ParticipantInfo {
-        ParticipantInfo {
-            id: id.to_string(),
-            name: self.name.as_str().to_owned(),
-            mic: self.mic,
-            camera: self.camera,
-        }
-    }
-}
-
-struct Room {
-    id: RoomId,
-    /// In order of arrival.
-    members: Vec<ParticipantId>,
-}
+/// Wrong room passwords one address may send in a burst ...
+const PASSWORD_BURST: f64 = 5.0;
+/// ... and per second after that.
+const PASSWORD_RATE: f64 = 1.0 / 12.0;
 
 /// The signaling state machine. See the module documentation.
 pub struct Hub {
@@ -173,8 +262,13 @@ pub struct Hub {
     conns: HashMap<ConnId, Connection>,
     members: HashMap<ParticipantId, Member>,
     rooms: HashMap<RoomName, Room>,
+    /// Stored room configurations (loaded by the driver, kept up to date here).
+    room_configs: HashMap<RoomName, RoomConfig>,
+    /// Wrong-password allowance per client address.
+    password_limits: HashMap<IpAddr, TokenBucket>,
     outputs: VecDeque<HubOutput>,
     next_id: u64,
+    next_ticket: u64,
 }
 
 impl Hub {
@@ -187,9 +281,17 @@ impl Hub {
             conns: HashMap::new(),
             members: HashMap::new(),
             rooms: HashMap::new(),
+            room_configs: HashMap::new(),
+            password_limits: HashMap::new(),
             outputs: VecDeque::new(),
             next_id: 0,
+            next_ticket: 0,
         }
+    }
+
+    /// Loads a stored room configuration (at start).
+    pub fn load_room(&mut self, room: RoomName, config: RoomConfig) {
+        self.room_configs.insert(room, config);
     }
 
     /// The SFU, for inspection.
@@ -213,14 +315,15 @@ impl Hub {
             .rooms
             .iter()
             .map(|(name, room)| {
-                let members = room
+                let members: Vec<ParticipantInfo> = room
                     .members
                     .iter()
-                    .filter_map(|id| self.members.get(id).map(|m| m.info(*id)))
+                    .filter_map(|id| self.info(*id))
                     .collect();
                 (name.clone(), members)
             })
             .collect();
+        rooms.retain(|(_, members)| !members.is_empty());
         rooms.sort_by(|a, b| a.0.as_str().cmp(b.0.as_str()));
         rooms
     }
@@ -267,14 +370,21 @@ impl Hub {
         self.sfu.set_transport_config(self.config.transport.clone());
     }
 
-    /// A new WebSocket connection.
+    /// A new WebSocket connection from a guest.
     pub fn handle_connect(&mut self, now: Instant, conn: ConnId) {
+        self.handle_connect_as(now, conn, ConnMeta::default());
+    }
+
+    /// A new WebSocket connection, with what the driver knows of its client.
+    pub fn handle_connect_as(&mut self, now: Instant, conn: ConnId, meta: ConnMeta) {
         self.conns.insert(
             conn,
             Connection {
                 last_activity: now,
                 limiter: TokenBucket::new(now, self.config.message_rate, self.config.message_burst),
+                meta,
                 participant: None,
+                pending: None,
             },
         );
     }
@@ -333,10 +443,13 @@ impl Hub {
 
     /// The connection closed.
     pub fn handle_disconnect(&mut self, now: Instant, conn: ConnId) {
-        if let Some(c) = self.conns.remove(&conn)
-            && let Some(id) = c.participant
-        {
-            self.leave(now, id, LeaveReason::Disconnected);
+        if let Some(c) = self.conns.remove(&conn) {
+            if let Some(id) = c.participant {
+                self.leave(now, id, LeaveReason::Disconnected);
+            }
+            if let Some(pending) = c.pending {
+                self.drop_pending(conn, &pending);
+            }
         }
         self.pump_sfu();
     }
@@ -369,11 +482,17 @@ impl Hub {
                 if let Some(id) = c.participant {
                     self.leave(now, id, LeaveReason::Timeout);
                 }
+                if let Some(pending) = c.pending {
+                    self.drop_pending(conn, &pending);
+                }
                 self.outputs.push_back(HubOutput::Close {
                     conn,
                     reason: "idle timeout",
                 });
             }
+        }
+        if self.password_limits.len() > 1024 {
+            self.password_limits.retain(|_, b| !b.is_full(now));
         }
         self.pump_sfu();
     }
@@ -448,7 +567,19 @@ impl Hub {
                 name,
                 mic,
                 camera,
-            } => self.join(now, conn, version, &room, &name, mic, camera),
+                password,
+            } => self.join(
+                now,
+                conn,
+                access::JoinRequest {
+                    version,
+                    room,
+                    name,
+                    mic,
+                    camera,
+                    password,
+                },
+            ),
             ClientMessage::Offer { pc, sdp } => {
                 let id = self.joined_participant(conn)?;
                 if pc != PcName::Publish {
@@ -490,50 +621,68 @@ impl Hub {
             }
             ClientMessage::Media { mic, camera } => {
                 let id = self.joined_participant(conn)?;
-                let Some(member) = self.members.get_mut(&id) else {
-                    return Ok(());
-                };
-                let before = (member.mic, member.camera);
-                member.mic = mic.unwrap_or(member.mic);
-                member.camera = camera.unwrap_or(member.camera);
-                if (member.mic, member.camera) != before {
-                    let info = member.info(id);
-                    let room = member.room.clone();
-                    self.broadcast(
-                        &room,
-                        Some(id),
-                        ServerMessage::ParticipantUpdated { participant: info },
-                    );
-                }
-                Ok(())
+                self.media(now, id, mic, camera)
             }
             ClientMessage::Reaction { emoji } => {
                 let id = self.joined_participant(conn)?;
-                if !self.config.rooms.reactions.contains(&emoji) {
-                    let shown: String = emoji.chars().take(16).collect();
-                    let allowed = if self.config.rooms.reactions.is_empty() {
-                        "reactions are turned off on this server".to_owned()
-                    } else {
-                        format!("allowed: {}", self.config.rooms.reactions.join(" "))
-                    };
-                    return Err(ProtocolError::new(
-                        ErrorCode::ReactionNotAllowed,
-                        format!("reaction: {shown:?} is not an allowed reaction; {allowed}"),
-                    ));
-                }
-                if let Some(room) = self.members.get(&id).map(|m| m.room.clone()) {
-                    self.broadcast(
-                        &room,
-                        None,
-                        ServerMessage::Reaction {
-                            participant: id.to_string(),
-                            emoji,
-                        },
-                    );
-                }
+                self.reaction(id, emoji)
+            }
+            ClientMessage::Chat { text, to } => {
+                let id = self.joined_participant(conn)?;
+                self.chat(id, text, to)
+            }
+            ClientMessage::Hand { raised } => {
+                let id = self.joined_participant(conn)?;
+                self.hand(id, raised);
+                Ok(())
+            }
+            ClientMessage::Screen { mid } => {
+                let id = self.joined_participant(conn)?;
+                self.screen(now, id, mid)
+            }
+            ClientMessage::Security(change) => {
+                let id = self.moderator(conn)?;
+                self.change_security(now, id, change)
+            }
+            ClientMessage::Admit { id, all } => {
+                let moderator = self.moderator(conn)?;
+                self.admit(now, moderator, id.as_deref(), all)
+            }
+            ClientMessage::Reject { id, all } => {
+                let moderator = self.moderator(conn)?;
+                self.reject(moderator, id.as_deref(), all)
+            }
+            ClientMessage::Moderate {
+                action,
+                participant,
+                forbid_unmute,
+                block,
+                role,
+            } => {
+                let moderator = self.moderator(conn)?;
+                self.moderate(
+                    now,
+                    moderator,
+                    moderation::Act {
+                        action,
+                        target: &participant,
+                        forbid_unmute,
+                        block,
+                        role,
+                    },
+                )
+            }
+            ClientMessage::EndMeeting => {
+                let moderator = self.moderator(conn)?;
+                self.end_meeting(now, moderator);
                 Ok(())
             }
             ClientMessage::Leave => {
+                if let Some(pending) = self.conns.get_mut(&conn).and_then(|c| c.pending.take()) {
+                    self.drop_pending(conn, &pending);
+                    self.send(conn, ServerMessage::Left);
+                    return Ok(());
+                }
                 let id = self.joined_participant(conn)?;
                 self.leave(now, id, LeaveReason::Left);
                 self.send(conn, ServerMessage::Left);
@@ -546,112 +695,8 @@ impl Hub {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn join(
-        &mut self,
-        now: Instant,
-        conn: ConnId,
-        version: u32,
-        room: &str,
-        name: &str,
-        mic: bool,
-        camera: bool,
-    ) -> Result<(), ProtocolError> {
-        if self.joined_participant(conn).is_ok() {
-            return Err(ProtocolError::new(
-                ErrorCode::AlreadyJoined,
-                "already in a room; send leave first",
-            ));
-        }
-        if version != PROTOCOL_VERSION {
-            return Err(ProtocolError::new(
-                ErrorCode::UnsupportedVersion,
-                format!("this server speaks protocol version {PROTOCOL_VERSION}, not {version}"),
-            ));
-        }
-        if !self.config.rooms.enabled {
-            return Err(ProtocolError::new(
-                ErrorCode::ConferencingDisabled,
-                "conferencing is turned off on this server; ask its administrator",
-            ));
-        }
-        let room = RoomName::parse(room)
-            .map_err(|e| ProtocolError::new(ErrorCode::BadField, format!("join: room {e}")))?;
-        let name = DisplayName::parse(name)
-            .map_err(|e| ProtocolError::new(ErrorCode::BadField, format!("join: name {e}")))?;
-        let size = self.rooms.get(&room).map_or(0, |r| r.members.len());
-        if size >= self.config.rooms.max_members {
-            return Err(ProtocolError::new(
-                ErrorCode::RoomFull,
-                format!(
-                    "the room is full ({} participants)",
-                    self.config.rooms.max_members
-                ),
-            ));
-        }
-
-        let id = self.new_participant_id();
-        let room_id = if let Some(r) = self.rooms.get(&room) {
-            r.id
-        } else {
-            let room_id = RoomId::new(self.next_id);
-            self.next_id += 1;
-            self.rooms.insert(
-                room.clone(),
-                Room {
-                    id: room_id,
-                    members: Vec::new(),
-                },
-            );
-            self.outputs
-                .push_back(HubOutput::RoomOpened { room: room.clone() });
-            room_id
-        };
-        let member = Member {
-            conn,
-            room: room.clone(),
-            name,
-            mic,
-            camera,
-        };
-        let info = member.info(id);
-        let others: Vec<ParticipantInfo> = self.rooms[&room]
-            .members
-            .iter()
-            .filter_map(|other| self.members.get(other).map(|m| m.info(*other)))
-            .collect();
-        self.members.insert(id, member);
-        if let Some(r) = self.rooms.get_mut(&room) {
-            r.members.push(id);
-        }
-        if let Some(c) = self.conns.get_mut(&conn) {
-            c.participant = Some(id);
-        }
-        tracing::info!(%room, participant = %id, "joined");
-        let ice = self.config.ice_servers.ice_config(&id.to_string());
-        // `joined` goes out before the subscribe offer the SFU makes next.
-        self.send(
-            conn,
-            ServerMessage::Joined {
-                version: PROTOCOL_VERSION,
-                room: room.to_string(),
-                me: info.clone(),
-                participants: others,
-                ice_servers: ice.servers,
-                ice_transport_policy: ice.policy,
-                reactions: self.config.rooms.reactions.clone(),
-            },
-        );
-        self.broadcast(
-            &room,
-            Some(id),
-            ServerMessage::ParticipantJoined { participant: info },
-        );
-        self.sfu.add_participant(now, id, room_id);
-        Ok(())
-    }
-
     fn leave(&mut self, now: Instant, id: ParticipantId, reason: LeaveReason) {
+        let was_moderator = self.role_of(id) == Role::Moderator;
         let Some(member) = self.members.remove(&id) else {
             return;
         };
@@ -660,17 +705,15 @@ impl Hub {
         }
         self.sfu.remove_participant(now, id);
         tracing::info!(room = %member.room, participant = %id, ?reason, "left");
-        let empty = match self.rooms.get_mut(&member.room) {
-            Some(r) => {
-                r.members.retain(|m| *m != id);
-                r.members.is_empty()
-            }
-            None => false,
+        let Some(r) = self.rooms.get_mut(&member.room) else {
+            return;
         };
-        if empty {
-            self.rooms.remove(&member.room);
-            self.outputs
-                .push_back(HubOutput::RoomClosed { room: member.room });
+        r.members.retain(|m| *m != id);
+        r.granted.remove(&room::Grantee::Guest(id));
+        if r.members.is_empty() {
+            self.outputs.push_back(HubOutput::RoomClosed {
+                room: member.room.clone(),
+            });
         } else {
             self.broadcast(
                 &member.room,
@@ -681,6 +724,78 @@ impl Hub {
                 },
             );
         }
+        if was_moderator {
+            self.hand_over(now, &member.room);
+        }
+        if self.rooms.get(&member.room).is_some_and(Room::is_empty) {
+            self.rooms.remove(&member.room);
+        }
+    }
+
+    /// A member as others see it, with its role in its room.
+    fn info(&self, id: ParticipantId) -> Option<ParticipantInfo> {
+        let m = self.members.get(&id)?;
+        let config = self.room_config(&m.room);
+        let role = self
+            .rooms
+            .get(&m.room)
+            .map_or(Role::Participant, |r| r.role(&config, m.account, id));
+        Some(ParticipantInfo {
+            id: id.to_string(),
+            name: m.name.as_str().to_owned(),
+            mic: m.mic,
+            camera: m.camera,
+            role,
+            owner: m.account.is_some() && config.owner == m.account,
+            account: m.account.is_some(),
+            hand: m.hand,
+            screen: m.screen.clone(),
+            mic_locked: m.mic_locked,
+        })
+    }
+
+    /// Tells everyone in the member's room (it too) how it looks now.
+    fn announce(&mut self, id: ParticipantId) {
+        let Some(info) = self.info(id) else {
+            return;
+        };
+        let Some(room) = self.members.get(&id).map(|m| m.room.clone()) else {
+            return;
+        };
+        self.broadcast(
+            &room,
+            None,
+            ServerMessage::ParticipantUpdated { participant: info },
+        );
+    }
+
+    fn room_config(&self, room: &RoomName) -> RoomConfig {
+        self.room_configs.get(room).cloned().unwrap_or_default()
+    }
+
+    fn role_of(&self, id: ParticipantId) -> Role {
+        self.info(id).map_or(Role::Participant, |i| i.role)
+    }
+
+    /// Opens or closes what the SFU forwards of a member's media, from its
+    /// mute state, role and stopped tracks.
+    fn update_gate(&mut self, now: Instant, id: ParticipantId) {
+        let role = self.role_of(id);
+        let Some(m) = self.members.get(&id) else {
+            return;
+        };
+        let presenter_mode = self.rooms.get(&m.room).is_some_and(|r| r.presenter_mode);
+        let gate = PublishGate {
+            audio: !m.mic_forced,
+            video: !presenter_mode || role >= Role::Presenter,
+            blocked: m.stopped_tracks.clone(),
+        };
+        self.sfu.set_publish_gate(now, id, gate);
+    }
+
+    fn next_ticket(&mut self) -> u64 {
+        self.next_ticket += 1;
+        self.next_ticket
     }
 
     /// Participant ids: a counter through a keyed bijective mix, so ids are

@@ -1,0 +1,244 @@
+//! What members say and show: microphone and camera state, reactions,
+//! chat, raised hands and screen shares.
+
+use std::time::Instant;
+
+use parley_sfu::ParticipantId;
+
+use crate::error::{ErrorCode, ProtocolError};
+use crate::messages::{ChatMessage, MAX_CHAT_CHARS, Role, ServerMessage};
+
+use super::{Hub, HubOutput};
+
+/// Longest mid accepted for a screen track (browsers use small numbers).
+const MAX_MID_CHARS: usize = 16;
+
+impl Hub {
+    pub(crate) fn media(
+        &mut self,
+        now: Instant,
+        id: ParticipantId,
+        mic: Option<bool>,
+        camera: Option<bool>,
+    ) -> Result<(), ProtocolError> {
+        let Some(member) = self.members.get_mut(&id) else {
+            return Ok(());
+        };
+        if mic == Some(true) && member.mic_locked {
+            return Err(ProtocolError::new(
+                ErrorCode::Forbidden,
+                "a moderator muted you; you can unmute once they allow it",
+            ));
+        }
+        let before = (member.mic, member.camera);
+        member.mic = mic.unwrap_or(member.mic);
+        member.camera = camera.unwrap_or(member.camera);
+        let reopen = mic == Some(true) && member.mic_forced;
+        if reopen {
+            member.mic_forced = false;
+        }
+        let changed = (member.mic, member.camera) != before;
+        let room = member.room.clone();
+        if reopen {
+            self.update_gate(now, id);
+        }
+        if changed {
+            if let Some(info) = self.info(id) {
+                self.broadcast(
+                    &room,
+                    Some(id),
+                    ServerMessage::ParticipantUpdated { participant: info },
+                );
+            }
+        }
+        Ok(())
+    }
+
+    pub(crate) fn reaction(
+        &mut self,
+        id: ParticipantId,
+        emoji: String,
+    ) -> Result<(), ProtocolError> {
+        if !self.config.rooms.reactions.contains(&emoji) {
+            let shown: String = emoji.chars().take(16).collect();
+            let allowed = if self.config.rooms.reactions.is_empty() {
+                "reactions are turned off on this server".to_owned()
+            } else {
+                format!("allowed: {}", self.config.rooms.reactions.join(" "))
+            };
+            return Err(ProtocolError::new(
+                ErrorCode::ReactionNotAllowed,
+                format!("reaction: {shown:?} is not an allowed reaction; {allowed}"),
+            ));
+        }
+        if let Some(room) = self.members.get(&id).map(|m| m.room.clone()) {
+            self.broadcast(
+                &room,
+                None,
+                ServerMessage::Reaction {
+                    participant: id.to_string(),
+                    emoji,
+                },
+            );
+        }
+        Ok(())
+    }
+
+    pub(crate) fn chat(
+        &mut self,
+        id: ParticipantId,
+        text: String,
+        to: Option<String>,
+    ) -> Result<(), ProtocolError> {
+        let chars = text.chars().count();
+        if chars > MAX_CHAT_CHARS {
+            return Err(ProtocolError::new(
+                ErrorCode::MessageTooLong,
+                format!("chat: the message has {chars} characters; the limit is {MAX_CHAT_CHARS}"),
+            ));
+        }
+        if text.trim().is_empty() {
+            return Err(ProtocolError::new(
+                ErrorCode::BadField,
+                "chat: the message is empty",
+            ));
+        }
+        let Some(sender) = self.members.get(&id) else {
+            return Ok(());
+        };
+        let room = sender.room.clone();
+        let recipient = match &to {
+            Some(to) => Some(
+                self.members
+                    .iter()
+                    .find(|(other, m)| m.room == room && other.to_string() == *to)
+                    .map(|(other, m)| (*other, m.conn))
+                    .ok_or_else(|| {
+                        ProtocolError::new(
+                            ErrorCode::UnknownParticipant,
+                            "chat: no participant with that id in this room",
+                        )
+                    })?,
+            ),
+            None => None,
+        };
+        let message = ChatMessage {
+            from: id.to_string(),
+            name: sender.name.as_str().to_owned(),
+            text,
+            to,
+            at: (self.config.wall_clock)(),
+        };
+        let sender_conn = sender.conn;
+        match recipient {
+            Some((other, conn)) => {
+                self.send(
+                    conn,
+                    ServerMessage::Chat {
+                        message: message.clone(),
+                    },
+                );
+                if other != id {
+                    self.send(
+                        sender_conn,
+                        ServerMessage::Chat {
+                            message: message.clone(),
+                        },
+                    );
+                }
+            }
+            None => {
+                if let Some(r) = self.rooms.get_mut(&room) {
+                    r.push_chat(message.clone());
+                }
+                self.broadcast(
+                    &room,
+                    None,
+                    ServerMessage::Chat {
+                        message: message.clone(),
+                    },
+                );
+            }
+        }
+        self.outputs
+            .push_back(HubOutput::StoreChat { room, message });
+        Ok(())
+    }
+
+    pub(crate) fn hand(&mut self, id: ParticipantId, raised: bool) {
+        let Some(room) = self.members.get(&id).map(|m| m.room.clone()) else {
+            return;
+        };
+        let already = self.members.get(&id).is_some_and(|m| m.hand.is_some());
+        if raised == already {
+            return;
+        }
+        let place = if raised {
+            self.rooms.get_mut(&room).map(|r| {
+                r.next_hand += 1;
+                r.next_hand
+            })
+        } else {
+            None
+        };
+        if let Some(m) = self.members.get_mut(&id) {
+            m.hand = place;
+        }
+        self.announce(id);
+    }
+
+    pub(crate) fn screen(
+        &mut self,
+        now: Instant,
+        id: ParticipantId,
+        mid: Option<String>,
+    ) -> Result<(), ProtocolError> {
+        let Some(member) = self.members.get(&id) else {
+            return Ok(());
+        };
+        let room = member.room.clone();
+        if let Some(mid) = &mid {
+            if mid.is_empty()
+                || mid.chars().count() > MAX_MID_CHARS
+                || !mid
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            {
+                return Err(ProtocolError::new(
+                    ErrorCode::BadField,
+                    "screen: mid must be the screen track's mid (letters, digits, - or _)",
+                ));
+            }
+            let r = self.rooms.get(&room);
+            if r.is_some_and(|r| r.presenter_mode) && self.role_of(id) < Role::Presenter {
+                return Err(ProtocolError::new(
+                    ErrorCode::Forbidden,
+                    "only presenters can share their screen in this meeting",
+                ));
+            }
+            let multiple = r.is_some_and(|r| r.multiple_shares);
+            let other = self
+                .members
+                .iter()
+                .find(|(other, m)| **other != id && m.room == room && m.screen.is_some());
+            if !multiple && let Some((_, m)) = other {
+                return Err(ProtocolError::new(
+                    ErrorCode::ScreenBusy,
+                    format!(
+                        "{} is already sharing their screen; a moderator can allow several shares",
+                        m.name.as_str()
+                    ),
+                ));
+            }
+        }
+        if let Some(m) = self.members.get_mut(&id) {
+            if let Some(mid) = &mid {
+                m.stopped_tracks.retain(|t| t != mid);
+            }
+            m.screen = mid;
+        }
+        self.update_gate(now, id);
+        self.announce(id);
+        Ok(())
+    }
+}
