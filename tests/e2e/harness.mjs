@@ -514,3 +514,32 @@ export async function adminApi(server) {
     return { status: res.status, body: text ? JSON.parse(text) : null };
   };
 }
+
+/**
+ * Signs in through the API and returns the session cookie (`name=value`).
+ * @param {{url: string}} server
+ * @param {string} login
+ * @param {string} password
+ */
+export async function signIn(server, login, password) {
+  const res = await fetch(`${server.url}/api/v1/login`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ login, password }),
+  });
+  if (!res.ok) throw new Error(`sign-in of ${login} failed: ${res.status} ${await res.text()}`);
+  return (res.headers.get('set-cookie') ?? '').split(';')[0];
+}
+
+/**
+ * A new browser context signed in with `cookie` (from {@link signIn}).
+ * @param {import('playwright-core').Browser} browser
+ * @param {{url: string}} server
+ * @param {string} cookie
+ */
+export async function signedInContext(browser, server, cookie) {
+  const context = await newContext(browser);
+  const at = cookie.indexOf('=');
+  await context.addCookies([{ name: cookie.slice(0, at), value: cookie.slice(at + 1), url: server.url }]);
+  return context;
+}

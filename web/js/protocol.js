@@ -36,6 +36,42 @@ export const MAX_MESSAGE_BYTES = 65536;
  * @property {string} name display name
  * @property {boolean} mic    whether the microphone is on
  * @property {boolean} camera whether the camera is on
+ * @property {Role} [role]    their role in the room (default participant)
+ * @property {boolean} [owner]   the room's owner
+ * @property {boolean} [account] signed in (false: a guest who came by link)
+ * @property {number} [hand]     place in the raised-hands queue, when raised
+ * @property {string} [screen]   mid of their screen track while sharing; the track id is `{id}-{mid}`
+ * @property {boolean} [mic_locked] a moderator muted them and has not let them unmute
+ */
+
+/** @typedef {'participant' | 'presenter' | 'moderator'} Role */
+
+/**
+ * A room's security, as everyone in it sees it.
+ * @typedef {object} Security
+ * @property {boolean} password  a password is needed to enter
+ * @property {boolean} lobby     newcomers wait for a moderator
+ * @property {boolean} locked    nobody new gets in
+ * @property {boolean} presenter_mode only presenters and moderators publish video and screen
+ * @property {boolean} multiple_shares several screens may be shared at once
+ * @property {'next_account' | 'open_lobby'} on_moderator_leave
+ */
+
+/**
+ * A chat message. `text` is plain text: show it with textContent, never as HTML.
+ * @typedef {object} ChatMessage
+ * @property {string} from  sender's id
+ * @property {string} name  sender's name when sent
+ * @property {string} text
+ * @property {string} [to]  recipient's id for a private message
+ * @property {number} at    milliseconds since the Unix epoch
+ */
+
+/**
+ * @typedef {object} Knocker
+ * @property {string} id
+ * @property {string} name
+ * @property {boolean} account
  */
 
 /**
@@ -49,7 +85,7 @@ export const MAX_MESSAGE_BYTES = 65536;
 /**
  * Why a participant left: it sent `leave`, its connection closed, or its
  * connection went silent.
- * @typedef {'left' | 'disconnected' | 'timeout'} LeaveReason
+ * @typedef {'left' | 'disconnected' | 'timeout' | 'removed' | 'ended'} LeaveReason
  */
 
 /**
@@ -59,7 +95,9 @@ export const MAX_MESSAGE_BYTES = 65536;
  *   | 'rate_limited' | 'unsupported_version' | 'not_joined' | 'already_joined'
  *   | 'room_full' | 'conferencing_disabled' | 'reaction_not_allowed'
  *   | 'no_pending_offer' | 'stale_answer' | 'sdp_rejected'
- *   | 'bad_candidate' | 'media_failed'} KnownErrorCode
+ *   | 'bad_candidate' | 'media_failed' | 'password_required' | 'wrong_password'
+ *   | 'room_locked' | 'lobby_rejected' | 'blocked' | 'forbidden'
+ *   | 'message_too_long' | 'unknown_participant' | 'screen_busy'} KnownErrorCode
  */
 
 // ---------------------------------------------------------------------------
@@ -73,6 +111,7 @@ export const MAX_MESSAGE_BYTES = 65536;
  * @property {string} name     1–64 characters after trimming, no control characters
  * @property {boolean} [mic]    default true
  * @property {boolean} [camera] default true
+ * @property {string} [password] the room's password, when it has one
  */
 
 /**
@@ -117,12 +156,31 @@ export const MAX_MESSAGE_BYTES = 65536;
 
 /** @typedef {{type: 'leave'}} LeaveMessage */
 /** @typedef {{type: 'ping'}} PingMessage */
+/** @typedef {{type: 'chat', text: string, to?: string}} ChatSendMessage */
+/** @typedef {{type: 'hand', raised: boolean}} HandMessage */
+/** @typedef {{type: 'screen', mid: string | null}} ScreenMessage */
+/**
+ * @typedef {{type: 'security', password?: string, lobby?: boolean, locked?: boolean,
+ *   presenter_mode?: boolean, multiple_shares?: boolean,
+ *   on_moderator_leave?: 'next_account' | 'open_lobby'}} SecurityMessage
+ */
+/** @typedef {{type: 'admit' | 'reject', id?: string, all?: boolean}} LobbyDecisionMessage */
+/**
+ * @typedef {{type: 'moderate', action: ModerateAction, participant: string,
+ *   forbid_unmute?: boolean, block?: boolean, role?: Role}} ModerateMessage
+ */
+/**
+ * @typedef {'mute' | 'allow_unmute' | 'ask_camera' | 'stop_screen' | 'lower_hand'
+ *   | 'remove' | 'role'} ModerateAction
+ */
+/** @typedef {{type: 'end_meeting'}} EndMeetingMessage */
 
 /**
  * Every message a client may send.
  * @typedef {JoinMessage | ClientOfferMessage | ClientAnswerMessage
  *   | CandidateMessage | MediaMessage | ReactionMessage | LeaveMessage
- *   | PingMessage} ClientMessage
+ *   | PingMessage | ChatSendMessage | HandMessage | ScreenMessage | SecurityMessage
+ *   | LobbyDecisionMessage | ModerateMessage | EndMeetingMessage} ClientMessage
  */
 
 // ---------------------------------------------------------------------------
@@ -139,7 +197,19 @@ export const MAX_MESSAGE_BYTES = 65536;
  * @property {IceServer[]} ice_servers
  * @property {RTCIceTransportPolicy} [ice_transport_policy] `relay`: connect through TURN only
  * @property {string[]} [reactions]  the reactions this server allows, in display order
+ * @property {Security} [security]   the room's security
+ * @property {ChatMessage[]} [chat]  the meeting's room chat so far, oldest first
  */
+
+/** @typedef {{type: 'lobby_waiting', room: string}} LobbyWaitingMessage */
+/** @typedef {{type: 'lobby', waiting: Knocker[]}} LobbyMessage */
+/** @typedef {{type: 'chat', message: ChatMessage}} ServerChatMessage */
+/** @typedef {{type: 'security', security: Security}} ServerSecurityMessage */
+/**
+ * @typedef {{type: 'moderation', action: ModerateAction, by: string,
+ *   forbid_unmute?: boolean}} ModerationMessage
+ */
+/** @typedef {{type: 'removed', reason: LeaveReason, by: string, blocked?: boolean}} RemovedMessage */
 
 /**
  * @typedef {object} ParticipantJoinedMessage
@@ -209,7 +279,9 @@ export const MAX_MESSAGE_BYTES = 65536;
  * Every message the server may send.
  * @typedef {JoinedMessage | ParticipantJoinedMessage | ParticipantUpdatedMessage
  *   | ParticipantLeftMessage | ServerReactionMessage | RoomSettingsMessage | ServerAnswerMessage
- *   | ServerOfferMessage | LeftMessage | PongMessage | ErrorMessage} ServerMessage
+ *   | ServerOfferMessage | LeftMessage | PongMessage | ErrorMessage | LobbyWaitingMessage
+ *   | LobbyMessage | ServerChatMessage | ServerSecurityMessage | ModerationMessage
+ *   | RemovedMessage} ServerMessage
  */
 
 // ---------------------------------------------------------------------------
@@ -238,6 +310,12 @@ export const MAX_MESSAGE_BYTES = 65536;
  * @property {LeftMessage} left
  * @property {PongMessage} pong
  * @property {ErrorMessage} error
+ * @property {LobbyWaitingMessage} lobby_waiting
+ * @property {LobbyMessage} lobby
+ * @property {ServerChatMessage} chat
+ * @property {ServerSecurityMessage} security
+ * @property {ModerationMessage} moderation
+ * @property {RemovedMessage} removed
  * @property {ConnectionClosed} close
  */
 
@@ -251,7 +329,8 @@ const REQUEST_TIMEOUT_MS = 15_000;
 /** The server message types this client understands. */
 const SERVER_TYPES = new Set([
   'joined', 'participant_joined', 'participant_updated', 'participant_left',
-  'answer', 'offer', 'left', 'pong', 'error',
+  'answer', 'offer', 'left', 'pong', 'error', 'reaction', 'room_settings',
+  'lobby_waiting', 'lobby', 'chat', 'security', 'moderation', 'removed',
 ]);
 
 /**
@@ -348,7 +427,10 @@ export class SignalingClient extends Emitter {
    * Joins a room. Resolves with `joined`, or rejects with a `SignalingError`
    * carrying the server's error code (`room_full`, `unsupported_version`, …).
    *
-   * @param {{room: string, name: string, mic?: boolean, camera?: boolean}} request
+   * While the room's lobby holds the request (`lobby_waiting`), there is
+   * no time limit: the promise settles when a moderator decides.
+   *
+   * @param {{room: string, name: string, mic?: boolean, camera?: boolean, password?: string}} request
    * @returns {Promise<JoinedMessage>}
    */
   join(request) {
@@ -406,6 +488,7 @@ export class SignalingClient extends Emitter {
       }, REQUEST_TIMEOUT_MS);
       /** @type {Array<() => void>} */
       const offs = [];
+      if (replyType === 'joined') offs.push(this.on('lobby_waiting', () => clearTimeout(timer)));
       const done = () => {
         clearTimeout(timer);
         offs.forEach((off) => off());

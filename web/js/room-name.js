@@ -70,3 +70,29 @@ export function newRoomName() {
     .map((group) => group.join(''))
     .join('-');
 }
+
+/**
+ * Whether a room name is easy to guess, and why, or null. Anyone who guesses
+ * a room's name can walk into it (unless it has a password or a lobby), so
+ * names are scored by a rough estimate of the guesses needed: a segment
+ * that looks like a word counts as one of ~65,000 words (16 bits), others
+ * by their characters. Under 50 bits is guessable.
+ *
+ * @param {string} input
+ * @returns {string | null}
+ */
+export function guessableRoomName(input) {
+  const name = normalizeRoomName(input);
+  let bits = 0;
+  for (const segment of name.split(/[._-]+/).filter(Boolean)) {
+    if (/^[a-z]+$/.test(segment) && /[aeiouy]/.test(segment) && segment.length < 12) {
+      bits += 16;
+    } else if (/^[0-9]+$/.test(segment)) {
+      bits += segment.length * Math.log2(10);
+    } else {
+      bits += segment.length * Math.log2(36);
+    }
+  }
+  if (bits >= 50) return null;
+  return `“${name}” is easy to guess: anyone who tries it can walk in unless the room has a password or a lobby.`;
+}

@@ -13,7 +13,7 @@
 import { LocalMedia } from './local-media.js';
 import { loadPrefs, savePrefs } from './prefs.js';
 import { SignalingClient, SignalingError } from './protocol.js';
-import { normalizeRoomName, roomNameProblem } from './room-name.js';
+import { guessableRoomName, newRoomName, normalizeRoomName, roomNameProblem } from './room-name.js';
 import { MediaSession } from './session.js';
 import { Call } from './ui/call.js';
 import { byId } from './ui/dom.js';
@@ -31,6 +31,7 @@ const tiles = new TileGrid(
   byId('tiles'),
   /** @type {HTMLTemplateElement} */ (byId('tile-template')),
   onPlayFailed,
+  byId('stage'),
 );
 const prejoin = new PrejoinScreen({ name: prefs.name, onJoin: join });
 
@@ -68,6 +69,12 @@ function init() {
     // No camera prompt for a room nobody can enter.
     prejoin.block(`This link does not name a valid room. ${problem}`);
     return;
+  }
+  const guessable = guessableRoomName(rawRoom);
+  if (guessable) {
+    byId('room-name-warning-text').textContent = guessable;
+    /** @type {HTMLAnchorElement} */ (byId('safe-room-link')).href = `/r/${newRoomName()}`;
+    byId('room-name-warning').hidden = false;
   }
   openMedia();
   prejoin.focus();
@@ -117,11 +124,22 @@ async function join(name) {
     // follows `joined` immediately.
     const mediaSession = new MediaSession(client, localMedia);
     let joined;
+    const password = /** @type {HTMLInputElement} */ (byId('password')).value;
+    const offLobby = client.on('lobby_waiting', () => {
+      document.body.dataset.lobby = 'waiting';
+      prejoin.setBusy(true, 'Waiting for a moderator to let you in…');
+    });
     try {
-      joined = await client.join({ room, name, mic: localMedia.micOn, camera: localMedia.cameraOn });
+      joined = await client.join({
+        room, name, mic: localMedia.micOn, camera: localMedia.cameraOn,
+        ...(password ? { password } : {}),
+      });
     } catch (err) {
       mediaSession.close();
       throw err;
+    } finally {
+      offLobby();
+      delete document.body.dataset.lobby;
     }
     signaling = client;
     session = mediaSession;
@@ -134,30 +152,41 @@ async function join(name) {
       media: localMedia,
       tiles,
       joined,
-      onEnd: (how) => onCallEnded(how),
+      onEnd: (how) => onCallEnded(how, call?.endedBy),
     });
     byId('toggle-mic').focus();
   } catch (err) {
     client.close();
     prejoin.setBusy(false);
+    if (err instanceof SignalingError && (err.code === 'password_required' || err.code === 'wrong_password')) {
+      byId('password-field').hidden = false;
+      byId('password').focus();
+    }
     prejoin.showError(joinErrorMessage(err));
   } finally {
     connecting = null;
   }
 }
 
-/** @param {import('./ui/call.js').CallEnd} how */
-function onCallEnded(how) {
+/**
+ * @param {import('./ui/call.js').CallEnd} how
+ * @param {string} [endedBy] the moderator who removed us or ended the meeting
+ */
+function onCallEnded(how, endedBy = '') {
   call = null;
   session = null;
   media = null;
   mediaReady = null;
   byId('participant-count').textContent = '';
-  const lost = how === 'connection-lost';
-  byId('ended-title').textContent = lost ? 'Connection lost' : 'You left the meeting';
-  byId('ended-detail').textContent = lost
-    ? 'The connection to the server was lost.'
-    : '';
+  const by = endedBy || 'A moderator';
+  const [title, detail] = {
+    'connection-lost': ['Connection lost', 'The connection to the server was lost.'],
+    left: ['You left the meeting', ''],
+    removed: ['You were removed', `${by} removed you from the meeting.`],
+    ended: ['The meeting has ended', `${by} ended the meeting for everyone.`],
+  }[how];
+  byId('ended-title').textContent = title;
+  byId('ended-detail').textContent = detail;
   document.body.dataset.ended = how;
   setState('left');
   byId('rejoin').focus();
@@ -191,12 +220,24 @@ function joinErrorMessage(err) {
     case 'unsupported_version':
       return 'This page is out of date for the server. Reload the page and try again.';
     case 'rate_limited':
-      return 'Too many attempts. Wait a moment and try again.';
+      return `Too many attempts: ${err.message || 'wait a moment and try again.'}`;
     case 'connection_closed':
     case 'timeout':
       return 'Could not reach the server. Check your connection and try again.';
     case 'bad_field':
       return `The server did not accept this: ${err.message}`;
+    case 'password_required':
+      return 'This room has a password. Enter it to join.';
+    case 'wrong_password':
+      return 'That password is wrong. Check it and try again.';
+    case 'room_locked':
+      return 'A moderator locked this room. Nobody new can join right now.';
+    case 'lobby_rejected':
+      return err.message.includes('ended')
+        ? 'The meeting ended while you were waiting.'
+        : 'A moderator declined your request to join.';
+    case 'blocked':
+      return 'A moderator removed you from this meeting and blocked your return.';
     default:
       return err.message || `Could not join (${err.code}).`;
   }
@@ -257,6 +298,8 @@ function exposeForTests() {
     get room() { return room; },
     get selfId() { return call ? call.self.id : null; },
     get participants() { return call ? [...call.participants.values()] : []; },
+    get self() { return call ? call.self : null; },
+    get tools() { return call ? call.tools : null; },
     get signaling() { return signaling; },
     get session() { return session; },
     get media() { return media; },

@@ -93,6 +93,8 @@ export class MediaSession extends Emitter {
   #audioTransceiver = null;
   /** @type {RTCRtpTransceiver | null} */
   #videoTransceiver = null;
+  /** A screen share's transceivers (video, and tab audio when offered). @type {RTCRtpTransceiver[]} */
+  #screenTransceivers = [];
   /** Gives the published tracks a common msid; the server names streams itself. */
   #localStream = new MediaStream();
 
@@ -296,6 +298,40 @@ export class MediaSession extends Emitter {
     if (trickle.sent) return;
     trickle.sent = true;
     for (const candidate of trickle.queue.splice(0)) this.#signaling.send({ type: 'candidate', pc, candidate });
+  }
+
+  /**
+   * Publishes a screen capture (from getDisplayMedia) next to the camera.
+   * Resolves with the mid of its video track, which the server needs to
+   * tell the others which track is the screen.
+   * @param {MediaStream} stream
+   * @returns {Promise<string | null>}
+   */
+  async startScreen(stream) {
+    const pc = this.#ensurePublishPc();
+    for (const track of stream.getTracks()) {
+      const transceiver = pc.addTransceiver(track, { direction: 'sendonly', streams: [this.#localStream] });
+      if (track.kind === 'video') {
+        preferCodec(transceiver, 'video/VP8');
+        this.#screenTransceivers.unshift(transceiver);
+      } else {
+        this.#screenTransceivers.push(transceiver);
+      }
+    }
+    await this.#negotiatePublish();
+    return this.#screenTransceivers[0]?.mid ?? null;
+  }
+
+  /** Stops publishing the screen share, if any. */
+  async stopScreen() {
+    const transceivers = this.#screenTransceivers;
+    if (transceivers.length === 0) return;
+    this.#screenTransceivers = [];
+    for (const t of transceivers) {
+      t.sender.track?.stop();
+      if (!this.#closed) t.stop();
+    }
+    if (!this.#closed) await this.#negotiatePublish();
   }
 
   // -------------------------------------------------------------------------

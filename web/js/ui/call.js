@@ -14,6 +14,7 @@
 import { DeviceError } from '../local-media.js';
 import { savePrefs } from '../prefs.js';
 import { byId, setToggle } from './dom.js';
+import { MeetingTools } from './meeting.js';
 import { clearToasts, showToast } from './toast.js';
 
 /** @typedef {import('../protocol.js').SignalingClient} SignalingClient */
@@ -25,8 +26,9 @@ import { clearToasts, showToast } from './toast.js';
 /** @typedef {import('./tiles.js').TileGrid} TileGrid */
 
 /**
- * How a call ended: the user left, or the connection was lost.
- * @typedef {'left' | 'connection-lost'} CallEnd
+ * How a call ended: the user left, the connection was lost, a moderator
+ * removed us, or ended the meeting.
+ * @typedef {'left' | 'connection-lost' | 'removed' | 'ended'} CallEnd
  */
 
 /**
@@ -59,6 +61,10 @@ export class Call {
   #cameraButton = /** @type {HTMLButtonElement} */ (byId('toggle-camera'));
   /** A device toggle is in progress; a second click waits for it. */
   #busy = false;
+  /** @type {MeetingTools} */
+  tools;
+  /** Who removed us or ended the meeting, for the page to say. */
+  endedBy = '';
 
   /**
    * Wires the call to signaling and media. Call this as soon as `joined`
@@ -84,7 +90,20 @@ export class Call {
 
     this.#offs.push(
       signaling.on('participant_joined', ({ participant }) => this.#upsert(participant)),
-      signaling.on('participant_updated', ({ participant }) => this.#upsert(participant)),
+      signaling.on('participant_updated', ({ participant }) => {
+        if (participant.id === this.self.id) {
+          // Role, hand and share come from the server; devices stay ours.
+          this.self = { ...participant, mic: this.#media.micOn, camera: this.#media.cameraOn };
+          this.#tiles.upsert(this.self, true);
+          this.tools.render();
+        } else {
+          this.#upsert(participant);
+        }
+      }),
+      signaling.on('removed', ({ reason, by }) => {
+        this.endedBy = by;
+        this.#end(reason === 'ended' ? 'ended' : 'removed');
+      }),
       signaling.on('participant_left', ({ id }) => this.#remove(id)),
       signaling.on('error', (err) => this.#onServerError(err)),
       signaling.on('close', ({ expected }) => {
@@ -110,6 +129,21 @@ export class Call {
       this.#cameraButton.removeEventListener('click', onCamera);
       byId('leave').removeEventListener('click', onLeave);
     });
+
+    this.tools = new MeetingTools({
+      signaling,
+      session,
+      joined,
+      self: () => this.self,
+      people: () => this.participants,
+      onSelfMuted: () => {
+        if (this.#media.micOn) this.#session.setMicEnabled(false).then(() => {
+          if (!this.ended) this.#renderSelf();
+        }, () => {});
+      },
+      onTileReaction: (id, emoji) => tiles.react(id, emoji),
+    });
+    this.#offs.push(() => this.tools.close());
 
     tiles.clear();
     tiles.upsert(this.self, true);
@@ -154,7 +188,7 @@ export class Call {
     this.#offs.forEach((off) => off());
     this.#session.close();
     this.#media.stopAll();
-    if (how === 'connection-lost') this.#signaling.close();
+    if (how !== 'left') this.#signaling.close();
     this.#tiles.clear();
     clearToasts();
     this.#onEnd(how);
@@ -166,6 +200,7 @@ export class Call {
     this.participants.set(participant.id, participant);
     this.#tiles.upsert(participant);
     this.#renderCount();
+    this.tools?.render();
   }
 
   /** @param {string} id */
@@ -173,6 +208,7 @@ export class Call {
     this.participants.delete(id);
     this.#tiles.remove(id);
     this.#renderCount();
+    this.tools?.render();
   }
 
   /** @param {ErrorMessage} err */

@@ -33,6 +33,10 @@ class Tile {
     this.video = /** @type {HTMLVideoElement} */ (root.querySelector('video'));
     this.avatar = /** @type {HTMLElement} */ (root.querySelector('.avatar'));
     this.name = /** @type {HTMLElement} */ (root.querySelector('.tile-name'));
+    this.badges = /** @type {HTMLElement | null} */ (root.querySelector('.tile-badges'));
+    this.reaction = /** @type {HTMLElement | null} */ (root.querySelector('.tile-reaction'));
+    /** The large tile of this participant's shared screen, while there is one. @type {HTMLElement | null} */
+    this.screen = null;
     this.isSelf = isSelf;
     this.participant = participant;
     root.dataset.participantId = participant.id;
@@ -53,6 +57,15 @@ class Tile {
     this.element.classList.toggle('mic-off', !participant.mic);
     this.element.classList.toggle('camera-off', !participant.camera);
     this.element.setAttribute('aria-label', participant.name);
+    this.element.dataset.role = participant.role ?? 'participant';
+    this.element.classList.toggle('hand-raised', participant.hand != null);
+    if (this.badges) {
+      const badges = [];
+      if (participant.hand != null) badges.push('✋');
+      if (participant.role === 'moderator') badges.push('★');
+      else if (participant.role === 'presenter') badges.push('▶');
+      this.badges.textContent = badges.join(' ');
+    }
     renderAvatar(this.avatar, participant.name, participant.id);
     this.#showVideoOrAvatar();
   }
@@ -62,9 +75,14 @@ class Tile {
    * built on every change: browsers reliably pick up a new `srcObject`,
    * less so tracks added to a stream already playing.
    * @param {(err: unknown) => void} onPlayFailed
+   * @param {HTMLElement | null} [stage] where a shared screen is shown
    */
-  refreshMedia(onPlayFailed) {
-    const live = [...this.tracks].filter((t) => t.readyState === 'live');
+  refreshMedia(onPlayFailed, stage = null) {
+    const all = [...this.tracks].filter((t) => t.readyState === 'live');
+    const screenId = this.participant.screen ? `${this.participant.id}-${this.participant.screen}` : null;
+    const screenTrack = all.find((t) => t.kind === 'video' && t.id === screenId) ?? null;
+    const live = all.filter((t) => t !== screenTrack);
+    this.#showScreen(screenTrack, stage, onPlayFailed);
     this.video.srcObject = live.length > 0 ? new MediaStream(live) : null;
     this.#showVideoOrAvatar();
     if (live.length > 0) {
@@ -73,6 +91,58 @@ class Tile {
         if (!(err instanceof DOMException && err.name === 'AbortError')) onPlayFailed(err);
       });
     }
+  }
+
+  /**
+   * @param {MediaStreamTrack | null} track
+   * @param {HTMLElement | null} stage
+   * @param {(err: unknown) => void} onPlayFailed
+   */
+  #showScreen(track, stage, onPlayFailed) {
+    if (!track || !stage) {
+      this.screen?.remove();
+      this.screen = null;
+      if (stage) stage.hidden = stage.childElementCount === 0;
+      return;
+    }
+    if (!this.screen) {
+      const box = document.createElement('div');
+      box.className = 'screen-tile';
+      box.dataset.participantId = this.participant.id;
+      const video = document.createElement('video');
+      video.autoplay = true;
+      video.playsInline = true;
+      video.muted = true; // its sound, if any, plays in the person's tile
+      const label = document.createElement('span');
+      label.className = 'tile-name';
+      box.append(video, label);
+      stage.append(box);
+      this.screen = box;
+    }
+    const label = this.screen.querySelector('.tile-name');
+    if (label) label.textContent = `${this.participant.name}'s screen`;
+    const video = /** @type {HTMLVideoElement} */ (this.screen.querySelector('video'));
+    const current = video.srcObject instanceof MediaStream ? video.srcObject.getVideoTracks()[0] : null;
+    if (current !== track) {
+      video.srcObject = new MediaStream([track]);
+      video.play().catch((err) => {
+        if (!(err instanceof DOMException && err.name === 'AbortError')) onPlayFailed(err);
+      });
+    }
+    stage.hidden = false;
+  }
+
+  /**
+   * Shows a reaction on the tile for a moment.
+   * @param {string} emoji
+   */
+  react(emoji) {
+    if (!this.reaction) return;
+    const span = document.createElement('span');
+    span.className = 'reaction-pop';
+    span.textContent = emoji;
+    this.reaction.append(span);
+    setTimeout(() => span.remove(), 2500);
   }
 
   #showVideoOrAvatar() {
@@ -89,14 +159,18 @@ export class TileGrid {
   #container;
   #template;
   #onPlayFailed;
+  /** @type {HTMLElement | null} */
+  #stage;
 
   /**
    * @param {HTMLElement} container the grid element
    * @param {HTMLTemplateElement} template whose first element is a tile
    * @param {(err: unknown) => void} onPlayFailed called when a video refuses
    *   to play, typically because the browser blocked sound without a click
+   * @param {HTMLElement | null} [stage] where shared screens are shown large
    */
-  constructor(container, template, onPlayFailed) {
+  constructor(container, template, onPlayFailed, stage = null) {
+    this.#stage = stage;
     this.#container = container;
     this.#template = template;
     this.#onPlayFailed = onPlayFailed;
@@ -116,7 +190,9 @@ export class TileGrid {
   upsert(participant, isSelf = false) {
     const existing = this.#tiles.get(participant.id);
     if (existing) {
+      const screenChanged = existing.participant.screen !== participant.screen;
       existing.update(participant);
+      if (screenChanged) existing.refreshMedia(this.#onPlayFailed, this.#stage);
       return;
     }
     const tile = new Tile(this.#template, participant, isSelf);
@@ -127,7 +203,7 @@ export class TileGrid {
     if (waiting) {
       this.#pending.delete(participant.id);
       waiting.forEach((track) => tile.tracks.add(track));
-      tile.refreshMedia(this.#onPlayFailed);
+      tile.refreshMedia(this.#onPlayFailed, this.#stage);
     }
     this.#updateCount();
   }
@@ -141,6 +217,8 @@ export class TileGrid {
     const tile = this.#tiles.get(id);
     if (!tile) return;
     tile.video.srcObject = null;
+    tile.screen?.remove();
+    if (this.#stage) this.#stage.hidden = this.#stage.childElementCount === 0;
     tile.element.remove();
     this.#tiles.delete(id);
     this.#updateCount();
@@ -158,10 +236,10 @@ export class TileGrid {
       this.#pending.set(id, waiting);
       return;
     }
-    // One track per kind: a newer track of the same kind replaces the old.
-    for (const old of tile.tracks) if (old.kind === track.kind) tile.tracks.delete(old);
+    // A newer track from the same source (the same track id) replaces the old.
+    for (const old of tile.tracks) if (old.id === track.id) tile.tracks.delete(old);
     tile.tracks.add(track);
-    tile.refreshMedia(this.#onPlayFailed);
+    tile.refreshMedia(this.#onPlayFailed, this.#stage);
   }
 
   /**
@@ -172,7 +250,7 @@ export class TileGrid {
     this.#pending.get(id)?.delete(track);
     const tile = this.#tiles.get(id);
     if (!tile || !tile.tracks.delete(track)) return;
-    tile.refreshMedia(this.#onPlayFailed);
+    tile.refreshMedia(this.#onPlayFailed, this.#stage);
   }
 
   /**
@@ -186,7 +264,16 @@ export class TileGrid {
     if (!tile) return;
     tile.tracks.clear();
     if (track) tile.tracks.add(track);
-    tile.refreshMedia(this.#onPlayFailed);
+    tile.refreshMedia(this.#onPlayFailed, this.#stage);
+  }
+
+  /**
+   * Shows a reaction on a participant's tile.
+   * @param {string} id
+   * @param {string} emoji
+   */
+  react(id, emoji) {
+    this.#tiles.get(id)?.react(emoji);
   }
 
   /** Tries again to start every video, after a click unblocked autoplay. */
