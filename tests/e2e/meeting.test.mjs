@@ -87,6 +87,26 @@ test('moderators, lobby, password, chat, reactions, mute and screen share', { ti
       'the admitted guest to decode the owner');
   });
 
+  await t.test('the active speaker and each connection quality are shown', async () => {
+    // Chromium's fake microphone beeps: its audio levels (RFC 6464) make
+    // someone the active speaker, announced to the room and highlighted.
+    const speakers = await eventually(async () => {
+      const log = await signalingLog(owner.page, { dir: 'in', type: 'active_speaker' });
+      return log.length > 0 ? log.map((e) => e.msg.id) : null;
+    }, 15_000, 'an active_speaker message');
+    const [first] = speakers;
+    await eventually(() => owner.page.evaluate((id) =>
+      document.querySelector(`.tile[data-participant-id="${id}"]`)?.classList.contains('speaking')
+      || document.querySelector('.tile.speaking') !== null, first), 5_000, 'a highlighted speaker tile');
+    // Each tile gets a quality dot from the page's own WebRTC statistics.
+    const quality = await eventually(async () => {
+      const shown = await owner.page.evaluate(() => [...document.querySelectorAll('.tile[data-quality]')]
+        .map((t) => `${t.getAttribute('data-quality')} (${t.querySelector('.tile-quality')?.getAttribute('title')})`));
+      return shown.length >= 2 ? shown : null;
+    }, 10_000, 'quality on the owner\'s and the guest\'s tiles');
+    console.log('quality shown to the owner:', quality);
+  });
+
   await t.test('a rejected guest is told so', async () => {
     const reject = await openRoom(browser, server.url, room, 'Rex');
     await knock(reject.page, 'Rex');

@@ -418,9 +418,9 @@ async function hasDevice(kind) {
 }
 
 /**
- * The microphones and cameras the browser will name. Labels are empty until
- * the user has granted permission for that kind.
- * @returns {Promise<{mics: MediaDeviceInfo[], cameras: MediaDeviceInfo[]}>}
+ * The microphones, cameras and speakers the browser will name. Labels are
+ * empty until the user has granted permission for that kind.
+ * @returns {Promise<{mics: MediaDeviceInfo[], cameras: MediaDeviceInfo[], speakers: MediaDeviceInfo[]}>}
  */
 export async function listDevices() {
   try {
@@ -428,8 +428,9 @@ export async function listDevices() {
     return {
       mics: devices.filter((d) => d.kind === 'audioinput' && d.deviceId),
       cameras: devices.filter((d) => d.kind === 'videoinput' && d.deviceId),
+      speakers: devices.filter((d) => d.kind === 'audiooutput' && d.deviceId),
     };
   } catch {
-    return { mics: [], cameras: [] };
+    return { mics: [], cameras: [], speakers: [] };
   }
 }

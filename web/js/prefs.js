@@ -20,6 +20,8 @@ const KEY = 'parley.prefs.v1';
  * @property {boolean} camera        camera on when joining
  * @property {string} micDeviceId    '' for the browser's default
  * @property {string} cameraDeviceId '' for the browser's default
+ * @property {string} speakerDeviceId '' for the browser's default
+ * @property {'grid' | 'speaker'} view the call layout
  */
 
 /** @type {Readonly<Prefs>} */
@@ -29,6 +31,8 @@ const DEFAULTS = Object.freeze({
   camera: true,
   micDeviceId: '',
   cameraDeviceId: '',
+  speakerDeviceId: '',
+  view: 'grid',
 });
 
 /** @returns {Prefs} */
@@ -48,6 +52,8 @@ export function loadPrefs() {
   if (typeof s.camera === 'boolean') prefs.camera = s.camera;
   if (typeof s.micDeviceId === 'string') prefs.micDeviceId = s.micDeviceId;
   if (typeof s.cameraDeviceId === 'string') prefs.cameraDeviceId = s.cameraDeviceId;
+  if (typeof s.speakerDeviceId === 'string') prefs.speakerDeviceId = s.speakerDeviceId;
+  if (s.view === 'grid' || s.view === 'speaker') prefs.view = s.view;
   return prefs;
 }
 

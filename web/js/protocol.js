@@ -210,6 +210,7 @@ export const MAX_MESSAGE_BYTES = 65536;
  *   forbid_unmute?: boolean}} ModerationMessage
  */
 /** @typedef {{type: 'removed', reason: LeaveReason, by: string, blocked?: boolean}} RemovedMessage */
+/** @typedef {{type: 'active_speaker', id: string}} ActiveSpeakerMessage */
 
 /**
  * @typedef {object} ParticipantJoinedMessage
@@ -281,7 +282,7 @@ export const MAX_MESSAGE_BYTES = 65536;
  *   | ParticipantLeftMessage | ServerReactionMessage | RoomSettingsMessage | ServerAnswerMessage
  *   | ServerOfferMessage | LeftMessage | PongMessage | ErrorMessage | LobbyWaitingMessage
  *   | LobbyMessage | ServerChatMessage | ServerSecurityMessage | ModerationMessage
- *   | RemovedMessage} ServerMessage
+ *   | RemovedMessage | ActiveSpeakerMessage} ServerMessage
  */
 
 // ---------------------------------------------------------------------------
@@ -316,6 +317,7 @@ export const MAX_MESSAGE_BYTES = 65536;
  * @property {ServerSecurityMessage} security
  * @property {ModerationMessage} moderation
  * @property {RemovedMessage} removed
+ * @property {ActiveSpeakerMessage} active_speaker
  * @property {ConnectionClosed} close
  */
 
@@ -330,7 +332,7 @@ const REQUEST_TIMEOUT_MS = 15_000;
 const SERVER_TYPES = new Set([
   'joined', 'participant_joined', 'participant_updated', 'participant_left',
   'answer', 'offer', 'left', 'pong', 'error', 'reaction', 'room_settings',
-  'lobby_waiting', 'lobby', 'chat', 'security', 'moderation', 'removed',
+  'lobby_waiting', 'lobby', 'chat', 'security', 'moderation', 'removed', 'active_speaker',
 ]);
 
 /**

@@ -154,6 +154,10 @@ async function join(name) {
       joined,
       onEnd: (how) => onCallEnded(how, call?.endedBy),
     });
+    const remembered = loadPrefs();
+    if (remembered.speakerDeviceId) tiles.setSpeaker(remembered.speakerDeviceId);
+    tiles.setView(remembered.view);
+    byId('toggle-view').setAttribute('aria-pressed', String(remembered.view === 'speaker'));
     byId('toggle-mic').focus();
   } catch (err) {
     client.close();

@@ -301,6 +301,17 @@ export class MediaSession extends Emitter {
   }
 
   /**
+   * Sends the local media's current tracks, after a device switch replaced
+   * them (no renegotiation: the m-lines stay).
+   */
+  async refreshTracks() {
+    if (this.#closed) return;
+    const mic = this.#media.audioTrack;
+    if (this.#audioTransceiver && mic) await this.#audioTransceiver.sender.replaceTrack(mic);
+    if (this.#videoTransceiver) await this.#videoTransceiver.sender.replaceTrack(this.#media.videoTrack);
+  }
+
+  /**
    * Publishes a screen capture (from getDisplayMedia) next to the camera.
    * Resolves with the mid of its video track, which the server needs to
    * tell the others which track is the screen.

@@ -193,6 +193,19 @@ impl Sfu {
         };
         let audio_level = data.ext_vals.audio_level;
         let voice_activity = data.ext_vals.voice_activity.unwrap_or(false);
+        if !is_video
+            && let Some(level) = audio_level
+            && let Some(speaker) = self
+                .speakers
+                .entry(room)
+                .or_default()
+                .observe(now, id, level)
+        {
+            self.events.push_back(SfuEvent::ActiveSpeaker {
+                room,
+                participant: speaker,
+            });
+        }
 
         for member in members {
             if *member == id {

@@ -16,6 +16,7 @@ mod error;
 mod forward;
 mod ids;
 mod participant;
+mod speaker;
 mod track;
 mod transport;
 
@@ -59,6 +60,13 @@ pub enum SfuEvent {
         /// The SDP.
         sdp: String,
     },
+    /// The room's active speaker changed (from RFC 6464 audio levels).
+    ActiveSpeaker {
+        /// Which room.
+        room: RoomId,
+        /// Who speaks now.
+        participant: ParticipantId,
+    },
     /// A connection changed state.
     TransportState {
         /// Whose connection.
@@ -86,6 +94,8 @@ pub struct Sfu {
     config: TransportConfig,
     participants: HashMap<ParticipantId, Participant>,
     rooms: HashMap<RoomId, Vec<ParticipantId>>,
+    /// Who speaks, per room.
+    speakers: HashMap<RoomId, speaker::SpeakerDetector>,
     /// Last connection seen for each remote address; checked before a full scan.
     routes: HashMap<SocketAddr, (ParticipantId, Pc)>,
     transmits: VecDeque<Transmit>,
@@ -106,6 +116,7 @@ impl Sfu {
             config,
             participants: HashMap::new(),
             rooms: HashMap::new(),
+            speakers: HashMap::new(),
             routes: HashMap::new(),
             transmits: VecDeque::new(),
             events: VecDeque::new(),
@@ -184,10 +195,14 @@ impl Sfu {
             discard.clear();
         }
         self.routes.retain(|_, (p, _)| *p != id);
+        if let Some(speakers) = self.speakers.get_mut(&participant.room) {
+            speakers.remove(id);
+        }
         if let Some(members) = self.rooms.get_mut(&participant.room) {
             members.retain(|m| *m != id);
             if members.is_empty() {
                 self.rooms.remove(&participant.room);
+                self.speakers.remove(&participant.room);
             } else {
                 self.to_negotiate.extend(members.iter().copied());
             }

@@ -502,6 +502,12 @@ pub enum ServerMessage {
         #[serde(default)]
         forbid_unmute: bool,
     },
+    /// The room's active speaker changed (from the audio levels in their
+    /// packets; a muted participant never becomes it).
+    ActiveSpeaker {
+        /// Who speaks now.
+        id: String,
+    },
     /// You are out of the meeting: removed by a moderator, or it ended.
     Removed {
         /// `removed` or `ended`.

@@ -121,13 +121,13 @@ impl Meeting {
     fn lobby(&mut self, conn: ConnId) -> Vec<String> {
         self.take(conn)
             .into_iter()
-            .filter_map(|m| match m {
+            .rev()
+            .find_map(|m| match m {
                 ServerMessage::Lobby { waiting } => {
                     Some(waiting.into_iter().map(|k| k.id).collect())
                 }
                 _ => None,
             })
-            .last()
             .unwrap_or_else(|| panic!("no lobby message for {conn:?}"))
     }
 }

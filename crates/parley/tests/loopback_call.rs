@@ -107,6 +107,7 @@ async fn run_client(
         name: name.into(),
         mic: true,
         camera: true,
+        password: None,
     }))
     .await
     .unwrap();

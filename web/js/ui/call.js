@@ -14,7 +14,9 @@
 import { DeviceError } from '../local-media.js';
 import { savePrefs } from '../prefs.js';
 import { byId, setToggle } from './dom.js';
+import { DeviceDialog } from './devices.js';
 import { MeetingTools } from './meeting.js';
+import { QualityMonitor } from './quality.js';
 import { clearToasts, showToast } from './toast.js';
 
 /** @typedef {import('../protocol.js').SignalingClient} SignalingClient */
@@ -100,6 +102,7 @@ export class Call {
           this.#upsert(participant);
         }
       }),
+      signaling.on('active_speaker', ({ id }) => tiles.setSpeaking(id)),
       signaling.on('removed', ({ reason, by }) => {
         this.endedBy = by;
         this.#end(reason === 'ended' ? 'ended' : 'removed');
@@ -144,6 +147,19 @@ export class Call {
       onTileReaction: (id, emoji) => tiles.react(id, emoji),
     });
     this.#offs.push(() => this.tools.close());
+    const quality = new QualityMonitor(session, this.self.id, (id, q) => tiles.setQuality(id, q));
+    this.#offs.push(() => quality.stop());
+    const devices = new DeviceDialog({ media, session, tiles, onChange: () => this.#renderSelf() });
+    this.#offs.push(() => devices.close());
+    const viewButton = byId('toggle-view');
+    const onView = () => {
+      const speaker = viewButton.getAttribute('aria-pressed') !== 'true';
+      viewButton.setAttribute('aria-pressed', String(speaker));
+      tiles.setView(speaker ? 'speaker' : 'grid');
+      savePrefs({ view: speaker ? 'speaker' : 'grid' });
+    };
+    viewButton.addEventListener('click', onView);
+    this.#offs.push(() => viewButton.removeEventListener('click', onView));
 
     tiles.clear();
     tiles.upsert(this.self, true);

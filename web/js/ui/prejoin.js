@@ -8,8 +8,9 @@
  */
 
 import { describeProblems, listDevices } from '../local-media.js';
-import { savePrefs } from '../prefs.js';
+import { loadPrefs, savePrefs } from '../prefs.js';
 import { renderAvatar } from './avatar.js';
+import { fillDevices } from './devices.js';
 import { byId, setToggle } from './dom.js';
 
 /** @typedef {import('../local-media.js').LocalMedia} LocalMedia */
@@ -43,6 +44,7 @@ export class PrejoinScreen {
   #cameraToggle = /** @type {HTMLButtonElement} */ (byId('prejoin-toggle-camera'));
   #micSelect = /** @type {HTMLSelectElement} */ (byId('mic-device'));
   #cameraSelect = /** @type {HTMLSelectElement} */ (byId('camera-device'));
+  #speakerSelect = /** @type {HTMLSelectElement} */ (byId('speaker-device'));
   /** Set when the room name itself is invalid: nothing can make Join work. */
   #blocked = false;
 
@@ -70,6 +72,8 @@ export class PrejoinScreen {
     this.#cameraToggle.addEventListener('click', () => this.#toggleCamera());
     this.#micSelect.addEventListener('change', () => this.#switchMic());
     this.#cameraSelect.addEventListener('change', () => this.#switchCamera());
+    // The call plays sound on the chosen speaker (applied when it starts).
+    this.#speakerSelect.addEventListener('change', () => savePrefs({ speakerDeviceId: this.#speakerSelect.value }));
     this.#renderAvatar();
   }
 
@@ -207,27 +211,13 @@ export class PrejoinScreen {
   async #fillDeviceLists() {
     const media = this.#media;
     if (!media) return;
-    const { mics, cameras } = await listDevices();
-    fillSelect(this.#micSelect, mics, media.micDeviceId, 'Microphone');
-    fillSelect(this.#cameraSelect, cameras, media.cameraDeviceId, 'Camera');
+    const { mics, cameras, speakers } = await listDevices();
+    fillDevices(this.#micSelect, mics, media.micDeviceId, 'Microphone');
+    fillDevices(this.#cameraSelect, cameras, media.cameraDeviceId, 'Camera');
+    fillDevices(this.#speakerSelect, speakers, loadPrefs().speakerDeviceId, 'Speaker');
     byId('mic-device-field').hidden = mics.length < 2;
     byId('camera-device-field').hidden = cameras.length < 2;
-    byId('devices').hidden = mics.length < 2 && cameras.length < 2;
+    byId('speaker-device-field').hidden = speakers.length < 2;
+    byId('devices').hidden = mics.length < 2 && cameras.length < 2 && speakers.length < 2;
   }
-}
-
-/**
- * @param {HTMLSelectElement} select
- * @param {MediaDeviceInfo[]} devices
- * @param {string} selectedId
- * @param {string} fallbackLabel used while the browser hides device names
- */
-function fillSelect(select, devices, selectedId, fallbackLabel) {
-  select.replaceChildren(...devices.map((device, i) => {
-    const option = document.createElement('option');
-    option.value = device.deviceId;
-    option.textContent = device.label || `${fallbackLabel} ${i + 1}`;
-    option.selected = device.deviceId === selectedId;
-    return option;
-  }));
 }

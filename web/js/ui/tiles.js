@@ -161,6 +161,8 @@ export class TileGrid {
   #onPlayFailed;
   /** @type {HTMLElement | null} */
   #stage;
+  /** The chosen speaker ('' for the default). */
+  #sinkId = '';
 
   /**
    * @param {HTMLElement} container the grid element
@@ -197,6 +199,7 @@ export class TileGrid {
     }
     const tile = new Tile(this.#template, participant, isSelf);
     this.#tiles.set(participant.id, tile);
+    if (this.#sinkId && !isSelf) applySink(tile.video, this.#sinkId);
     if (isSelf) this.#container.prepend(tile.element);
     else this.#container.append(tile.element);
     const waiting = this.#pending.get(participant.id);
@@ -268,6 +271,47 @@ export class TileGrid {
   }
 
   /**
+   * Plays everyone's sound on the speaker `deviceId` ('' for the default).
+   * @param {string} deviceId
+   */
+  setSpeaker(deviceId) {
+    this.#sinkId = deviceId;
+    for (const tile of this.#tiles.values()) if (!tile.isSelf) applySink(tile.video, deviceId);
+  }
+
+  /**
+   * Marks the active speaker's tile (and features it in speaker view).
+   * @param {string | null} id
+   */
+  setSpeaking(id) {
+    for (const [tileId, tile] of this.#tiles) tile.element.classList.toggle('speaking', tileId === id);
+  }
+
+  /**
+   * Shows a participant's connection quality on their tile.
+   * @param {string} id
+   * @param {{level: string, detail: string}} quality
+   */
+  setQuality(id, quality) {
+    const tile = this.#tiles.get(id);
+    if (!tile) return;
+    tile.element.dataset.quality = quality.level;
+    const dot = tile.element.querySelector('.tile-quality');
+    if (dot) {
+      dot.setAttribute('title', `Connection ${quality.level}: ${quality.detail}`);
+      dot.setAttribute('aria-label', `Connection ${quality.level}`);
+    }
+  }
+
+  /**
+   * Grid view (everyone the same size) or speaker view (the active speaker large).
+   * @param {'grid' | 'speaker'} view
+   */
+  setView(view) {
+    this.#container.classList.toggle('speaker-view', view === 'speaker');
+  }
+
+  /**
    * Shows a reaction on a participant's tile.
    * @param {string} id
    * @param {string} emoji
@@ -293,4 +337,14 @@ export class TileGrid {
     // The stylesheet sizes the grid by how many tiles it holds.
     this.#container.dataset.count = String(Math.min(this.#tiles.size, 5));
   }
+}
+
+/**
+ * Routes a media element's sound to an output device, where the browser can.
+ * @param {HTMLMediaElement} element
+ * @param {string} deviceId
+ */
+function applySink(element, deviceId) {
+  const withSink = /** @type {HTMLMediaElement & {setSinkId?: (id: string) => Promise<void>}} */ (element);
+  withSink.setSinkId?.(deviceId).catch((err) => console.warn('parley: speaker not available', err));
 }

@@ -42,14 +42,12 @@ impl Hub {
         if reopen {
             self.update_gate(now, id);
         }
-        if changed {
-            if let Some(info) = self.info(id) {
-                self.broadcast(
-                    &room,
-                    Some(id),
-                    ServerMessage::ParticipantUpdated { participant: info },
-                );
-            }
+        if changed && let Some(info) = self.info(id) {
+            self.broadcast(
+                &room,
+                Some(id),
+                ServerMessage::ParticipantUpdated { participant: info },
+            );
         }
         Ok(())
     }

@@ -833,6 +833,22 @@ impl Hub {
                         );
                     }
                 }
+                SfuEvent::ActiveSpeaker { room, participant } => {
+                    let name = self
+                        .rooms
+                        .iter()
+                        .find(|(_, r)| r.id == room)
+                        .map(|(name, _)| name.clone());
+                    if let Some(name) = name {
+                        self.broadcast(
+                            &name,
+                            None,
+                            ServerMessage::ActiveSpeaker {
+                                id: participant.to_string(),
+                            },
+                        );
+                    }
+                }
                 SfuEvent::TransportState {
                     participant,
                     pc,
