@@ -14,6 +14,13 @@ pub struct RoomSettings {
     /// Most participants per room, 2–60 (seed 001).
     #[serde(default = "default_members")]
     pub max_members: u32,
+    /// Seconds a one-to-one call rings before it ends unanswered, 10–300.
+    #[serde(default = "default_ring")]
+    pub ring_timeout_secs: u32,
+}
+
+fn default_ring() -> u32 {
+    30
 }
 
 fn yes() -> bool {
@@ -29,6 +36,7 @@ impl Default for RoomSettings {
         RoomSettings {
             enabled: true,
             max_members: 20,
+            ring_timeout_secs: 30,
         }
     }
 }
@@ -49,6 +57,16 @@ impl RoomSettings {
                 format!(
                     "the member limit must be between {MIN_MEMBERS} and {MAX_MEMBERS}, got {}",
                     self.max_members
+                ),
+            );
+        }
+        if !(10..=300).contains(&self.ring_timeout_secs) {
+            e.add(
+                "ring_timeout_secs",
+                "range",
+                format!(
+                    "calls ring between 10 and 300 seconds, got {}",
+                    self.ring_timeout_secs
                 ),
             );
         }
@@ -141,8 +159,8 @@ mod tests {
         for ok in [2, 20, 60] {
             assert!(
                 RoomSettings {
-                    enabled: true,
-                    max_members: ok
+                    max_members: ok,
+                    ..RoomSettings::default()
                 }
                 .validate()
                 .is_ok()
@@ -150,8 +168,8 @@ mod tests {
         }
         for bad in [0, 1, 61, 1000] {
             let e = RoomSettings {
-                enabled: true,
                 max_members: bad,
+                ..RoomSettings::default()
             }
             .validate()
             .unwrap_err();

@@ -12,9 +12,10 @@ pub use hub::{
     Account, ConnId, ConnMeta, Hub, HubConfig, HubOutput, IceServerSource, RoomConfig, RoomPolicy,
 };
 pub use messages::{
-    ChatMessage, ClientMessage, Handover, IceConfig, IceServer, IceTransportPolicy, Knocker,
-    LeaveReason, MAX_CHAT_CHARS, MAX_MESSAGE_BYTES, ModerateAction, PROTOCOL_VERSION,
-    ParticipantInfo, PcName, Role, Security, SecurityChange, ServerMessage,
+    CallEndReason, CallParty, ChatMessage, ClientMessage, Handover, IceConfig, IceServer,
+    IceTransportPolicy, Knocker, LeaveReason, MAX_CHAT_CHARS, MAX_MESSAGE_BYTES, ModerateAction,
+    PROTOCOL_VERSION, ParticipantInfo, PcName, PresenceChoice, PresenceStatus, Role, Security,
+    SecurityChange, ServerMessage,
 };
 pub use names::{DisplayName, MAX_DISPLAY_NAME, MAX_ROOM_NAME, RoomName};
 pub use ratelimit::TokenBucket;

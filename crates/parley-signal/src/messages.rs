@@ -154,10 +154,98 @@ pub enum ClientMessage {
     },
     /// End the meeting for everyone (moderators only).
     EndMeeting,
+    /// Set one's presence (signed-in users): `away` while the page is
+    /// hidden, `dnd` to not be rung.
+    Presence {
+        /// The status chosen.
+        status: PresenceChoice,
+    },
+    /// Ring another user (signed-in users).
+    Call {
+        /// The callee's account id.
+        to: i64,
+        /// A video call (else audio only).
+        #[serde(default)]
+        video: bool,
+    },
+    /// Answer a ringing call on this page.
+    CallAnswer {
+        /// Which call.
+        call_id: u64,
+    },
+    /// Decline a ringing call.
+    CallDecline {
+        /// Which call.
+        call_id: u64,
+    },
+    /// Stop ringing (the caller hangs up before an answer).
+    CallHangup {
+        /// Which call.
+        call_id: u64,
+    },
     /// Leave the room, keep the connection.
     Leave,
     /// Liveness check.
     Ping,
+}
+
+/// The presence a user chooses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PresenceChoice {
+    /// Reachable.
+    Available,
+    /// The page is hidden or idle.
+    Away,
+    /// Do not ring.
+    Dnd,
+}
+
+/// A user's presence as others see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PresenceStatus {
+    /// On a Parley page and reachable.
+    Available,
+    /// Every Parley page of theirs is hidden or idle; still rung.
+    Away,
+    /// In a meeting or a call; not rung.
+    Busy,
+    /// Do not disturb; not rung.
+    Dnd,
+    /// No Parley page open.
+    Offline,
+}
+
+/// One side of a call.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallParty {
+    /// Account id.
+    pub id: i64,
+    /// Display name.
+    pub name: String,
+}
+
+/// Why a call ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CallEndReason {
+    /// The callee declined.
+    Declined,
+    /// Nobody answered within the ring timeout.
+    NoAnswer,
+    /// The callee is in a meeting or a call.
+    Busy,
+    /// The callee set do-not-disturb.
+    Dnd,
+    /// The callee has no Parley page open.
+    Offline,
+    /// The caller hung up before an answer.
+    Cancelled,
+    /// Answered on another page of the callee's.
+    AnsweredElsewhere,
+    /// The other side left the call.
+    HungUp,
 }
 
 /// The longest chat message, in characters.
@@ -290,6 +378,11 @@ const CLIENT_TYPES: &[&str] = &[
     "reject",
     "moderate",
     "end_meeting",
+    "presence",
+    "call",
+    "call_answer",
+    "call_decline",
+    "call_hangup",
     "leave",
     "ping",
 ];
@@ -355,6 +448,11 @@ impl ClientMessage {
             ClientMessage::Reject { .. } => "reject",
             ClientMessage::Moderate { .. } => "moderate",
             ClientMessage::EndMeeting => "end_meeting",
+            ClientMessage::Presence { .. } => "presence",
+            ClientMessage::Call { .. } => "call",
+            ClientMessage::CallAnswer { .. } => "call_answer",
+            ClientMessage::CallDecline { .. } => "call_decline",
+            ClientMessage::CallHangup { .. } => "call_hangup",
             ClientMessage::Leave => "leave",
             ClientMessage::Ping => "ping",
         }
@@ -501,6 +599,43 @@ pub enum ServerMessage {
         /// With `mute`: you may not unmute until allowed.
         #[serde(default)]
         forbid_unmute: bool,
+    },
+    /// A user's presence changed (to signed-in users who may see them).
+    Presence {
+        /// The account id.
+        user: i64,
+        /// The new status.
+        status: PresenceStatus,
+    },
+    /// Someone is calling you (to every page of yours).
+    IncomingCall {
+        /// Answer or decline with this.
+        call_id: u64,
+        /// The caller.
+        from: CallParty,
+        /// A video call.
+        video: bool,
+    },
+    /// Your call is ringing on the callee's pages.
+    CallRinging {
+        /// The call.
+        call_id: u64,
+        /// The callee.
+        to: CallParty,
+    },
+    /// The call was answered: join this room (to the caller and the page that answered).
+    CallAccepted {
+        /// The call.
+        call_id: u64,
+        /// The call's room.
+        room: String,
+    },
+    /// The call is over, or never started.
+    CallEnded {
+        /// The call (0 when it was refused before it had one).
+        call_id: u64,
+        /// Why.
+        reason: CallEndReason,
     },
     /// The room's active speaker changed (from the audio levels in their
     /// packets; a muted participant never becomes it).

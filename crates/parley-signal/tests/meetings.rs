@@ -41,7 +41,11 @@ impl Meeting {
         let conn = ConnId(n);
         let meta = ConnMeta {
             ip: Some(IpAddr::from(ip)),
-            account: account.map(|id| Account { id }),
+            account: account.map(|id| Account {
+                id,
+                name: format!("user{id}"),
+                domain: "example.org".into(),
+            }),
         };
         self.hub.handle_connect_as(self.now, conn, meta);
         conn

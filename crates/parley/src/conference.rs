@@ -11,7 +11,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use parley_settings::ConnectionSettings;
-use parley_signal::{ConnId, ConnMeta, Hub, HubOutput, ParticipantInfo, RoomName, RoomPolicy};
+use parley_signal::{
+    ConnId, ConnMeta, Hub, HubOutput, ParticipantInfo, PresenceStatus, RoomName, RoomPolicy,
+};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::db::Db;
@@ -39,6 +41,8 @@ pub enum Command {
     Stats(oneshot::Sender<ConferenceStats>),
     /// List the rooms in use and who is in them.
     Rooms(oneshot::Sender<Vec<(String, Vec<ParticipantInfo>)>>),
+    /// The presence of every signed-in user with a page open.
+    Presence(oneshot::Sender<Vec<(i64, PresenceStatus)>>),
     /// Apply the administrator's room settings.
     RoomPolicy(RoomPolicy),
     /// Apply new connection settings (ports, announced addresses).
@@ -107,6 +111,15 @@ impl ConferenceHandle {
     pub async fn rooms(&self) -> Vec<(String, Vec<ParticipantInfo>)> {
         let (tx, rx) = oneshot::channel();
         if !self.send(Command::Rooms(tx)).await {
+            return Vec::new();
+        }
+        rx.await.unwrap_or_default()
+    }
+
+    /// Signed-in users' presence (users not listed are offline).
+    pub async fn presence(&self) -> Vec<(i64, PresenceStatus)> {
+        let (tx, rx) = oneshot::channel();
+        if !self.send(Command::Presence(tx)).await {
             return Vec::new();
         }
         rx.await.unwrap_or_default()
@@ -229,6 +242,9 @@ impl Conference {
                 }
             }
             Command::RoomPolicy(policy) => self.hub.set_room_policy(policy),
+            Command::Presence(reply) => {
+                let _ = reply.send(self.hub.presence());
+            }
             Command::Rooms(reply) => {
                 let rooms = self
                     .hub

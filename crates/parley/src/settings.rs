@@ -41,6 +41,8 @@ pub fn room_policy(settings: &Settings) -> RoomPolicy {
         enabled: settings.rooms.enabled,
         max_members: usize::try_from(settings.rooms.max_members).unwrap_or(usize::MAX),
         reactions: settings.reactions.allowed.clone(),
+        ring_timeout: std::time::Duration::from_secs(u64::from(settings.rooms.ring_timeout_secs)),
+        buddies_all_domains: settings.history.buddy_list == parley_settings::BuddyList::AllDomains,
     }
 }
 
@@ -157,7 +159,7 @@ impl SettingsService {
                     ApiError::from(Invalid::one(e.field, "bind", e.message))
                         .with_status(axum::http::StatusCode::CONFLICT, "unavailable")
                 }),
-            Section::Rooms | Section::Reactions => {
+            Section::Rooms | Section::Reactions | Section::History => {
                 self.conference
                     .send(Command::RoomPolicy(room_policy(settings)))
                     .await;
@@ -167,7 +169,7 @@ impl SettingsService {
                 crate::logging::set_level(settings.logging.level);
                 Ok(())
             }
-            Section::Stun | Section::Turn | Section::TurnProvider | Section::History => Ok(()),
+            Section::Stun | Section::Turn | Section::TurnProvider => Ok(()),
         }
     }
 }

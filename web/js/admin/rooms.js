@@ -15,6 +15,7 @@ import { checkField, numberField, numberValue, sectionCard, setNumber } from './
  * @typedef {object} RoomSettings
  * @property {boolean} enabled
  * @property {number} max_members
+ * @property {number} ring_timeout_secs
  */
 
 /**
@@ -31,13 +32,25 @@ function roomsForm() {
     hint: 'Off turns away everyone who tries to join a room; people in a meeting stay.',
   });
   const max = numberField({ label: 'Most people in a room', field: 'max_members', min: 2, max: 60, hint: '2 to 60.' });
+  const ring = numberField({
+    label: 'Calls ring for (seconds)',
+    field: 'ring_timeout_secs',
+    min: 10,
+    max: 300,
+    hint: '10 to 300. An unanswered one-to-one call ends with “no answer” after this.',
+  });
   return {
-    fields: [enabled.wrap, max.wrap],
+    fields: [enabled.wrap, max.wrap, ring.wrap],
     render(v) {
       enabled.input.checked = v.enabled !== false;
       setNumber(max.input, v.max_members);
+      setNumber(ring.input, v.ring_timeout_secs);
     },
-    read: () => ({ enabled: enabled.input.checked, max_members: /** @type {number} */ (numberValue(max.input)) }),
+    read: () => ({
+      enabled: enabled.input.checked,
+      max_members: /** @type {number} */ (numberValue(max.input)),
+      ring_timeout_secs: /** @type {number} */ (numberValue(ring.input)),
+    }),
   };
 }
 

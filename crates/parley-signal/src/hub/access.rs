@@ -489,5 +489,8 @@ impl Hub {
             // Whoever waited for a moderator is shown at once.
             self.send_lobby(&room);
         }
+        if let Some(account) = account {
+            self.refresh_presence(account);
+        }
     }
 }

@@ -4,6 +4,7 @@
 //! [`Transmit`]s and the next timeout.
 
 mod access;
+mod calls;
 mod conversation;
 mod moderation;
 mod room;
@@ -26,6 +27,7 @@ use crate::messages::{
 use crate::names::{DisplayName, RoomName};
 use crate::ratelimit::TokenBucket;
 
+pub use calls::DEFAULT_RING_TIMEOUT;
 use room::Room;
 pub use room::RoomConfig;
 
@@ -57,6 +59,10 @@ pub struct RoomPolicy {
     pub max_members: usize,
     /// The reactions participants may send.
     pub reactions: Vec<String>,
+    /// How long a call rings before it ends unanswered (calls placed from now on).
+    pub ring_timeout: Duration,
+    /// Presence and calls reach users of every domain (else only their own).
+    pub buddies_all_domains: bool,
 }
 
 impl Default for RoomPolicy {
@@ -68,6 +74,8 @@ impl Default for RoomPolicy {
                 .into_iter()
                 .map(str::to_owned)
                 .collect(),
+            ring_timeout: DEFAULT_RING_TIMEOUT,
+            buddies_all_domains: false,
         }
     }
 }
@@ -194,6 +202,11 @@ pub enum HubOutput {
 pub struct Account {
     /// The account's id in the store.
     pub id: i64,
+    /// Its display name, shown to people it calls.
+    pub name: String,
+    /// Its domain: buddy lists and presence stay within it unless the
+    /// administrator allows all domains.
+    pub domain: String,
 }
 
 /// What the driver knows about a connection when it opens.
@@ -267,6 +280,8 @@ pub struct Hub {
     /// Wrong-password allowance per client address.
     password_limits: HashMap<IpAddr, TokenBucket>,
     outputs: VecDeque<HubOutput>,
+    /// Presence of signed-in users and their calls.
+    calls: calls::Calls,
     next_id: u64,
     next_ticket: u64,
 }
@@ -284,6 +299,7 @@ impl Hub {
             room_configs: HashMap::new(),
             password_limits: HashMap::new(),
             outputs: VecDeque::new(),
+            calls: calls::Calls::default(),
             next_id: 0,
             next_ticket: 0,
         }
@@ -387,6 +403,7 @@ impl Hub {
                 pending: None,
             },
         );
+        self.presence_connect(conn);
     }
 
     /// Any sign of life on a connection (a pong, a frame).
@@ -450,6 +467,7 @@ impl Hub {
             if let Some(pending) = c.pending {
                 self.drop_pending(conn, &pending);
             }
+            self.presence_disconnect(conn, c.meta.account.map(|a| a.id));
         }
         self.pump_sfu();
     }
@@ -485,12 +503,14 @@ impl Hub {
                 if let Some(pending) = c.pending {
                     self.drop_pending(conn, &pending);
                 }
+                self.presence_disconnect(conn, c.meta.account.map(|a| a.id));
                 self.outputs.push_back(HubOutput::Close {
                     conn,
                     reason: "idle timeout",
                 });
             }
         }
+        self.call_timeouts(now);
         if self.password_limits.len() > 1024 {
             self.password_limits.retain(|_, b| !b.is_full(now));
         }
@@ -514,7 +534,10 @@ impl Hub {
             .values()
             .map(|c| c.last_activity + self.config.idle_timeout)
             .min();
-        [idle, self.sfu.poll_timeout()].into_iter().flatten().min()
+        [idle, self.sfu.poll_timeout(), self.next_ring_deadline()]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     fn send(&mut self, conn: ConnId, message: ServerMessage) {
@@ -677,6 +700,11 @@ impl Hub {
                 self.end_meeting(now, moderator);
                 Ok(())
             }
+            ClientMessage::Presence { status } => self.set_presence(conn, status),
+            ClientMessage::Call { to, video } => self.place_call(now, conn, to, video),
+            ClientMessage::CallAnswer { call_id } => self.answer_call(conn, call_id),
+            ClientMessage::CallDecline { call_id } => self.decline_call(conn, call_id),
+            ClientMessage::CallHangup { call_id } => self.hang_up_call(conn, call_id),
             ClientMessage::Leave => {
                 if let Some(pending) = self.conns.get_mut(&conn).and_then(|c| c.pending.take()) {
                     self.drop_pending(conn, &pending);
@@ -726,6 +754,10 @@ impl Hub {
         }
         if was_moderator {
             self.hand_over(now, &member.room);
+        }
+        self.call_room_left(&member.room);
+        if let Some(account) = member.account {
+            self.refresh_presence(account);
         }
         if self.rooms.get(&member.room).is_some_and(Room::is_empty) {
             self.rooms.remove(&member.room);

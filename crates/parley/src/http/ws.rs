@@ -41,7 +41,11 @@ pub(super) async fn upgrade(
             .into_response();
     }
     let account = match auth::identify(&parts, &state.services.db).await {
-        Ok(caller) => caller.map(|c| Account { id: c.user.id }),
+        Ok(caller) => caller.map(|c| Account {
+            id: c.user.id,
+            name: c.user.display_name,
+            domain: c.user.domain,
+        }),
         Err(e) => return e.into_response(),
     };
     let meta = ConnMeta {

@@ -2,6 +2,7 @@
 //! `/api/v1/openapi.json`). JSON in and out; errors as in [`super::error`].
 
 mod accounts;
+mod buddies;
 mod ice;
 mod rooms;
 mod session;
@@ -52,6 +53,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/ice/servers"),
     ("post", "/api/v1/ice/check"),
     ("get", "/api/v1/rooms"),
+    ("get", "/api/v1/buddies"),
 ];
 
 /// The API's routes.
@@ -97,6 +99,7 @@ pub fn router() -> Router<AppState> {
         .route("/ice/servers", get(ice::servers))
         .route("/ice/check", post(ice::check))
         .route("/rooms", get(rooms::rooms))
+        .route("/buddies", get(buddies::buddies))
         .fallback(|| async {
             ApiError::not_found("no such API endpoint; see /api/v1/openapi.json")
         })
