@@ -174,13 +174,17 @@ export const MAX_MESSAGE_BYTES = 65536;
  *   | 'remove' | 'role'} ModerateAction
  */
 /** @typedef {{type: 'end_meeting'}} EndMeetingMessage */
+/** @typedef {{type: 'presence', status: 'available' | 'away' | 'dnd'}} PresenceSendMessage */
+/** @typedef {{type: 'call', to: number, video?: boolean}} CallMessage */
+/** @typedef {{type: 'call_answer' | 'call_decline' | 'call_hangup', call_id: number}} CallActionMessage */
 
 /**
  * Every message a client may send.
  * @typedef {JoinMessage | ClientOfferMessage | ClientAnswerMessage
  *   | CandidateMessage | MediaMessage | ReactionMessage | LeaveMessage
  *   | PingMessage | ChatSendMessage | HandMessage | ScreenMessage | SecurityMessage
- *   | LobbyDecisionMessage | ModerateMessage | EndMeetingMessage} ClientMessage
+ *   | LobbyDecisionMessage | ModerateMessage | EndMeetingMessage | PresenceSendMessage
+ *   | CallMessage | CallActionMessage} ClientMessage
  */
 
 // ---------------------------------------------------------------------------
@@ -211,6 +215,17 @@ export const MAX_MESSAGE_BYTES = 65536;
  */
 /** @typedef {{type: 'removed', reason: LeaveReason, by: string, blocked?: boolean}} RemovedMessage */
 /** @typedef {{type: 'active_speaker', id: string}} ActiveSpeakerMessage */
+/** @typedef {'available' | 'away' | 'busy' | 'dnd' | 'offline'} PresenceStatus */
+/** @typedef {{type: 'presence', user: number, status: PresenceStatus}} PresenceMessage */
+/** @typedef {{id: number, name: string}} CallParty */
+/** @typedef {{type: 'incoming_call', call_id: number, from: CallParty, video: boolean}} IncomingCallMessage */
+/** @typedef {{type: 'call_ringing', call_id: number, to: CallParty}} CallRingingMessage */
+/** @typedef {{type: 'call_accepted', call_id: number, room: string}} CallAcceptedMessage */
+/**
+ * @typedef {'declined' | 'no_answer' | 'busy' | 'dnd' | 'offline' | 'cancelled'
+ *   | 'answered_elsewhere' | 'hung_up'} CallEndReason
+ */
+/** @typedef {{type: 'call_ended', call_id: number, reason: CallEndReason}} CallEndedMessage */
 
 /**
  * @typedef {object} ParticipantJoinedMessage
@@ -282,7 +297,8 @@ export const MAX_MESSAGE_BYTES = 65536;
  *   | ParticipantLeftMessage | ServerReactionMessage | RoomSettingsMessage | ServerAnswerMessage
  *   | ServerOfferMessage | LeftMessage | PongMessage | ErrorMessage | LobbyWaitingMessage
  *   | LobbyMessage | ServerChatMessage | ServerSecurityMessage | ModerationMessage
- *   | RemovedMessage | ActiveSpeakerMessage} ServerMessage
+ *   | RemovedMessage | ActiveSpeakerMessage | PresenceMessage | IncomingCallMessage
+ *   | CallRingingMessage | CallAcceptedMessage | CallEndedMessage} ServerMessage
  */
 
 // ---------------------------------------------------------------------------
@@ -318,6 +334,11 @@ export const MAX_MESSAGE_BYTES = 65536;
  * @property {ModerationMessage} moderation
  * @property {RemovedMessage} removed
  * @property {ActiveSpeakerMessage} active_speaker
+ * @property {PresenceMessage} presence
+ * @property {IncomingCallMessage} incoming_call
+ * @property {CallRingingMessage} call_ringing
+ * @property {CallAcceptedMessage} call_accepted
+ * @property {CallEndedMessage} call_ended
  * @property {ConnectionClosed} close
  */
 
@@ -333,6 +354,7 @@ const SERVER_TYPES = new Set([
   'joined', 'participant_joined', 'participant_updated', 'participant_left',
   'answer', 'offer', 'left', 'pong', 'error', 'reaction', 'room_settings',
   'lobby_waiting', 'lobby', 'chat', 'security', 'moderation', 'removed', 'active_speaker',
+  'presence', 'incoming_call', 'call_ringing', 'call_accepted', 'call_ended',
 ]);
 
 /**

@@ -10,11 +10,13 @@
  * @module
  */
 
+import { api } from './api.js';
 import { LocalMedia } from './local-media.js';
 import { loadPrefs, savePrefs } from './prefs.js';
 import { SignalingClient, SignalingError } from './protocol.js';
 import { guessableRoomName, newRoomName, normalizeRoomName, roomNameProblem } from './room-name.js';
 import { MediaSession } from './session.js';
+import { hangUpSound } from './tones.js';
 import { Call } from './ui/call.js';
 import { byId } from './ui/dom.js';
 import { PrejoinScreen } from './ui/prejoin.js';
@@ -78,6 +80,26 @@ function init() {
   }
   openMedia();
   prejoin.focus();
+  if (location.hash === '#call') autoJoinCall();
+}
+
+/**
+ * An answered call brings both people here with `#call`: join at once with
+ * the remembered devices, under the account's name if none is remembered.
+ */
+async function autoJoinCall() {
+  history.replaceState(null, '', location.pathname);
+  let name = prefs.name;
+  if (!name) {
+    try {
+      name = (await api('GET', '/api/v1/session')).user.display_name;
+    } catch {
+      name = 'Guest';
+    }
+  }
+  /** @type {HTMLInputElement} */ (byId('name')).value = name;
+  await mediaReady;
+  join(name);
 }
 
 /**
@@ -183,9 +205,12 @@ function onCallEnded(how, endedBy = '') {
   mediaReady = null;
   byId('participant-count').textContent = '';
   const by = endedBy || 'A moderator';
+  const isCall = room.startsWith('call-');
+  if (how === 'call-ended' || (isCall && how === 'left')) hangUpSound();
   const [title, detail] = {
     'connection-lost': ['Connection lost', 'The connection to the server was lost.'],
-    left: ['You left the meeting', ''],
+    left: isCall ? ['Call ended', 'You hung up.'] : ['You left the meeting', ''],
+    'call-ended': ['Call ended', 'The other person hung up.'],
     removed: ['You were removed', `${by} removed you from the meeting.`],
     ended: ['The meeting has ended', `${by} ended the meeting for everyone.`],
   }[how];

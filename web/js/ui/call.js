@@ -30,7 +30,7 @@ import { clearToasts, showToast } from './toast.js';
 /**
  * How a call ended: the user left, the connection was lost, a moderator
  * removed us, or ended the meeting.
- * @typedef {'left' | 'connection-lost' | 'removed' | 'ended'} CallEnd
+ * @typedef {'left' | 'connection-lost' | 'removed' | 'ended' | 'call-ended'} CallEnd
  */
 
 /**
@@ -103,6 +103,10 @@ export class Call {
         }
       }),
       signaling.on('active_speaker', ({ id }) => tiles.setSpeaking(id)),
+      // A one-to-one call is over when the other side leaves.
+      signaling.on('call_ended', ({ reason }) => {
+        if (reason === 'hung_up') this.leave('call-ended');
+      }),
       signaling.on('removed', ({ reason, by }) => {
         this.endedBy = by;
         this.#end(reason === 'ended' ? 'ended' : 'removed');
@@ -179,12 +183,12 @@ export class Call {
    * the camera and microphone, and ends the call. The WebSocket is closed
    * once the server has acknowledged (or after a short wait).
    */
-  leave() {
+  leave(how = /** @type {CallEnd} */ ('left')) {
     if (this.ended) return;
     const signaling = this.#signaling;
     const acknowledged = signaling.leave().catch(() => {});
     const waited = new Promise((resolve) => setTimeout(resolve, LEAVE_TIMEOUT_MS));
-    this.#end('left');
+    this.#end(how);
     Promise.race([acknowledged, waited]).then(() => signaling.close());
   }
 
