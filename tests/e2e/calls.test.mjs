@@ -83,6 +83,16 @@ test('one-to-one calls ring, connect, end, and are declined with a reason', { ti
     await ada.goto(`${server.url}/`);
     await ben.goto(`${server.url}/`);
     for (const page of [ada, ben]) await page.waitForFunction(() => document.body.dataset.people === 'ready', null, { timeout: 15_000 });
+    // The call is in both histories, with both names.
+    for (const page of [ada, ben]) {
+      await eventually(async () => {
+        const text = await page.evaluate(() => document.querySelector('#history-list li')?.textContent ?? '');
+        if (/Call/.test(text) && text.includes(ADA.name) && text.includes(BEN.name)) return text;
+        await page.reload();
+        await page.waitForFunction(() => document.body.dataset.people === 'ready', null, { timeout: 15_000 });
+        return null;
+      }, 15_000, 'the call in the history');
+    }
   });
 
   await t.test('Ben declines: Ada is told "declined"', async () => {

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { api } from './api.js';
+import { api, setCsrfToken } from './api.js';
 import { CallCenter } from './calls.js';
 import { newRoomName, normalizeRoomName, roomNameFromInput, roomNameProblem } from './room-name.js';
 import { byId } from './ui/dom.js';
@@ -64,11 +64,14 @@ let calls = null;
 
 async function startPeople() {
   try {
-    await api('GET', '/api/v1/session');
+    const session = await api('GET', '/api/v1/session');
+    setCsrfToken(session.csrf_token);
   } catch {
     return; // a guest: no buddy list, nobody can ring this page
   }
   byId('people-section').hidden = false;
+  loadHistory();
+  byId('history-delete').addEventListener('click', deleteHistory);
   calls = new CallCenter();
   calls.on('presence', ({ user, status }) => {
     const b = buddies.find((x) => x.id === user);
@@ -144,3 +147,83 @@ function renderBuddies() {
 }
 
 startPeople();
+
+// ---------------------------------------------------------------------------
+// History: the signed-in user's meetings and calls.
+
+/**
+ * @typedef {object} HistoryMeeting
+ * @property {string} id
+ * @property {string} room
+ * @property {'meeting' | 'call'} kind
+ * @property {number} started_at
+ * @property {number | null} ended_at
+ * @property {number | null} duration_secs
+ * @property {Array<{name: string, account: boolean, joined_at: number, left_at: number | null}>} participants
+ * @property {Array<{from: string, text: string, private: boolean, at: number}>} chat
+ */
+
+/** @param {number | null} secs */
+function duration(secs) {
+  if (secs === null) return 'going on';
+  if (secs < 60) return `${secs} s`;
+  const min = Math.round(secs / 60);
+  return min < 60 ? `${min} min` : `${Math.floor(min / 60)} h ${min % 60} min`;
+}
+
+async function loadHistory() {
+  /** @type {{meetings: HistoryMeeting[], retention_days: number}} */
+  let answer;
+  try {
+    answer = await api('GET', '/api/v1/history?limit=20');
+  } catch {
+    return;
+  }
+  byId('history-section').hidden = false;
+  byId('history-retention').textContent = `Kept for ${answer.retention_days} days. No audio or video is recorded.`;
+  byId('history-list').replaceChildren(...answer.meetings.map((m) => {
+    const li = document.createElement('li');
+    li.dataset.meetingId = m.id;
+    const head = document.createElement('div');
+    head.className = 'history-head';
+    const what = document.createElement('strong');
+    what.textContent = m.kind === 'call' ? 'Call' : m.room;
+    const when = document.createElement('time');
+    when.dateTime = new Date(m.started_at * 1000).toISOString();
+    when.textContent = new Date(m.started_at * 1000).toLocaleString([], { dateStyle: 'medium', timeStyle: 'short' });
+    const long = document.createElement('span');
+    long.textContent = duration(m.duration_secs);
+    head.append(what, when, long);
+    const who = document.createElement('p');
+    who.className = 'hint';
+    who.textContent = [...new Set(m.participants.map((p) => p.name))].join(', ');
+    li.append(head, who);
+    if (m.chat.length > 0) {
+      const details = document.createElement('details');
+      const summary = document.createElement('summary');
+      summary.textContent = `Chat (${m.chat.length})`;
+      const log = document.createElement('ol');
+      log.className = 'chat-log';
+      for (const c of m.chat) {
+        const line = document.createElement('li');
+        line.textContent = `${c.from}${c.private ? ' (private)' : ''}: ${c.text}`;
+        log.append(line);
+      }
+      details.append(summary, log);
+      li.append(details);
+    }
+    return li;
+  }));
+  byId('history-empty').hidden = answer.meetings.length > 0;
+}
+
+async function deleteHistory() {
+  if (!confirm('Delete your history of meetings and calls, and the chat messages you sent? This cannot be undone.')) return;
+  try {
+    await api('DELETE', '/api/v1/history');
+  } catch (err) {
+    alert(err instanceof Error ? err.message : 'The history could not be deleted.');
+    return;
+  }
+  await loadHistory();
+}

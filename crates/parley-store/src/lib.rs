@@ -5,9 +5,11 @@
 //! async callers run them on a blocking thread.
 
 mod accounts;
+mod history;
 mod meetings;
 
 pub use accounts::{ApiToken, NewUser, Role, Session, User, UserUpdate};
+pub use history::{Attendance, HistoryChat, Meeting};
 pub use meetings::{StoredChat, StoredRoom};
 
 use std::path::{Path, PathBuf};
@@ -19,6 +21,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_rooms_and_settings.sql"),
     include_str!("migrations/0002_accounts.sql"),
     include_str!("migrations/0003_meetings.sql"),
+    include_str!("migrations/0004_history.sql"),
 ];
 
 /// The database file name inside the data directory.

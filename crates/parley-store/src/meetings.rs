@@ -102,8 +102,8 @@ impl Store {
         Ok(())
     }
 
-    /// Stores one chat message.
-    pub fn add_chat(&self, message: &StoredChat) -> Result<(), StoreError> {
+    /// Stores one chat message; returns its row id.
+    pub fn add_chat(&self, message: &StoredChat) -> Result<i64, StoreError> {
         self.conn.execute(
             "INSERT INTO chat_messages \
                (room, sent_at, sender_id, sender_name, recipient_id, body) \
@@ -117,7 +117,7 @@ impl Store {
                 message.body
             ],
         )?;
-        Ok(())
+        Ok(self.conn.last_insert_rowid())
     }
 
     /// A room's chat messages, oldest first.

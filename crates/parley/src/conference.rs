@@ -19,6 +19,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use crate::db::Db;
 use crate::ice::arrivals::{self, Arrivals};
 use crate::media::{BindError, MediaAddresses, MediaEndpoints};
+use crate::meetings::{HistoryEvent, HistoryLog};
 use crate::metrics::ConferenceStats;
 
 /// Messages queued for one WebSocket before the connection counts as stuck.
@@ -148,6 +149,7 @@ pub struct Conference {
     conns: HashMap<ConnId, mpsc::Sender<Outbound>>,
     commands: mpsc::Receiver<Command>,
     store: Db,
+    history: HistoryLog,
 }
 
 impl Conference {
@@ -178,6 +180,7 @@ impl Conference {
             arrivals,
             conns: HashMap::new(),
             commands: rx,
+            history: HistoryLog::start(store.clone()),
             store,
         };
         (conference, handle)
@@ -309,12 +312,31 @@ impl Conference {
                         }
                     });
                 }
-                HubOutput::RoomClosed { .. } => {}
+                HubOutput::RoomClosed { room } => {
+                    self.history.record(HistoryEvent::Closed { room });
+                }
+                HubOutput::MemberJoined {
+                    room,
+                    participant,
+                    account,
+                    name,
+                    call,
+                } => self.history.record(HistoryEvent::Joined {
+                    room,
+                    participant,
+                    account,
+                    name,
+                    call,
+                }),
+                HubOutput::MemberLeft { room, participant } => {
+                    self.history
+                        .record(HistoryEvent::Left { room, participant });
+                }
                 HubOutput::StoreRoom { room, config } => {
                     crate::meetings::save_room(&self.store, &room, &config);
                 }
                 HubOutput::StoreChat { room, message } => {
-                    crate::meetings::save_chat(&self.store, &room, &message);
+                    self.history.record(HistoryEvent::Chat { room, message });
                 }
                 HubOutput::CheckPassword {
                     conn,

@@ -1,14 +1,16 @@
 //! What meetings leave in the store: room security settings (loaded into
-//! the hub at start, saved when moderators change them), chat messages, and
-//! the retention job that deletes chat older than the history setting.
+//! the hub at start, saved when moderators change them), the history of
+//! meetings and calls with their chat (written in order by one task), and
+//! the retention job that deletes history older than the setting.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use parley_settings::Settings;
 use parley_signal::{ChatMessage, Handover, Hub, RoomConfig, RoomName};
 use parley_store::{StoredChat, StoredRoom};
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 
 use crate::db::Db;
 
@@ -63,35 +65,183 @@ pub fn save_room(db: &Db, room: &RoomName, config: &RoomConfig) {
     });
 }
 
-/// Saves a chat message, in the background.
-pub fn save_chat(db: &Db, room: &RoomName, message: &ChatMessage) {
-    let stored = StoredChat {
-        room: room.to_string(),
-        sent_at: i64::try_from(message.at).unwrap_or(i64::MAX),
-        sender_id: message.from.clone(),
-        sender_name: message.name.clone(),
-        recipient_id: message.to.clone(),
-        body: message.text.clone(),
-    };
-    let db = db.clone();
-    tokio::spawn(async move {
-        if let Err(e) = db.run(move |s| s.add_chat(&stored)).await {
-            tracing::warn!("cannot store a chat message: {e}");
-        }
-    });
+/// What the history records, in the order it happened.
+#[derive(Debug)]
+pub enum HistoryEvent {
+    /// Someone entered a room; the first one starts a meeting.
+    Joined {
+        /// Which room.
+        room: RoomName,
+        /// Participant id.
+        participant: String,
+        /// Account, if signed in.
+        account: Option<i64>,
+        /// Display name.
+        name: String,
+        /// A one-to-one call's room.
+        call: bool,
+    },
+    /// Someone left.
+    Left {
+        /// Which room.
+        room: RoomName,
+        /// Participant id.
+        participant: String,
+    },
+    /// The room emptied: its meeting ended.
+    Closed {
+        /// Which room.
+        room: RoomName,
+    },
+    /// A chat message, stored with the meeting.
+    Chat {
+        /// Which room.
+        room: RoomName,
+        /// The message.
+        message: ChatMessage,
+    },
 }
 
-/// Deletes chat older than the retention setting, now and every hour.
+/// Where the conference sends history events; one task writes them in order.
+#[derive(Clone)]
+pub struct HistoryLog(mpsc::UnboundedSender<(HistoryEvent, i64)>);
+
+impl HistoryLog {
+    /// Starts the writer. Meetings a previous run left open (a crash, a kill)
+    /// are closed first.
+    pub fn start(db: Db) -> HistoryLog {
+        let (tx, rx) = mpsc::unbounded_channel();
+        tokio::spawn(write_history(db, rx));
+        HistoryLog(tx)
+    }
+
+    /// Records `event` as happening now.
+    pub fn record(&self, event: HistoryEvent) {
+        let _ = self.0.send((event, crate::clock::unix_now_i64()));
+    }
+}
+
+async fn write_history(db: Db, mut events: mpsc::UnboundedReceiver<(HistoryEvent, i64)>) {
+    let now = crate::clock::unix_now_i64();
+    match db.run(move |s| s.close_open_meetings(now)).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!("{n} meetings left open by the last run marked ended"),
+        Err(e) => tracing::warn!("cannot close meetings left open: {e}"),
+    }
+    let mut current: HashMap<RoomName, String> = HashMap::new();
+    while let Some((event, at)) = events.recv().await {
+        let result = match event {
+            HistoryEvent::Joined {
+                room,
+                participant,
+                account,
+                name,
+                call,
+            } => {
+                let (id, new) = match current.get(&room) {
+                    Some(id) => (id.clone(), false),
+                    None => {
+                        let id = format!("{:032x}", rand::random::<u128>());
+                        current.insert(room.clone(), id.clone());
+                        (id, true)
+                    }
+                };
+                let room = room.to_string();
+                db.run(move |s| {
+                    if new {
+                        s.start_meeting(&id, &room, if call { "call" } else { "meeting" }, at)?;
+                    }
+                    s.record_join(&id, &participant, account, &name, at)
+                })
+                .await
+            }
+            HistoryEvent::Left { room, participant } => match current.get(&room).cloned() {
+                Some(id) => db.run(move |s| s.record_leave(&id, &participant, at)).await,
+                None => Ok(()),
+            },
+            HistoryEvent::Closed { room } => match current.remove(&room) {
+                Some(id) => db.run(move |s| s.end_meeting(&id, at)).await,
+                None => Ok(()),
+            },
+            HistoryEvent::Chat { room, message } => {
+                let meeting = current.get(&room).cloned();
+                let stored = StoredChat {
+                    room: room.to_string(),
+                    sent_at: i64::try_from(message.at).unwrap_or(i64::MAX),
+                    sender_id: message.from,
+                    sender_name: message.name,
+                    recipient_id: message.to,
+                    body: message.text,
+                };
+                db.run(move |s| {
+                    let row = s.add_chat(&stored)?;
+                    if let Some(meeting) = meeting {
+                        s.chat_in_meeting(row, &meeting)?;
+                    }
+                    Ok(())
+                })
+                .await
+            }
+        };
+        if let Err(e) = result {
+            tracing::warn!("cannot record history: {e}");
+        }
+    }
+}
+
+/// The unix time before which history is deleted, `days` before `now`.
+pub fn retention_cutoff(now: i64, days: u32) -> i64 {
+    now.saturating_sub(i64::from(days) * 86_400)
+}
+
+/// Deletes meetings, calls and chat older than the retention setting, now
+/// and every hour.
 pub async fn retention(db: Db, settings: watch::Receiver<Arc<Settings>>) {
     let mut tick = tokio::time::interval(RETENTION_INTERVAL);
     loop {
         tick.tick().await;
-        let days = i64::from(settings.borrow().history.retention_days);
-        let cutoff = crate::clock::unix_now_i64().saturating_sub(days * 86_400) * 1000;
-        match db.run(move |s| s.purge_chat(cutoff)).await {
+        let days = settings.borrow().history.retention_days;
+        let cutoff = retention_cutoff(crate::clock::unix_now_i64(), days);
+        match db.run(move |s| s.purge_history(cutoff)).await {
             Ok(0) => {}
-            Ok(n) => tracing::info!("deleted {n} chat messages older than {days} days"),
-            Err(e) => tracing::warn!("chat retention failed: {e}"),
+            Ok(n) => tracing::info!("deleted {n} meetings and calls older than {days} days"),
+            Err(e) => tracing::warn!("history retention failed: {e}"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn the_retention_job_purges_what_is_older_than_the_setting_on_a_virtual_clock() {
+        let store = parley_store::Store::open_in_memory().unwrap();
+        let day = 86_400;
+        let ended = 1_700_000_000;
+        store
+            .start_meeting("m", "retro", "call", ended - 600)
+            .unwrap();
+        store
+            .record_join("m", "p1", None, "Gus", ended - 600)
+            .unwrap();
+        store.end_meeting("m", ended).unwrap();
+        // 29 days later, with 30 days kept: still there.
+        let cutoff = retention_cutoff(ended + 29 * day, 30);
+        assert_eq!(store.purge_history(cutoff).unwrap(), 0);
+        // 31 days later: gone.
+        let cutoff = retention_cutoff(ended + 31 * day, 30);
+        assert_eq!(store.purge_history(cutoff).unwrap(), 1);
+        // A shorter setting purges sooner.
+        store.start_meeting("n", "retro", "meeting", ended).unwrap();
+        store.end_meeting("n", ended + 10).unwrap();
+        assert_eq!(
+            store
+                .purge_history(retention_cutoff(ended + 2 * day, 1))
+                .unwrap(),
+            1
+        );
     }
 }

@@ -452,6 +452,14 @@ impl Hub {
             c.participant = Some(id);
         }
         let info = self.info(id).expect("member just added");
+        let call = self.is_call_room(&room);
+        self.outputs.push_back(HubOutput::MemberJoined {
+            room: room.clone(),
+            participant: id.to_string(),
+            account,
+            name: info.name.clone(),
+            call,
+        });
         if info.role == Role::Moderator
             && let Some(r) = self.rooms.get_mut(&room)
         {

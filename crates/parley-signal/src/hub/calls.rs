@@ -485,5 +485,15 @@ impl Hub {
     }
 }
 
+impl Hub {
+    /// Whether `room` is an answered call's room.
+    pub(crate) fn is_call_room(&self, room: &RoomName) -> bool {
+        self.calls
+            .calls
+            .values()
+            .any(|c| matches!(&c.state, CallState::Answered { room: r } if r == room))
+    }
+}
+
 /// How long a call rings before it ends unanswered, by default.
 pub const DEFAULT_RING_TIMEOUT: Duration = Duration::from_secs(30);

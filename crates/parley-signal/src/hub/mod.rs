@@ -159,6 +159,26 @@ pub enum HubOutput {
         /// Which room.
         room: RoomName,
     },
+    /// Someone entered a room (for the history).
+    MemberJoined {
+        /// Which room.
+        room: RoomName,
+        /// The participant's id.
+        participant: String,
+        /// Their account, if signed in.
+        account: Option<i64>,
+        /// Their display name.
+        name: String,
+        /// The room is a one-to-one call's.
+        call: bool,
+    },
+    /// Someone left a room (for the history).
+    MemberLeft {
+        /// Which room.
+        room: RoomName,
+        /// The participant's id.
+        participant: String,
+    },
     /// Store this room's configuration (it changed).
     StoreRoom {
         /// Which room.
@@ -733,6 +753,10 @@ impl Hub {
         }
         self.sfu.remove_participant(now, id);
         tracing::info!(room = %member.room, participant = %id, ?reason, "left");
+        self.outputs.push_back(HubOutput::MemberLeft {
+            room: member.room.clone(),
+            participant: id.to_string(),
+        });
         let Some(r) = self.rooms.get_mut(&member.room) else {
             return;
         };

@@ -3,6 +3,7 @@
 
 mod accounts;
 mod buddies;
+mod history;
 mod ice;
 mod rooms;
 mod session;
@@ -54,6 +55,9 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/ice/check"),
     ("get", "/api/v1/rooms"),
     ("get", "/api/v1/buddies"),
+    ("get", "/api/v1/history"),
+    ("delete", "/api/v1/history"),
+    ("get", "/api/v1/history/export"),
 ];
 
 /// The API's routes.
@@ -100,6 +104,8 @@ pub fn router() -> Router<AppState> {
         .route("/ice/check", post(ice::check))
         .route("/rooms", get(rooms::rooms))
         .route("/buddies", get(buddies::buddies))
+        .route("/history", get(history::history).delete(history::delete))
+        .route("/history/export", get(history::export))
         .fallback(|| async {
             ApiError::not_found("no such API endpoint; see /api/v1/openapi.json")
         })
