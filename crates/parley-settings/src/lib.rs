@@ -8,6 +8,7 @@ mod history;
 mod ice;
 pub mod json_path;
 mod logging;
+mod mail;
 mod provider;
 mod rooms;
 pub mod url;
@@ -17,6 +18,7 @@ pub use error::{FieldError, Invalid};
 pub use history::{BuddyList, HistorySettings};
 pub use ice::{MAX_SERVERS, StunSettings, TransportPolicy, TurnServer, TurnSettings};
 pub use logging::{LogLevel, LoggingSettings};
+pub use mail::{MailSettings, SmtpSecurity, mailbox_address};
 pub use provider::{CustomProvider, Header, Method, ProviderAuth, TurnProvider};
 pub use rooms::{MAX_MEMBERS, MIN_MEMBERS, ReactionSettings, RoomSettings};
 
@@ -43,11 +45,13 @@ pub enum Section {
     Logging,
     /// History retention and buddy list.
     History,
+    /// Outgoing e-mail for invitations.
+    Mail,
 }
 
 impl Section {
     /// Every section, in the console's order.
-    pub const ALL: [Section; 8] = [
+    pub const ALL: [Section; 9] = [
         Section::Stun,
         Section::Turn,
         Section::TurnProvider,
@@ -56,6 +60,7 @@ impl Section {
         Section::Reactions,
         Section::Logging,
         Section::History,
+        Section::Mail,
     ];
 
     /// The section's name in URLs and the store.
@@ -69,6 +74,7 @@ impl Section {
             Section::Reactions => "reactions",
             Section::Logging => "logging",
             Section::History => "history",
+            Section::Mail => "mail",
         }
     }
 
@@ -97,6 +103,8 @@ pub struct Settings {
     pub logging: LoggingSettings,
     /// History.
     pub history: HistorySettings,
+    /// Outgoing e-mail.
+    pub mail: MailSettings,
 }
 
 fn parse<T: DeserializeOwned>(value: Value) -> Result<T, Invalid> {
@@ -162,6 +170,7 @@ impl Settings {
             Section::Reactions => serde_json::to_value(&self.reactions),
             Section::Logging => serde_json::to_value(self.logging),
             Section::History => serde_json::to_value(self.history),
+            Section::Mail => serde_json::to_value(&self.mail),
         };
         value.unwrap_or(Value::Null)
     }
@@ -206,6 +215,11 @@ impl Settings {
                 v.validate()?;
                 next.history = v;
             }
+            Section::Mail => {
+                let v: MailSettings = parse(value)?;
+                v.validate()?;
+                next.mail = v;
+            }
         }
         Ok(next)
     }
@@ -223,6 +237,7 @@ impl Settings {
             Section::Reactions => next.reactions = defaults.reactions,
             Section::Logging => next.logging = defaults.logging,
             Section::History => next.history = defaults.history,
+            Section::Mail => next.mail = defaults.mail,
         }
         next
     }

@@ -5,10 +5,12 @@
 //! async callers run them on a blocking thread.
 
 mod accounts;
+mod conferences;
 mod history;
 mod meetings;
 
 pub use accounts::{ApiToken, NewUser, Role, Session, User, UserUpdate};
+pub use conferences::{Conference, ConferenceDraft, Invitee};
 pub use history::{Attendance, HistoryChat, Meeting};
 pub use meetings::{StoredChat, StoredRoom};
 
@@ -22,6 +24,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0002_accounts.sql"),
     include_str!("migrations/0003_meetings.sql"),
     include_str!("migrations/0004_history.sql"),
+    include_str!("migrations/0005_conferences.sql"),
 ];
 
 /// The database file name inside the data directory.

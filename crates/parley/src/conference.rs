@@ -44,6 +44,17 @@ pub enum Command {
     Rooms(oneshot::Sender<Vec<(String, Vec<ParticipantInfo>)>>),
     /// The presence of every signed-in user with a page open.
     Presence(oneshot::Sender<Vec<(i64, PresenceStatus)>>),
+    /// Set up a scheduled conference's room.
+    ConfigureRoom {
+        /// Which room.
+        room: RoomName,
+        /// Its owner, if it has none.
+        owner: i64,
+        /// A new password hash.
+        password: Option<String>,
+        /// The lobby on or off.
+        lobby: Option<bool>,
+    },
     /// Apply the administrator's room settings.
     RoomPolicy(RoomPolicy),
     /// Apply new connection settings (ports, announced addresses).
@@ -115,6 +126,23 @@ impl ConferenceHandle {
             return Vec::new();
         }
         rx.await.unwrap_or_default()
+    }
+
+    /// Sets up a room ahead of its meeting.
+    pub async fn configure_room(
+        &self,
+        room: RoomName,
+        owner: i64,
+        password: Option<String>,
+        lobby: Option<bool>,
+    ) {
+        self.send(Command::ConfigureRoom {
+            room,
+            owner,
+            password,
+            lobby,
+        })
+        .await;
     }
 
     /// Signed-in users' presence (users not listed are offline).
@@ -245,6 +273,12 @@ impl Conference {
                 }
             }
             Command::RoomPolicy(policy) => self.hub.set_room_policy(policy),
+            Command::ConfigureRoom {
+                room,
+                owner,
+                password,
+                lobby,
+            } => self.hub.configure_room(&room, owner, password, lobby),
             Command::Presence(reply) => {
                 let _ = reply.send(self.hub.presence());
             }

@@ -15,6 +15,7 @@ pub mod logging;
 pub mod media;
 pub mod meetings;
 pub mod metrics;
+pub mod schedule;
 pub mod serve;
 pub mod settings;
 pub mod signal;

@@ -169,7 +169,7 @@ impl SettingsService {
                 crate::logging::set_level(settings.logging.level);
                 Ok(())
             }
-            Section::Stun | Section::Turn | Section::TurnProvider => Ok(()),
+            Section::Stun | Section::Turn | Section::TurnProvider | Section::Mail => Ok(()),
         }
     }
 }

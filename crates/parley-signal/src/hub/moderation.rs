@@ -127,6 +127,29 @@ impl Hub {
         Ok(())
     }
 
+    /// Sets up a room ahead of its meeting (a scheduled conference): its
+    /// owner if it has none, a new password hash, the lobby.
+    pub fn configure_room(
+        &mut self,
+        room: &RoomName,
+        owner: i64,
+        password: Option<String>,
+        lobby: Option<bool>,
+    ) {
+        let config = self.room_configs.entry(room.clone()).or_default();
+        if config.owner.is_none() {
+            config.owner = Some(owner);
+        }
+        if password.is_some() {
+            config.password = password;
+        }
+        if let Some(lobby) = lobby {
+            config.lobby = lobby;
+        }
+        self.store_room(room);
+        self.send_security(room);
+    }
+
     /// The driver's answer to [`HubOutput::HashPassword`].
     pub fn handle_password_hashed(&mut self, room: &RoomName, _ticket: u64, phc: String) {
         self.room_configs.entry(room.clone()).or_default().password = Some(phc);

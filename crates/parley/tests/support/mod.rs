@@ -3,6 +3,7 @@
 #![allow(dead_code)] // each test binary uses part of this
 
 pub mod api;
+pub mod smtp;
 pub mod ws;
 
 use std::io::{BufRead, BufReader};

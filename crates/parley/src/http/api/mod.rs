@@ -3,6 +3,7 @@
 
 mod accounts;
 mod buddies;
+mod conferences;
 mod history;
 mod ice;
 mod rooms;
@@ -58,6 +59,11 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/history"),
     ("delete", "/api/v1/history"),
     ("get", "/api/v1/history/export"),
+    ("get", "/api/v1/conferences"),
+    ("post", "/api/v1/conferences"),
+    ("put", "/api/v1/conferences/{id}"),
+    ("delete", "/api/v1/conferences/{id}"),
+    ("get", "/api/v1/conferences/{id}/ics"),
 ];
 
 /// The API's routes.
@@ -106,6 +112,15 @@ pub fn router() -> Router<AppState> {
         .route("/buddies", get(buddies::buddies))
         .route("/history", get(history::history).delete(history::delete))
         .route("/history/export", get(history::export))
+        .route(
+            "/conferences",
+            get(conferences::list).post(conferences::create),
+        )
+        .route(
+            "/conferences/{id}",
+            axum::routing::put(conferences::update).delete(conferences::cancel),
+        )
+        .route("/conferences/{id}/ics", get(conferences::calendar))
         .fallback(|| async {
             ApiError::not_found("no such API endpoint; see /api/v1/openapi.json")
         })
