@@ -129,4 +129,28 @@ test('one-to-one calls ring, connect, end, and are declined with a reason', { ti
     await ben2.waitForURL(/\/r\/call-/, { timeout: 10_000 });
     await ada.waitForURL(/\/r\/call-/, { timeout: 10_000 });
   });
+
+  await t.test('Ada schedules a conference from the home page; Ben sees the invitation', async () => {
+    await ada.goto(`${server.url}/`);
+    await ada.waitForFunction(() => document.body.dataset.people === 'ready', null, { timeout: 15_000 });
+    await ada.click('#schedule-summary');
+    await ada.fill('#conf-title', 'Planning <b>2030</b>');
+    await ada.fill('#conf-start', '2030-01-15T10:00');
+    await ada.fill('#conf-tz', 'Europe/Lisbon');
+    await ada.fill('#conf-invitees', 'ben@example.org, not-an-address');
+    await ada.click('#schedule-submit');
+    await eventually(async () => /not an e-mail address/.test(await ada.textContent('#schedule-error') ?? ''), 5_000,
+      'the bad address to be named');
+    await ada.fill('#conf-invitees', 'ben@example.org');
+    await ada.click('#schedule-submit');
+    await eventually(async () => (await ada.textContent('#conference-list') ?? '').includes('Planning <b>2030</b>'), 5_000,
+      'the conference in Ada\'s list');
+    await ben.goto(`${server.url}/`);
+    await ben.waitForFunction(() => document.body.dataset.people === 'ready', null, { timeout: 15_000 });
+    await eventually(async () => {
+      const text = await ben.textContent('#conference-list') ?? '';
+      return text.includes('Planning <b>2030</b>') && text.includes(`Invited by ${ADA.name}`);
+    }, 10_000, 'the invitation on Ben\'s home page');
+    assert.equal(await ben.evaluate(() => document.querySelector('#conference-list b')), null, 'the title is text');
+  });
 });

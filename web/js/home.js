@@ -5,7 +5,7 @@
  * @module
  */
 
-import { api, setCsrfToken } from './api.js';
+import { ApiError, api, setCsrfToken } from './api.js';
 import { CallCenter } from './calls.js';
 import { newRoomName, normalizeRoomName, roomNameFromInput, roomNameProblem } from './room-name.js';
 import { byId } from './ui/dom.js';
@@ -71,6 +71,7 @@ async function startPeople() {
   }
   byId('people-section').hidden = false;
   loadHistory();
+  startSchedule();
   byId('history-delete').addEventListener('click', deleteHistory);
   calls = new CallCenter();
   calls.on('presence', ({ user, status }) => {
@@ -226,4 +227,158 @@ async function deleteHistory() {
     return;
   }
   await loadHistory();
+}
+
+// ---------------------------------------------------------------------------
+// Scheduled conferences: the upcoming list and the schedule/edit form.
+
+/**
+ * @typedef {object} ScheduledConference
+ * @property {number} id
+ * @property {string} title
+ * @property {string} link
+ * @property {string} starts_local
+ * @property {string} time_zone
+ * @property {number} starts_at
+ * @property {number} duration_min
+ * @property {boolean} cancelled
+ * @property {{name: string, login: string, you: boolean}} organizer
+ * @property {Array<{email: string, account: boolean, delivery?: string}>} invitees
+ */
+
+/** @type {ScheduledConference[]} */
+let conferences = [];
+
+function startSchedule() {
+  byId('schedule-section').hidden = false;
+  const tz = /** @type {HTMLInputElement} */ (byId('conf-tz'));
+  tz.value = Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC';
+  const zones = /** @type {any} */ (Intl).supportedValuesOf?.('timeZone') ?? [];
+  byId('tz-list').replaceChildren(...zones.map((/** @type {string} */ z) => new Option(z, z)));
+  byId('schedule-form').addEventListener('submit', (e) => {
+    e.preventDefault();
+    submitConference();
+  });
+  byId('schedule-reset').addEventListener('click', resetScheduleForm);
+  loadConferences();
+}
+
+async function loadConferences() {
+  try {
+    conferences = (await api('GET', '/api/v1/conferences')).conferences;
+  } catch {
+    conferences = [];
+  }
+  byId('conference-list').replaceChildren(...conferences.map(conferenceItem));
+  byId('conference-empty').hidden = conferences.length > 0;
+}
+
+/** @param {ScheduledConference} c */
+function conferenceItem(c) {
+  const li = document.createElement('li');
+  li.dataset.conferenceId = String(c.id);
+  li.classList.toggle('cancelled', c.cancelled);
+  const head = document.createElement('div');
+  head.className = 'history-head';
+  const title = document.createElement('strong');
+  title.textContent = c.cancelled ? `${c.title} (cancelled)` : c.title;
+  const when = document.createElement('time');
+  const start = new Date(c.starts_at * 1000);
+  when.dateTime = start.toISOString();
+  when.textContent = `${start.toLocaleString([], { dateStyle: 'medium', timeStyle: 'short' })} · ${c.duration_min} min`;
+  head.append(title, when);
+  const who = document.createElement('p');
+  who.className = 'hint';
+  who.textContent = c.organizer.you
+    ? `You organize · ${c.invitees.map((i) => `${i.email}${i.delivery && i.delivery !== 'sent' ? ` (${i.delivery})` : ''}`).join(', ') || 'no invitees'}`
+    : `Invited by ${c.organizer.name}`;
+  const actions = document.createElement('div');
+  actions.className = 'row';
+  if (!c.cancelled) {
+    const join = document.createElement('a');
+    join.className = 'button small primary';
+    join.href = new URL(c.link).pathname;
+    join.textContent = 'Join';
+    const ics = document.createElement('a');
+    ics.className = 'button small';
+    ics.href = `/api/v1/conferences/${c.id}/ics`;
+    ics.download = 'invite.ics';
+    ics.textContent = 'Add to calendar';
+    actions.append(join, ics);
+    if (c.organizer.you) {
+      const edit = document.createElement('button');
+      edit.type = 'button';
+      edit.className = 'small';
+      edit.textContent = 'Edit';
+      edit.addEventListener('click', () => editConference(c));
+      const cancel = document.createElement('button');
+      cancel.type = 'button';
+      cancel.className = 'small danger';
+      cancel.textContent = 'Cancel';
+      cancel.addEventListener('click', async () => {
+        if (!confirm(`Cancel "${c.title}"? Invitees are told.`)) return;
+        try {
+          await api('DELETE', `/api/v1/conferences/${c.id}`);
+        } catch (err) {
+          alert(err instanceof Error ? err.message : 'Could not cancel.');
+        }
+        loadConferences();
+      });
+      actions.append(edit, cancel);
+    }
+  }
+  li.append(head, who, actions);
+  return li;
+}
+
+/** @param {ScheduledConference} c */
+function editConference(c) {
+  /** @type {HTMLInputElement} */ (byId('conf-id')).value = String(c.id);
+  /** @type {HTMLInputElement} */ (byId('conf-title')).value = c.title;
+  /** @type {HTMLInputElement} */ (byId('conf-start')).value = c.starts_local;
+  /** @type {HTMLInputElement} */ (byId('conf-duration')).value = String(c.duration_min);
+  /** @type {HTMLInputElement} */ (byId('conf-tz')).value = c.time_zone;
+  /** @type {HTMLTextAreaElement} */ (byId('conf-invitees')).value = c.invitees.map((i) => i.email).join('\n');
+  /** @type {HTMLInputElement} */ (byId('conf-password')).value = '';
+  byId('schedule-summary').textContent = `Editing "${c.title}"`;
+  byId('schedule-submit').textContent = 'Save and send updates';
+  byId('schedule-reset').hidden = false;
+  /** @type {HTMLDetailsElement} */ (byId('schedule-details')).open = true;
+}
+
+function resetScheduleForm() {
+  /** @type {HTMLFormElement} */ (byId('schedule-form')).reset();
+  /** @type {HTMLInputElement} */ (byId('conf-id')).value = '';
+  /** @type {HTMLInputElement} */ (byId('conf-tz')).value = Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC';
+  byId('schedule-summary').textContent = 'Schedule a conference';
+  byId('schedule-submit').textContent = 'Schedule and invite';
+  byId('schedule-reset').hidden = true;
+}
+
+async function submitConference() {
+  const error = byId('schedule-error');
+  error.hidden = true;
+  const value = (/** @type {string} */ id) => /** @type {HTMLInputElement} */ (byId(id)).value;
+  const body = {
+    title: value('conf-title'),
+    starts_local: value('conf-start').slice(0, 16),
+    time_zone: value('conf-tz').trim(),
+    duration_min: Number(value('conf-duration')),
+    password: value('conf-password'),
+    lobby: /** @type {HTMLInputElement} */ (byId('conf-lobby')).checked,
+    invitees: /** @type {HTMLTextAreaElement} */ (byId('conf-invitees')).value.split(/[\s,;]+/).filter(Boolean),
+  };
+  const id = value('conf-id');
+  try {
+    if (id) await api('PUT', `/api/v1/conferences/${id}`, body);
+    else await api('POST', '/api/v1/conferences', body);
+  } catch (err) {
+    const field = err instanceof ApiError ? err.fields[0] : undefined;
+    error.textContent = field ? field.message : err instanceof Error ? err.message : 'Could not schedule the conference.';
+    error.hidden = false;
+    return;
+  }
+  resetScheduleForm();
+  /** @type {HTMLDetailsElement} */ (byId('schedule-details')).open = false;
+  await loadConferences();
 }

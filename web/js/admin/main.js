@@ -11,6 +11,7 @@ import { byId } from '../ui/dom.js';
 import { connectionPage } from './connection.js';
 import { createContext } from './context.js';
 import { loggingPage } from './logging.js';
+import { mailPage } from './mail.js';
 import { providerPage } from './provider.js';
 import { reactionsPage } from './reactions.js';
 import { roomsPage } from './rooms.js';
@@ -142,7 +143,7 @@ async function start() {
   }
 
   const ctx = createContext(user, settings);
-  pages = [usersPage, connectionPage, providerPage, roomsPage, reactionsPage, loggingPage].map((make) => make(ctx));
+  pages = [usersPage, connectionPage, providerPage, roomsPage, reactionsPage, loggingPage, mailPage].map((make) => make(ctx));
   pagesRoot.replaceChildren(...pages.map((p) => p.element));
   byId('admin-loading').hidden = true;
   nav.hidden = false;
