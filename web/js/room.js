@@ -60,6 +60,16 @@ function init() {
   byId('prejoin-room').textContent = rawRoom;
   document.title = `${rawRoom || 'Room'} · Parley`;
   byId('rejoin').addEventListener('click', rejoin);
+  // A call turns into a meeting the same way any room grows: share its link.
+  byId('copy-link').addEventListener('click', async () => {
+    const link = `${location.origin}${location.pathname}`;
+    try {
+      await navigator.clipboard.writeText(link);
+      showToast('Link copied. Send it to the people you want to invite.', { kind: 'info' });
+    } catch {
+      showToast(`Send this link to invite someone: ${link}`, { kind: 'info', timeoutMs: 0 });
+    }
+  });
   // Closing the tab hangs up straight away, rather than leaving a silent
   // participant until the server's 30-second timeout.
   window.addEventListener('pagehide', () => call?.abandon());
