@@ -33,6 +33,9 @@ enum Commands {
     /// Test STUN/TURN servers: a Parley server's own settings (--server),
     /// or the URLs given.
     CheckIce(crate::ice::cli::CheckIceArgs),
+    /// Load a Parley server with publishers and subscribers and measure
+    /// what they receive (frames, skips, freezes, latency).
+    Load(crate::load::LoadArgs),
 }
 
 /// Parses the command line and runs the chosen command.
@@ -45,6 +48,22 @@ pub fn main() -> anyhow::Result<()> {
         Some(Commands::CheckIce(args)) => {
             crate::logging::init(LogLevel::Warning);
             return runtime()?.block_on(crate::ice::cli::run(args));
+        }
+        Some(Commands::Load(args)) => {
+            crate::logging::init(LogLevel::Warning);
+            let json = args.json.clone();
+            let summary = crate::load::run(args)?;
+            print!("{}", summary.table());
+            if let Some(path) = json {
+                let text = serde_json::to_string_pretty(&summary)?;
+                if path == "-" {
+                    println!("{text}");
+                } else {
+                    std::fs::write(&path, text)
+                        .map_err(|e| anyhow::anyhow!("cannot write {path}: {e}"))?;
+                }
+            }
+            return Ok(());
         }
         None => cli.serve,
     };

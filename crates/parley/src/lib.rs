@@ -11,6 +11,7 @@ pub mod config;
 pub mod db;
 pub mod http;
 pub mod ice;
+pub mod load;
 pub mod logging;
 pub mod media;
 pub mod meetings;
