@@ -398,3 +398,91 @@ fn subscriptions_that_end_before_the_connection_is_up_do_not_strand_it() {
     assert!(w.clients[b].got(&w.clients[c], MediaKind::Audio) > 20);
     assert!(w.clients[b].errors.is_empty(), "{:?}", w.clients[b].errors);
 }
+
+#[test]
+fn a_lost_video_packet_is_retransmitted_and_no_frame_is_missing() {
+    let mut w = World::new();
+    let a = w.join("room", "Ada");
+    let b = w.join("room", "Grace");
+    w.publish(a);
+    w.run(Duration::from_secs(2));
+    let video_written = |w: &World| w.clients[a].frames_sent.div_ceil(7);
+    let received = |w: &World| w.clients[b].got(&w.clients[a], MediaKind::Video);
+
+    // Lose two video packets on their way to Grace, then give NACK and the
+    // retransmission a moment.
+    let (sent0, got0) = (video_written(&w), received(&w));
+    w.lose_video_to = Some((w.clients[b].subscribe_addr, 2));
+    w.run(Duration::from_millis(1500));
+    assert_eq!(
+        w.lose_video_to.map(|l| l.1),
+        Some(0),
+        "two packets were lost"
+    );
+    let (sent1, got1) = (video_written(&w), received(&w));
+    assert_eq!(
+        got1 - got0,
+        sent1 - sent0,
+        "every frame written in the window reached Grace ({} written, {} received)",
+        sent1 - sent0,
+        got1 - got0
+    );
+}
+
+#[test]
+fn audio_keeps_flowing_while_video_is_paused_and_video_resumes_on_a_keyframe() {
+    let mut w = World::new();
+    let host = w.join_as("room", "Host", Some(1));
+    let guest = w.join("room", "Guest");
+    let viewer = w.join("room", "Viewer");
+    w.publish(host);
+    w.publish(guest);
+    w.run(Duration::from_secs(2));
+    let got = |w: &World, from: usize, kind| w.clients[viewer].got(&w.clients[from], kind);
+    assert!(got(&w, guest, MediaKind::Video) > 20);
+
+    // Presenter mode: only the host (a moderator) may show video.
+    w.send(
+        host,
+        serde_json::json!({"type": "security", "presenter_mode": true}),
+    );
+    w.run(Duration::from_millis(200));
+    let (video0, audio0, host0) = (
+        got(&w, guest, MediaKind::Video),
+        got(&w, guest, MediaKind::Audio),
+        got(&w, host, MediaKind::Video),
+    );
+    w.run(Duration::from_secs(1));
+    assert_eq!(
+        got(&w, guest, MediaKind::Video),
+        video0,
+        "the guest's video is paused"
+    );
+    assert!(
+        got(&w, guest, MediaKind::Audio) >= audio0 + 45,
+        "its audio goes on"
+    );
+    assert!(
+        got(&w, host, MediaKind::Video) >= host0 + 25,
+        "the host's video goes on"
+    );
+
+    // Off again: the guest's video comes back, starting with a keyframe.
+    let keys = w.clients[viewer]
+        .keyframes_received
+        .get(&w.clients[guest].id)
+        .copied()
+        .unwrap_or(0);
+    w.send(
+        host,
+        serde_json::json!({"type": "security", "presenter_mode": false}),
+    );
+    w.run(Duration::from_millis(500));
+    assert!(got(&w, guest, MediaKind::Video) > video0 + 10);
+    let keys_after = w.clients[viewer]
+        .keyframes_received
+        .get(&w.clients[guest].id)
+        .copied()
+        .unwrap_or(0);
+    assert!(keys_after > keys, "resumed video starts from a keyframe");
+}

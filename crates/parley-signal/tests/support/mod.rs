@@ -102,6 +102,8 @@ pub struct World {
     pub now: Instant,
     pub clients: Vec<Client>,
     pub server: SocketAddr,
+    /// Video RTP packets still to lose on the way to this address.
+    pub lose_video_to: Option<(SocketAddr, u32)>,
 }
 
 impl World {
@@ -112,6 +114,7 @@ impl World {
             now: Instant::now(),
             clients: Vec::new(),
             server,
+            lose_video_to: None,
         }
     }
 
@@ -123,9 +126,22 @@ impl World {
 
     /// Adds a client and joins it to `room`.
     pub fn join(&mut self, room: &str, name: &str) -> usize {
+        self.join_as(room, name, None)
+    }
+
+    /// Adds a client, signed in as `account` if given, and joins it to `room`.
+    pub fn join_as(&mut self, room: &str, name: &str, account: Option<i64>) -> usize {
         let n = self.clients.len() as u8 + 1;
         let client = Client::new(n, self.now);
-        self.hub.handle_connect(self.now, client.conn);
+        let meta = parley_signal::ConnMeta {
+            ip: None,
+            account: account.map(|id| parley_signal::Account {
+                id,
+                name: name.to_owned(),
+                domain: "example.org".into(),
+            }),
+        };
+        self.hub.handle_connect_as(self.now, client.conn, meta);
         self.clients.push(client);
         let i = self.clients.len() - 1;
         self.send(
@@ -246,6 +262,14 @@ impl World {
             let mut moved = false;
             while let Some(t) = self.hub.poll_transmit() {
                 moved = true;
+                if let Some((to, left)) = &mut self.lose_video_to
+                    && *to == t.destination
+                    && *left > 0
+                    && is_video_rtp(&t.contents)
+                {
+                    *left -= 1;
+                    continue;
+                }
                 let Some(c) = self
                     .clients
                     .iter_mut()
@@ -284,6 +308,11 @@ impl World {
             }
         }
     }
+}
+
+/// An RTP (not RTCP) datagram big enough to be video rather than Opus.
+fn is_video_rtp(data: &[u8]) -> bool {
+    data.len() > 500 && data[0] & 0xc0 == 0x80 && !(72..=79).contains(&(data[1] & 0x7f))
 }
 
 /// Applies a subscribe offer (on a fresh connection if the server renewed
