@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  adminApi, eventually, launchBrowser, receivedByParticipant, signIn, signedInContext, sleep, startServer,
+  eventually, launchBrowser, receivedByParticipant, signedInContext, signedInUsers, sleep, startServer,
 } from './harness.mjs';
 
 const ADA = { login: 'ada@example.org', password: 'ada passphrase 11', name: 'Ada Lovelace' };
@@ -47,13 +47,9 @@ test('one-to-one calls ring, connect, end, and are declined with a reason', { ti
     await chrome.close();
     await server.stop();
   });
-  const api = await adminApi(server);
-  for (const u of [ADA, BEN]) {
-    const res = await api('POST', '/api/v1/users', { login: u.login, password: u.password, display_name: u.name });
-    assert.equal(res.status, 201, JSON.stringify(res.body));
-  }
-  const adaContext = await signedInContext(chrome.browser, server, await signIn(server, ADA.login, ADA.password));
-  const benContext = await signedInContext(chrome.browser, server, await signIn(server, BEN.login, BEN.password));
+  const [adaCookie, benCookie] = await signedInUsers(server, [ADA, BEN]);
+  const adaContext = await signedInContext(chrome.browser, server, adaCookie);
+  const benContext = await signedInContext(chrome.browser, server, benCookie);
   const ada = await home(adaContext, server.url);
   const ben = await home(benContext, server.url);
   await buddyStatus(ada, BEN.name, 'available');

@@ -543,3 +543,20 @@ export async function signedInContext(browser, server, cookie) {
   await context.addCookies([{ name: cookie.slice(0, at), value: cookie.slice(at + 1), url: server.url }]);
   return context;
 }
+
+/**
+ * Creates the first administrator and then `users` (`{login, password, name}`),
+ * and signs each in; returns their session cookies, in order.
+ * @param {{url: string, log: string[]}} server
+ * @param {Array<{login: string, password: string, name: string}>} users
+ */
+export async function signedInUsers(server, users) {
+  const api = await adminApi(server);
+  const cookies = [];
+  for (const u of users) {
+    const res = await api('POST', '/api/v1/users', { login: u.login, password: u.password, display_name: u.name });
+    if (res.status !== 201) throw new Error(`creating ${u.login}: ${res.status} ${JSON.stringify(res.body)}`);
+    cookies.push(await signIn(server, u.login, u.password));
+  }
+  return cookies;
+}

@@ -8,8 +8,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  adminApi, clickJoin, eventually, launchBrowser, openRoom, receivedByParticipant, recordSignaling,
-  roomName, signalingLog, signIn, signedInContext, sleep, startServer, waitForPrejoin,
+  clickJoin, eventually, launchBrowser, openRoom, receivedByParticipant, recordSignaling,
+  roomName, signalingLog, signedInContext, signedInUsers, sleep, startServer, waitForPrejoin,
 } from './harness.mjs';
 
 const OWNER = { login: 'owen@example.org', password: 'owner passphrase 1', name: 'Owen' };
@@ -41,13 +41,7 @@ test('moderators, lobby, password, chat, reactions, mute and screen share', { ti
     await chrome.close();
     await server.stop();
   });
-  const api = await adminApi(server);
-  for (const u of [OWNER, BEA]) {
-    const res = await api('POST', '/api/v1/users', { login: u.login, password: u.password, display_name: u.name });
-    assert.equal(res.status, 201, JSON.stringify(res.body));
-  }
-  const ownerCookie = await signIn(server, OWNER.login, OWNER.password);
-  const beaCookie = await signIn(server, BEA.login, BEA.password);
+  const [ownerCookie, beaCookie] = await signedInUsers(server, [OWNER, BEA]);
   const room = roomName('meeting');
   const browser = chrome.browser;
 

@@ -40,6 +40,16 @@ export function endedMessage(reason, other) {
 }
 
 /**
+ * Shows `message` in the page's call notice ('' hides it).
+ * @param {string} message
+ */
+function showNotice(message) {
+  const notice = byId('call-notice');
+  notice.textContent = message;
+  notice.hidden = message === '';
+}
+
+/**
  * @typedef {object} CallCenterEvents
  * @property {{user: number, status: PresenceStatus}} presence
  */
@@ -178,9 +188,7 @@ export class CallCenter extends Emitter {
     const dialog = /** @type {HTMLDialogElement} */ (byId('outgoing-call'));
     if (dialog.open) dialog.close();
     delete document.body.dataset.call;
-    const notice = byId('call-notice');
-    notice.textContent = message;
-    notice.hidden = message === '';
+    showNotice(message);
   }
 
   /**
@@ -198,11 +206,9 @@ export class CallCenter extends Emitter {
       this.#closeIncoming();
       if (reason !== 'declined' && reason !== 'answered_elsewhere') {
         hangUpSound();
-        const notice = byId('call-notice');
-        notice.textContent = reason === 'cancelled' || reason === 'no_answer'
+        showNotice(reason === 'cancelled' || reason === 'no_answer'
           ? `You missed a call from ${name}.`
-          : endedMessage(reason, name);
-        notice.hidden = false;
+          : endedMessage(reason, name));
       }
       document.body.dataset.callEnded = reason;
     }

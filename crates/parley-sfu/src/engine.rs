@@ -167,17 +167,13 @@ impl Sfu {
         let Some(members) = self.rooms.get(&room) else {
             return;
         };
-        let gate_open = p
-            .published
-            .iter()
-            .find(|t| t.mid == data.mid)
-            .is_some_and(|t| p.gate.passes(t.kind, t.mid));
-        if !gate_open {
-            return;
-        }
-        let Some(track) = p.track_mut(data.mid) else {
+        let Some(track) = p.published.iter_mut().find(|t| t.mid == data.mid) else {
             return;
         };
+        // What moderation holds back never reaches a subscriber.
+        if !p.gate.passes(track.kind, track.mid) {
+            return;
+        }
         let is_keyframe = data.is_keyframe();
         let size = if is_keyframe && data.params.spec().codec == Codec::Vp8 {
             vp8_keyframe_size(&data.data)

@@ -23,6 +23,9 @@ const SPEECH: f32 = 57.0;
 const SMOOTHING: f32 = 0.08;
 /// A challenger must be this much louder (dB) to take the floor early.
 const MARGIN: f32 = 6.0;
+/// The floor is reconsidered at most this often (levels come per packet,
+/// from every speaker in the room; deciding on each would cost O(n) per packet).
+const DECIDE_EVERY: Duration = Duration::from_millis(100);
 
 #[derive(Debug, Clone, Copy)]
 struct Voice {
@@ -35,6 +38,7 @@ struct Voice {
 pub(crate) struct SpeakerDetector {
     voices: HashMap<ParticipantId, Voice>,
     current: Option<(ParticipantId, Instant)>,
+    next_decision: Option<Instant>,
 }
 
 impl SpeakerDetector {
@@ -55,6 +59,10 @@ impl SpeakerDetector {
         if voice.loudness >= SPEECH {
             voice.last_speech = Some(now);
         }
+        if self.next_decision.is_some_and(|t| now < t) {
+            return None;
+        }
+        self.next_decision = Some(now + DECIDE_EVERY);
         self.decide(now)
     }
 

@@ -248,6 +248,9 @@ pub enum CallEndReason {
     HungUp,
 }
 
+/// The longest room password, in bytes.
+pub const MAX_ROOM_PASSWORD_BYTES: usize = 256;
+
 /// The longest chat message, in characters.
 pub const MAX_CHAT_CHARS: usize = 4000;
 

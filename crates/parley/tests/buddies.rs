@@ -6,26 +6,12 @@
 
 mod support;
 
-use reqwest::{Method, StatusCode};
+use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use support::Server;
-use support::api::{Api, session_of};
+use support::api::{Api, USER_PASSWORD};
 use support::ws::{connect_with, next};
-
-async fn signed_in(server: &Server, login: &str, password: &str) -> Api {
-    let mut api = Api::anonymous(server);
-    let answer = api
-        .call(
-            Method::POST,
-            "/api/v1/login",
-            Some(json!({"login": login, "password": password})),
-        )
-        .await;
-    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
-    api.session = Some(session_of(&answer));
-    api
-}
 
 fn names(answer: &Value) -> Vec<(String, String)> {
     answer["buddies"]
@@ -52,20 +38,14 @@ async fn buddy_lists_honour_the_domain_setting() {
             .status,
         StatusCode::CREATED
     );
-    for (login, name) in [
-        ("ada@example.org", "Ada"),
-        ("ben@example.org", "Ben"),
-        ("cy@other.example", "Cy"),
-    ] {
-        let r = admin
-            .post(
-                "/api/v1/users",
-                json!({"login": login, "password": "long enough pass 1", "display_name": name}),
-            )
-            .await;
-        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
-    }
-    let ada = signed_in(&server, "ada@example.org", "long enough pass 1").await;
+    admin
+        .create_users(&[
+            ("ada@example.org", "Ada"),
+            ("ben@example.org", "Ben"),
+            ("cy@other.example", "Cy"),
+        ])
+        .await;
+    let ada = Api::signed_in(&server, "ada@example.org", USER_PASSWORD).await;
 
     // Same domain (the default): the administrator and Ben, not Cy.
     let list = ada.get("/api/v1/buddies").await;
@@ -82,9 +62,10 @@ async fn buddy_lists_honour_the_domain_setting() {
     );
 
     // Ben opens a page: he shows as available.
-    let ben = signed_in(&server, "ben@example.org", "long enough pass 1").await;
-    let (cookie, _) = ben.session.clone().unwrap();
-    let mut ben_page = connect_with(&server, &[("cookie", &cookie)]).await.unwrap();
+    let ben = Api::signed_in(&server, "ben@example.org", USER_PASSWORD).await;
+    let mut ben_page = connect_with(&server, &[("cookie", &ben.cookie())])
+        .await
+        .unwrap();
     support::ws::send(&mut ben_page, r#"{"type":"presence","status":"available"}"#).await;
     let _ = tokio::time::timeout(std::time::Duration::from_millis(300), next(&mut ben_page)).await;
     let shown = names(&ada.get("/api/v1/buddies?q=BE").await.body);

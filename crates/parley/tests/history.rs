@@ -13,22 +13,8 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use support::Server;
-use support::api::{Api, session_of};
+use support::api::{Api, USER_PASSWORD};
 use support::ws::{Ws, connect, connect_with, next, send};
-
-async fn signed_in(server: &Server, login: &str) -> Api {
-    let mut api = Api::anonymous(server);
-    let answer = api
-        .call(
-            Method::POST,
-            "/api/v1/login",
-            Some(json!({"login": login, "password": "long enough pass 1"})),
-        )
-        .await;
-    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
-    api.session = Some(session_of(&answer));
-    api
-}
 
 async fn join(ws: &mut Ws, name: &str) {
     send(
@@ -61,23 +47,16 @@ async fn history(api: &Api) -> Value {
 async fn a_meeting_appears_in_its_participants_history_and_can_be_exported_and_deleted() {
     let server = Server::start(&[]);
     let admin = Api::admin(&server).await;
-    for (login, name) in [("ada@example.org", "Ada"), ("ben@example.org", "Ben")] {
-        let r = admin
-            .post(
-                "/api/v1/users",
-                json!({"login": login, "password": "long enough pass 1", "display_name": name}),
-            )
-            .await;
-        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
-    }
-    let ada = signed_in(&server, "ada@example.org").await;
-    let ben = signed_in(&server, "ben@example.org").await;
-    let cookie = |api: &Api| api.session.clone().unwrap().0;
+    admin
+        .create_users(&[("ada@example.org", "Ada"), ("ben@example.org", "Ben")])
+        .await;
+    let ada = Api::signed_in(&server, "ada@example.org", USER_PASSWORD).await;
+    let ben = Api::signed_in(&server, "ben@example.org", USER_PASSWORD).await;
 
-    let mut ada_ws = connect_with(&server, &[("cookie", &cookie(&ada))])
+    let mut ada_ws = connect_with(&server, &[("cookie", &ada.cookie())])
         .await
         .unwrap();
-    let mut ben_ws = connect_with(&server, &[("cookie", &cookie(&ben))])
+    let mut ben_ws = connect_with(&server, &[("cookie", &ben.cookie())])
         .await
         .unwrap();
     let mut guest_ws = connect(&server).await;

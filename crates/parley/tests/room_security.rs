@@ -9,11 +9,9 @@
 mod support;
 
 use parley_signal::{ErrorCode, Role, ServerMessage};
-use reqwest::{Method, StatusCode};
-use serde_json::json;
 
 use support::Server;
-use support::api::{ADMIN_PASSWORD, Api, session_of};
+use support::api::{ADMIN_PASSWORD, Api};
 use support::ws::{Ws, connect, connect_with, expect_error, next, send};
 
 const PASSWORD: &str = "tide pool 42";
@@ -28,39 +26,14 @@ async fn heard_nothing(ws: &mut Ws) {
     }
 }
 
-async fn join_with(ws: &mut Ws, password: Option<&str>) {
-    let password = password.map_or(String::new(), |p| format!(r#","password":"{p}""#));
-    send(
-        ws,
-        &format!(r#"{{"type":"join","version":1,"room":"vault","name":"Eve"{password},"role":"moderator"}}"#),
-    )
-    .await;
-}
-
-#[tokio::test(flavor = "current_thread")]
-async fn a_room_password_cannot_be_bypassed_over_the_websocket() {
-    let server = Server::start(&[]);
-    let _admin = Api::admin(&server).await;
-    let login = Api::anonymous(&server)
-        .call(
-            Method::POST,
-            "/api/v1/login",
-            Some(json!({"login": "admin@example.org", "password": ADMIN_PASSWORD})),
-        )
-        .await;
-    assert_eq!(login.status, StatusCode::OK, "{}", login.body);
-    let (cookie, _) = session_of(&login);
-
-    // Another site's page cannot open the socket with the user's cookie.
-    let cross = connect_with(
-        &server,
-        &[("cookie", &cookie), ("origin", "https://evil.example")],
-    )
-    .await;
-    assert!(cross.is_err(), "a cross-site WebSocket was accepted");
-
-    // The signed-in owner sets a password.
-    let mut owner = connect_with(&server, &[("cookie", &cookie)]).await.unwrap();
+/// The first administrator, signed in, joins "vault" (owning it) and sets
+/// the password; returns its session cookie and its connection.
+async fn owner_with_password(server: &Server) -> (String, Ws) {
+    let _admin = Api::admin(server).await;
+    let cookie = Api::signed_in(server, "admin@example.org", ADMIN_PASSWORD)
+        .await
+        .cookie();
+    let mut owner = connect_with(server, &[("cookie", &cookie)]).await.unwrap();
     send(
         &mut owner,
         r#"{"type":"join","version":1,"room":"vault","name":"Owner"}"#,
@@ -85,6 +58,31 @@ async fn a_room_password_cannot_be_bypassed_over_the_websocket() {
             break;
         }
     }
+    (cookie, owner)
+}
+
+async fn join_with(ws: &mut Ws, password: Option<&str>) {
+    let password = password.map_or(String::new(), |p| format!(r#","password":"{p}""#));
+    send(
+        ws,
+        &format!(r#"{{"type":"join","version":1,"room":"vault","name":"Eve"{password},"role":"moderator"}}"#),
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_room_password_cannot_be_bypassed_over_the_websocket() {
+    let server = Server::start(&[]);
+    // The signed-in owner sets a password.
+    let (cookie, mut owner) = owner_with_password(&server).await;
+
+    // Another site's page cannot open the socket with the user's cookie.
+    let cross = connect_with(
+        &server,
+        &[("cookie", &cookie), ("origin", "https://evil.example")],
+    )
+    .await;
+    assert!(cross.is_err(), "a cross-site WebSocket was accepted");
 
     let mut eve = connect(&server).await;
     join_with(&mut eve, None).await;
@@ -139,34 +137,7 @@ async fn a_room_password_cannot_be_bypassed_over_the_websocket() {
 #[tokio::test(flavor = "current_thread")]
 async fn the_right_password_admits_as_a_participant_only() {
     let server = Server::start(&[]);
-    let _admin = Api::admin(&server).await;
-    let login = Api::anonymous(&server)
-        .call(
-            Method::POST,
-            "/api/v1/login",
-            Some(json!({"login": "admin@example.org", "password": ADMIN_PASSWORD})),
-        )
-        .await;
-    let (cookie, _) = session_of(&login);
-    let mut owner = connect_with(&server, &[("cookie", &cookie)]).await.unwrap();
-    send(
-        &mut owner,
-        r#"{"type":"join","version":1,"room":"vault","name":"Owner"}"#,
-    )
-    .await;
-    while !matches!(next(&mut owner).await, ServerMessage::Joined { .. }) {}
-    send(
-        &mut owner,
-        &format!(r#"{{"type":"security","password":"{PASSWORD}"}}"#),
-    )
-    .await;
-    loop {
-        if let ServerMessage::Security { security } = next(&mut owner).await
-            && security.password
-        {
-            break;
-        }
-    }
+    let (_, _owner) = owner_with_password(&server).await;
 
     let mut eve = connect(&server).await;
     join_with(&mut eve, Some(PASSWORD)).await;

@@ -13,22 +13,8 @@ use reqwest::{Method, StatusCode};
 use serde_json::json;
 
 use support::Server;
-use support::api::{Api, session_of};
+use support::api::{Api, USER_PASSWORD};
 use support::smtp::{Sink, part};
-
-async fn signed_in(server: &Server, login: &str) -> Api {
-    let mut api = Api::anonymous(server);
-    let answer = api
-        .call(
-            Method::POST,
-            "/api/v1/login",
-            Some(json!({"login": login, "password": "long enough pass 1"})),
-        )
-        .await;
-    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
-    api.session = Some(session_of(&answer));
-    api
-}
 
 fn prop<'a>(c: &'a Component<'a>, name: &str) -> (String, Vec<(String, String)>) {
     let p = c
@@ -94,15 +80,9 @@ async fn a_scheduled_conference_is_mailed_with_a_valid_ics_and_shown_to_invitees
     let sink = Sink::start().await;
     let server = Server::start(&[]);
     let admin = Api::admin(&server).await;
-    for (login, name) in [("ada@example.org", "Ada"), ("ben@example.org", "Ben")] {
-        let r = admin
-            .post(
-                "/api/v1/users",
-                json!({"login": login, "password": "long enough pass 1", "display_name": name}),
-            )
-            .await;
-        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
-    }
+    admin
+        .create_users(&[("ada@example.org", "Ada"), ("ben@example.org", "Ben")])
+        .await;
     let mail = admin
         .put(
             "/api/v1/settings/mail",
@@ -115,7 +95,7 @@ async fn a_scheduled_conference_is_mailed_with_a_valid_ics_and_shown_to_invitees
         .await;
     assert_eq!(mail.status, StatusCode::OK, "{}", mail.body);
 
-    let ada = signed_in(&server, "ada@example.org").await;
+    let ada = Api::signed_in(&server, "ada@example.org", USER_PASSWORD).await;
     // Bad input: each refused with its field.
     for (body, field) in [
         (
@@ -191,7 +171,7 @@ async fn a_scheduled_conference_is_mailed_with_a_valid_ics_and_shown_to_invitees
     }
 
     // Ben (an account) sees the invitation in Parley; delivery shows to Ada only.
-    let ben = signed_in(&server, "ben@example.org").await;
+    let ben = Api::signed_in(&server, "ben@example.org", USER_PASSWORD).await;
     let list = ben.get("/api/v1/conferences").await.body;
     assert_eq!(list["conferences"][0]["id"], id);
     assert!(

@@ -10,7 +10,9 @@ use std::time::Instant;
 use parley_sfu::{ParticipantId, RoomId};
 
 use crate::error::{ErrorCode, ProtocolError};
-use crate::messages::{Knocker, PROTOCOL_VERSION, ParticipantInfo, Role, ServerMessage};
+use crate::messages::{
+    Knocker, MAX_ROOM_PASSWORD_BYTES, PROTOCOL_VERSION, ParticipantInfo, Role, ServerMessage,
+};
 use crate::names::{DisplayName, RoomName};
 use crate::ratelimit::TokenBucket;
 
@@ -26,9 +28,6 @@ pub(crate) struct JoinRequest {
     pub(crate) camera: bool,
     pub(crate) password: Option<String>,
 }
-
-/// Longest room password accepted, in bytes.
-pub(crate) const MAX_PASSWORD_BYTES: usize = 256;
 
 impl Hub {
     pub(crate) fn join(
@@ -69,6 +68,7 @@ impl Hub {
             .map_err(|e| ProtocolError::new(ErrorCode::BadField, format!("join: name {e}")))?;
         let config = self.room_config(&room);
         let moderator = config.is_standing_moderator(account);
+        let phc = config.password.clone().filter(|_| !moderator);
         if let Some(r) = self.rooms.get(&room) {
             let banned = account.is_some_and(|a| r.banned_accounts.contains(&a))
                 || ip.is_some_and(|ip| r.banned_addresses.contains(&ip));
@@ -96,14 +96,14 @@ impl Hub {
             camera: request.camera,
             stage: Stage::Lobby,
         };
-        if let Some(phc) = config.password.clone().filter(|_| !moderator) {
+        if let Some(phc) = phc {
             let Some(password) = request.password.filter(|p| !p.is_empty()) else {
                 return Err(ProtocolError::new(
                     ErrorCode::PasswordRequired,
                     "this room has a password; enter it to join",
                 ));
             };
-            if password.len() > MAX_PASSWORD_BYTES {
+            if password.len() > MAX_ROOM_PASSWORD_BYTES {
                 return Err(ProtocolError::new(
                     ErrorCode::WrongPassword,
                     "wrong password",
@@ -297,21 +297,27 @@ impl Hub {
     ) -> Result<(), ProtocolError> {
         let room = self.member_room(moderator);
         let chosen = self.lobby_targets(&room, id, all)?;
-        for conn in chosen {
+        self.let_in(now, &room, chosen);
+        self.send_lobby(&room);
+        Ok(())
+    }
+
+    /// Takes `waiting` out of the room's lobby and in, as far as the room
+    /// has space (the others are told it is full).
+    pub(crate) fn let_in(&mut self, now: Instant, room: &RoomName, waiting: Vec<ConnId>) {
+        for conn in waiting {
             let pending = self.conns.get_mut(&conn).and_then(|c| c.pending.take());
-            if let Some(r) = self.rooms.get_mut(&room) {
+            if let Some(r) = self.rooms.get_mut(room) {
                 r.lobby.retain(|c| *c != conn);
             }
             if let Some(pending) = pending {
-                if let Err(e) = self.check_room_size(&room) {
+                if let Err(e) = self.check_room_size(room) {
                     self.reply_error(conn, e.in_reply_to("join"));
                     continue;
                 }
                 self.enter(now, conn, pending);
             }
         }
-        self.send_lobby(&room);
-        Ok(())
     }
 
     /// Turns waiting connections of the moderator's room away.
@@ -465,8 +471,7 @@ impl Hub {
         {
             r.open = false;
         }
-        let config = self.room_config(&room);
-        let security = self.rooms[&room].security(&config);
+        let security = self.rooms[&room].security(self.room_config(&room));
         tracing::info!(%room, participant = %id, "joined");
         let ice = self.config.ice_servers.ice_config(&id.to_string());
         // `joined` goes out before the subscribe offer the SFU makes next.

@@ -480,16 +480,24 @@ impl Hub {
 
     /// The connection closed.
     pub fn handle_disconnect(&mut self, now: Instant, conn: ConnId) {
-        if let Some(c) = self.conns.remove(&conn) {
-            if let Some(id) = c.participant {
-                self.leave(now, id, LeaveReason::Disconnected);
-            }
-            if let Some(pending) = c.pending {
-                self.drop_pending(conn, &pending);
-            }
-            self.presence_disconnect(conn, c.meta.account.map(|a| a.id));
-        }
+        self.forget(now, conn, LeaveReason::Disconnected);
         self.pump_sfu();
+    }
+
+    /// Drops a connection: its participant leaves, its wait in a lobby
+    /// ends, its user's pages and calls are updated. False if unknown.
+    fn forget(&mut self, now: Instant, conn: ConnId, reason: LeaveReason) -> bool {
+        let Some(c) = self.conns.remove(&conn) else {
+            return false;
+        };
+        if let Some(id) = c.participant {
+            self.leave(now, id, reason);
+        }
+        if let Some(pending) = c.pending {
+            self.drop_pending(conn, &pending);
+        }
+        self.presence_disconnect(conn, c.meta.account.map(|a| a.id));
+        true
     }
 
     /// A datagram on the media socket.
@@ -516,14 +524,7 @@ impl Hub {
             .map(|(id, _)| *id)
             .collect();
         for conn in idle {
-            if let Some(c) = self.conns.remove(&conn) {
-                if let Some(id) = c.participant {
-                    self.leave(now, id, LeaveReason::Timeout);
-                }
-                if let Some(pending) = c.pending {
-                    self.drop_pending(conn, &pending);
-                }
-                self.presence_disconnect(conn, c.meta.account.map(|a| a.id));
+            if self.forget(now, conn, LeaveReason::Timeout) {
                 self.outputs.push_back(HubOutput::Close {
                     conn,
                     reason: "idle timeout",
@@ -792,10 +793,7 @@ impl Hub {
     fn info(&self, id: ParticipantId) -> Option<ParticipantInfo> {
         let m = self.members.get(&id)?;
         let config = self.room_config(&m.room);
-        let role = self
-            .rooms
-            .get(&m.room)
-            .map_or(Role::Participant, |r| r.role(&config, m.account, id));
+        let role = self.role_of(id);
         Some(ParticipantInfo {
             id: id.to_string(),
             name: m.name.as_str().to_owned(),
@@ -825,12 +823,18 @@ impl Hub {
         );
     }
 
-    fn room_config(&self, room: &RoomName) -> RoomConfig {
-        self.room_configs.get(room).cloned().unwrap_or_default()
+    /// The room's stored configuration (a room nobody configured has none).
+    fn room_config(&self, room: &RoomName) -> &RoomConfig {
+        self.room_configs.get(room).unwrap_or(&room::UNCONFIGURED)
     }
 
     fn role_of(&self, id: ParticipantId) -> Role {
-        self.info(id).map_or(Role::Participant, |i| i.role)
+        let Some(m) = self.members.get(&id) else {
+            return Role::Participant;
+        };
+        self.rooms.get(&m.room).map_or(Role::Participant, |r| {
+            r.role(self.room_config(&m.room), m.account, id)
+        })
     }
 
     /// Opens or closes what the SFU forwards of a member's media, from its

@@ -6,10 +6,12 @@ use std::time::Instant;
 use parley_sfu::ParticipantId;
 
 use crate::error::{ErrorCode, ProtocolError};
-use crate::messages::{Handover, LeaveReason, ModerateAction, Role, SecurityChange, ServerMessage};
+use crate::messages::{
+    Handover, LeaveReason, MAX_ROOM_PASSWORD_BYTES, ModerateAction, Role, SecurityChange,
+    ServerMessage,
+};
 use crate::names::RoomName;
 
-use super::access::MAX_PASSWORD_BYTES;
 use super::room::Grantee;
 use super::{ConnId, Hub, HubOutput};
 
@@ -36,7 +38,7 @@ impl Hub {
     }
 
     fn store_room(&mut self, room: &RoomName) {
-        let config = self.room_config(room);
+        let config = self.room_config(room).clone();
         self.outputs.push_back(HubOutput::StoreRoom {
             room: room.clone(),
             config,
@@ -45,7 +47,7 @@ impl Hub {
 
     fn send_security(&mut self, room: &RoomName) {
         let config = self.room_config(room);
-        let Some(security) = self.rooms.get(room).map(|r| r.security(&config)) else {
+        let Some(security) = self.rooms.get(room).map(|r| r.security(config)) else {
             return;
         };
         self.broadcast(room, None, ServerMessage::Security { security });
@@ -59,11 +61,11 @@ impl Hub {
     ) -> Result<(), ProtocolError> {
         let room = self.member_room(moderator);
         if let Some(password) = &change.password
-            && password.len() > MAX_PASSWORD_BYTES
+            && password.len() > MAX_ROOM_PASSWORD_BYTES
         {
             return Err(ProtocolError::new(
                 ErrorCode::BadField,
-                format!("security: password is longer than {MAX_PASSWORD_BYTES} bytes"),
+                format!("security: password is longer than {MAX_ROOM_PASSWORD_BYTES} bytes"),
             ));
         }
         let mut stored = false;
@@ -357,8 +359,7 @@ impl Hub {
         {
             return;
         }
-        let config = self.room_config(room);
-        let heir = (config.on_moderator_leave == Handover::NextAccount)
+        let heir = (self.room_config(room).on_moderator_leave == Handover::NextAccount)
             .then(|| {
                 members
                     .iter()
@@ -399,15 +400,7 @@ impl Hub {
             .get(room)
             .map(|r| r.lobby.clone())
             .unwrap_or_default();
-        for conn in waiting {
-            if let Some(r) = self.rooms.get_mut(room) {
-                r.lobby.retain(|c| *c != conn);
-            }
-            let pending = self.conns.get_mut(&conn).and_then(|c| c.pending.take());
-            if let Some(pending) = pending {
-                self.enter(now, conn, pending);
-            }
-        }
+        self.let_in(now, room, waiting);
         self.send_security(room);
     }
 }

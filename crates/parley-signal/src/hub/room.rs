@@ -29,6 +29,15 @@ pub struct RoomConfig {
     pub on_moderator_leave: Handover,
 }
 
+/// The configuration of a room nobody has configured.
+pub(crate) static UNCONFIGURED: RoomConfig = RoomConfig {
+    owner: None,
+    moderators: Vec::new(),
+    password: None,
+    lobby: false,
+    on_moderator_leave: Handover::NextAccount,
+};
+
 impl RoomConfig {
     /// Whether `account` moderates the room whatever happens in a meeting.
     pub(crate) fn is_standing_moderator(&self, account: Option<i64>) -> bool {

@@ -16,7 +16,7 @@ use std::sync::Mutex;
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use axum::http::{Method, header};
+use axum::http::{HeaderMap, Method, header};
 use parley_store::{Role, User};
 
 use crate::db::Db;
@@ -232,9 +232,8 @@ pub fn expired_cookie() -> String {
 }
 
 /// Whether the browser reached us over HTTPS (through a proxy that says so).
-pub fn over_https(parts: &Parts) -> bool {
-    parts
-        .headers
+pub fn over_https(headers: &HeaderMap) -> bool {
+    headers
         .get("x-forwarded-proto")
         .and_then(|v| v.to_str().ok())
         .is_some_and(|p| p.eq_ignore_ascii_case("https"))

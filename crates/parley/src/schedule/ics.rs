@@ -23,8 +23,6 @@ pub struct Invitation<'a> {
     pub link: &'a str,
     /// The room password, when the e-mail may carry it.
     pub password: Option<&'a str>,
-    /// Whether the room has a password at all.
-    pub has_password: bool,
     /// Organizer's name and address.
     pub organizer: (&'a str, &'a str),
     /// Invitees' addresses.
@@ -111,12 +109,8 @@ pub fn calendar(inv: &Invitation<'_>) -> String {
         "STANDARD"
     };
     let mut description = format!("Join the meeting: {}", inv.link);
-    match (inv.password, inv.has_password) {
-        (Some(p), _) => description.push_str(&format!("\nPassword: {p}")),
-        (None, true) => {
-            description.push_str("\nThe room has a password; ask the organizer for it.")
-        }
-        (None, false) => {}
+    if let Some(p) = inv.password {
+        description.push_str(&format!("\nPassword: {p}"));
     }
     if inv.cancelled {
         description = format!("Cancelled.\n{description}");
@@ -191,8 +185,7 @@ mod tests {
             starts: &starts,
             duration_min: 90,
             link: "https://meet.example.org/r/design-review-7f3k",
-            password: None,
-            has_password: true,
+            password: Some("tide pool 42"),
             organizer: ("Ada \"the\" Lovelace", "ada@example.org"),
             attendees: &attendees,
             cancelled,

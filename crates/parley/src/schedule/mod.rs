@@ -8,6 +8,7 @@ pub mod mail;
 use std::sync::Arc;
 
 use parley_settings::{Settings, mailbox_address};
+use parley_signal::MAX_ROOM_PASSWORD_BYTES;
 use parley_store::{Conference, ConferenceDraft, Invitee};
 
 use crate::conference::ConferenceHandle;
@@ -71,12 +72,12 @@ impl ConferenceBody {
         if self
             .password
             .as_ref()
-            .is_some_and(|p| p.len() > crate::schedule::MAX_PASSWORD)
+            .is_some_and(|p| p.len() > MAX_ROOM_PASSWORD_BYTES)
         {
             return Err(ApiError::field(
                 "password",
                 "length",
-                "a room password is at most 256 bytes",
+                format!("a room password is at most {MAX_ROOM_PASSWORD_BYTES} bytes"),
             ));
         }
         if self.invitees.len() > MAX_INVITEES {
@@ -111,9 +112,6 @@ impl ConferenceBody {
     }
 }
 
-/// Longest room password, in bytes.
-pub const MAX_PASSWORD: usize = 256;
-
 /// A room name for a conference: its title's letters, and a random part
 /// so it cannot be guessed.
 pub fn room_for(title: &str) -> String {
@@ -140,6 +138,46 @@ pub fn room_for(title: &str) -> String {
     }
 }
 
+/// The address of a conference's room.
+pub fn link(base_url: &str, room: &str) -> String {
+    format!("{}/r/{room}", base_url.trim_end_matches('/'))
+}
+
+/// Every invitee's address.
+pub fn invitee_emails(conference: &Conference) -> Vec<String> {
+    conference
+        .invitees
+        .iter()
+        .map(|i| i.email.clone())
+        .collect()
+}
+
+/// A conference as an `.ics` file, with its local start (for e-mail text).
+pub fn calendar_for(
+    conference: &Conference,
+    base_url: &str,
+    password: Option<&str>,
+    cancelled: bool,
+) -> Result<(String, jiff::Zoned), String> {
+    let starts = ics::local_time(&conference.starts_local, &conference.time_zone)?;
+    let link = link(base_url, &conference.room);
+    let attendees = invitee_emails(conference);
+    let ics = ics::calendar(&ics::Invitation {
+        uid: &conference.uid,
+        sequence: conference.sequence,
+        title: &conference.title,
+        starts: &starts,
+        duration_min: conference.duration_min,
+        link: &link,
+        password,
+        organizer: (&conference.organizer_name, &conference.organizer_login),
+        attendees: &attendees,
+        cancelled,
+        stamp: jiff::Timestamp::now(),
+    });
+    Ok((ics, starts))
+}
+
 /// Invitations (or cancellations) to send for one conference.
 pub struct Mailing {
     /// The conference as it is now.
@@ -150,8 +188,6 @@ pub struct Mailing {
     pub base_url: String,
     /// The room password, when the organizer just gave it.
     pub password: Option<String>,
-    /// Whether the room has a password.
-    pub has_password: bool,
     /// Cancellations rather than invitations.
     pub cancelled: bool,
 }
@@ -163,37 +199,21 @@ pub fn send_invitations(db: Db, settings: Arc<Settings>, mailing: Mailing) {
         recipients,
         base_url,
         password,
-        has_password,
         cancelled,
     } = mailing;
     tokio::spawn(async move {
-        let Ok(starts) = ics::local_time(&conference.starts_local, &conference.time_zone) else {
-            tracing::warn!(
-                conference = conference.id,
-                "stored start time no longer parses"
-            );
-            return;
-        };
-        let link = format!("{}/r/{}", base_url.trim_end_matches('/'), conference.room);
-        let attendees: Vec<String> = conference
-            .invitees
-            .iter()
-            .map(|i| i.email.clone())
-            .collect();
-        let ics = ics::calendar(&ics::Invitation {
-            uid: &conference.uid,
-            sequence: conference.sequence,
-            title: &conference.title,
-            starts: &starts,
-            duration_min: conference.duration_min,
-            link: &link,
-            password: password.as_deref(),
-            has_password,
-            organizer: (&conference.organizer_name, &conference.organizer_login),
-            attendees: &attendees,
-            cancelled,
-            stamp: jiff::Timestamp::now(),
-        });
+        let (ics, starts) =
+            match calendar_for(&conference, &base_url, password.as_deref(), cancelled) {
+                Ok(made) => made,
+                Err(e) => {
+                    tracing::warn!(
+                        conference = conference.id,
+                        "cannot make the invitation: {e}"
+                    );
+                    return;
+                }
+            };
+        let link = link(&base_url, &conference.room);
         let when = starts.strftime("%A %e %B %Y, %H:%M %Z").to_string();
         for to in recipients {
             let delivery = if !settings.mail.enabled {

@@ -8,6 +8,8 @@ use super::Server;
 
 /// The administrator's password in tests.
 pub const ADMIN_PASSWORD: &str = "correct horse battery";
+/// The password of users made by [`Api::create_users`].
+pub const USER_PASSWORD: &str = "long enough pass 1";
 
 /// Signed-in API access to one server.
 pub struct Api {
@@ -88,6 +90,39 @@ impl Api {
     }
 
     /// A request; JSON in and out.
+    /// Signs `login` in through the API; the session is used from then on.
+    pub async fn signed_in(server: &Server, login: &str, password: &str) -> Api {
+        let mut api = Api::anonymous(server);
+        let answer = api
+            .call(
+                Method::POST,
+                "/api/v1/login",
+                Some(json!({"login": login, "password": password})),
+            )
+            .await;
+        assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+        api.session = Some(session_of(&answer));
+        api
+    }
+
+    /// The session cookie (`name=value`) of a signed-in `Api`.
+    pub fn cookie(&self) -> String {
+        self.session.clone().expect("signed in").0
+    }
+
+    /// Creates users `(login, display name)` with [`USER_PASSWORD`] (as an administrator).
+    pub async fn create_users(&self, users: &[(&str, &str)]) {
+        for (login, name) in users {
+            let r = self
+                .post(
+                    "/api/v1/users",
+                    json!({"login": login, "password": USER_PASSWORD, "display_name": name}),
+                )
+                .await;
+            assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+        }
+    }
+
     pub async fn call(&self, method: Method, path: &str, body: Option<Value>) -> Answer {
         let mut request = self.client.request(method, format!("{}{path}", self.base));
         if let Some(b) = &self.bearer {

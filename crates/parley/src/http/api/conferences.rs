@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use crate::auth::{Caller, password};
 use crate::http::AppState;
 use crate::http::error::{ApiError, JsonBody};
-use crate::schedule::{self, ConferenceBody, ics};
+use crate::schedule::{self, ConferenceBody};
 
 /// Where links in invitations point: the mail setting, else the address
 /// this request came to.
@@ -19,10 +19,7 @@ fn base_url(state: &AppState, headers: &HeaderMap) -> String {
     if !configured.is_empty() {
         return configured;
     }
-    let https = headers
-        .get("x-forwarded-proto")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|p| p.eq_ignore_ascii_case("https"));
+    let https = crate::auth::over_https(headers);
     let host = headers
         .get(header::HOST)
         .and_then(|v| v.to_str().ok())
@@ -36,7 +33,7 @@ fn conference_json(c: &Conference, viewer: i64, base: &str) -> Value {
         "id": c.id,
         "title": c.title,
         "room": c.room,
-        "link": format!("{}/r/{}", base.trim_end_matches('/'), c.room),
+        "link": schedule::link(base, &c.room),
         "starts_local": c.starts_local,
         "time_zone": c.time_zone,
         "starts_at": c.starts_at,
@@ -66,15 +63,45 @@ async fn hash_room_password(plain: Option<&String>) -> Result<Option<String>, Ap
         .map_err(ApiError::internal)
 }
 
+async fn load(state: &AppState, id: i64) -> Result<Conference, ApiError> {
+    state
+        .services
+        .db
+        .run(move |s| s.conference(id))
+        .await?
+        .ok_or_else(|| ApiError::not_found("no such conference"))
+}
+
 async fn owned(state: &AppState, id: i64, caller: &Caller) -> Result<Conference, ApiError> {
-    let found = state.services.db.run(move |s| s.conference(id)).await?;
-    let c = found.ok_or_else(|| ApiError::not_found("no such conference"))?;
+    let c = load(state, id).await?;
     if c.organizer_id != caller.user.id {
         return Err(ApiError::forbidden(
             "only the organizer can change a conference",
         ));
     }
     Ok(c)
+}
+
+/// E-mails `recipients` about `conference` in the background.
+fn mail(
+    state: &AppState,
+    conference: &Conference,
+    recipients: Vec<String>,
+    base_url: &str,
+    password: Option<String>,
+    cancelled: bool,
+) {
+    schedule::send_invitations(
+        state.services.db.clone(),
+        state.services.settings.current(),
+        schedule::Mailing {
+            conference: conference.clone(),
+            recipients,
+            base_url: base_url.to_owned(),
+            password,
+            cancelled,
+        },
+    );
 }
 
 pub(super) async fn list(
@@ -114,26 +141,11 @@ pub(super) async fn create(
         .db
         .run(move |s| s.create_conference(&uid, me, &stored_room, &draft, at))
         .await?;
-    let has_password = phc.is_some();
     schedule::configure_room(&state.conference, &room, me, phc, Some(body.lobby)).await?;
     let base = base_url(&state, &headers);
-    let recipients = conference
-        .invitees
-        .iter()
-        .map(|i| i.email.clone())
-        .collect();
-    schedule::send_invitations(
-        state.services.db.clone(),
-        state.services.settings.current(),
-        schedule::Mailing {
-            conference: conference.clone(),
-            recipients,
-            base_url: base.clone(),
-            password: body.password.filter(|p| !p.is_empty()),
-            has_password,
-            cancelled: false,
-        },
-    );
+    let password = body.password.filter(|p| !p.is_empty());
+    let everyone = schedule::invitee_emails(&conference);
+    mail(&state, &conference, everyone, &base, password, false);
     tracing::info!(conference = conference.id, "conference scheduled");
     Ok((
         StatusCode::CREATED,
@@ -160,13 +172,7 @@ pub(super) async fn update(
         .db
         .run(move |s| s.update_conference(id, &draft, at))
         .await?;
-    let conference = state
-        .services
-        .db
-        .run(move |s| s.conference(id))
-        .await?
-        .ok_or_else(|| ApiError::not_found("no such conference"))?;
-    let new_password = phc.is_some();
+    let conference = load(&state, id).await?;
     schedule::configure_room(
         &state.conference,
         &conference.room,
@@ -176,39 +182,13 @@ pub(super) async fn update(
     )
     .await?;
     let base = base_url(&state, &headers);
-    let settings = state.services.settings.current();
     let removed = schedule::removed(&before, &conference.invitees);
     if !removed.is_empty() {
-        schedule::send_invitations(
-            state.services.db.clone(),
-            settings.clone(),
-            schedule::Mailing {
-                conference: conference.clone(),
-                recipients: removed,
-                base_url: base.clone(),
-                password: None,
-                has_password: false,
-                cancelled: true,
-            },
-        );
+        mail(&state, &conference, removed, &base, None, true);
     }
-    let recipients = conference
-        .invitees
-        .iter()
-        .map(|i| i.email.clone())
-        .collect();
-    schedule::send_invitations(
-        state.services.db.clone(),
-        settings,
-        schedule::Mailing {
-            conference: conference.clone(),
-            recipients,
-            base_url: base.clone(),
-            password: body.password.filter(|p| !p.is_empty()),
-            has_password: new_password,
-            cancelled: false,
-        },
-    );
+    let password = body.password.filter(|p| !p.is_empty());
+    let everyone = schedule::invitee_emails(&conference);
+    mail(&state, &conference, everyone, &base, password, false);
     Ok(Json(conference_json(&conference, caller.user.id, &base)))
 }
 
@@ -226,30 +206,10 @@ pub(super) async fn cancel(
         .run(move |s| s.cancel_conference(id, at))
         .await
         .map_err(|_| ApiError::conflict("the conference was already cancelled"))?;
-    let conference = state
-        .services
-        .db
-        .run(move |s| s.conference(id))
-        .await?
-        .ok_or_else(|| ApiError::not_found("no such conference"))?;
+    let conference = load(&state, id).await?;
     let base = base_url(&state, &headers);
-    let recipients = conference
-        .invitees
-        .iter()
-        .map(|i| i.email.clone())
-        .collect();
-    schedule::send_invitations(
-        state.services.db.clone(),
-        state.services.settings.current(),
-        schedule::Mailing {
-            conference: conference.clone(),
-            recipients,
-            base_url: base.clone(),
-            password: None,
-            has_password: false,
-            cancelled: true,
-        },
-    );
+    let everyone = schedule::invitee_emails(&conference);
+    mail(&state, &conference, everyone, &base, None, true);
     Ok(Json(conference_json(&conference, caller.user.id, &base)))
 }
 
@@ -259,35 +219,15 @@ pub(super) async fn calendar(
     headers: HeaderMap,
     Path(id): Path<i64>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let c = state
-        .services
-        .db
-        .run(move |s| s.conference(id))
-        .await?
-        .ok_or_else(|| ApiError::not_found("no such conference"))?;
+    let c = load(&state, id).await?;
     let me = caller.user.id;
     let invited = c.invitees.iter().any(|i| i.account_id == Some(me));
     if c.organizer_id != me && !invited {
         return Err(ApiError::not_found("no such conference"));
     }
-    let starts = ics::local_time(&c.starts_local, &c.time_zone).map_err(ApiError::internal)?;
     let base = base_url(&state, &headers);
-    let link = format!("{}/r/{}", base.trim_end_matches('/'), c.room);
-    let attendees: Vec<String> = c.invitees.iter().map(|i| i.email.clone()).collect();
-    let body = ics::calendar(&ics::Invitation {
-        uid: &c.uid,
-        sequence: c.sequence,
-        title: &c.title,
-        starts: &starts,
-        duration_min: c.duration_min,
-        link: &link,
-        password: None,
-        has_password: false,
-        organizer: (&c.organizer_name, &c.organizer_login),
-        attendees: &attendees,
-        cancelled: c.cancelled,
-        stamp: jiff::Timestamp::now(),
-    });
+    let (body, _) =
+        schedule::calendar_for(&c, &base, None, c.cancelled).map_err(ApiError::internal)?;
     Ok((
         [
             (header::CONTENT_TYPE, "text/calendar; charset=utf-8"),

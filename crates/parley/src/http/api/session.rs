@@ -72,7 +72,7 @@ async fn start_session(
             s.create_session(&digest, id, &csrf_stored, now, now + auth::SESSION_SECONDS)
         })
         .await?;
-    let cookie = auth::session_cookie(&secret, auth::over_https(parts));
+    let cookie = auth::session_cookie(&secret, auth::over_https(&parts.headers));
     Ok((
         status,
         [(header::SET_COOKIE, cookie)],
