@@ -160,6 +160,10 @@ export const MAX_MESSAGE_BYTES = 65536;
 /** @typedef {{type: 'hand', raised: boolean}} HandMessage */
 /** @typedef {{type: 'screen', mid: string | null}} ScreenMessage */
 /**
+ * @typedef {{type: 'video_sizes', sizes: {mid: string, width: number, height: number}[]}}
+ *   VideoSizesMessage
+ */
+/**
  * @typedef {{type: 'security', password?: string, lobby?: boolean, locked?: boolean,
  *   presenter_mode?: boolean, multiple_shares?: boolean,
  *   on_moderator_leave?: 'next_account' | 'open_lobby'}} SecurityMessage
@@ -182,7 +186,8 @@ export const MAX_MESSAGE_BYTES = 65536;
  * Every message a client may send.
  * @typedef {JoinMessage | ClientOfferMessage | ClientAnswerMessage
  *   | CandidateMessage | MediaMessage | ReactionMessage | LeaveMessage
- *   | PingMessage | ChatSendMessage | HandMessage | ScreenMessage | SecurityMessage
+ *   | PingMessage | ChatSendMessage | HandMessage | ScreenMessage | VideoSizesMessage
+ *   | SecurityMessage
  *   | LobbyDecisionMessage | ModerateMessage | EndMeetingMessage | PresenceSendMessage
  *   | CallMessage | CallActionMessage} ClientMessage
  */

@@ -71,6 +71,10 @@ export class MediaSession extends Emitter {
   #closed = false;
   /** @type {Array<() => void>} */
   #offs = [];
+  /** @type {ReturnType<typeof setInterval> | undefined} */
+  #sizeTimer;
+  /** The tile sizes last sent, to send only changes. */
+  #sentSizes = '';
 
   /** Resolves once {@link start} has created the subscribe connection. @type {Promise<void>} */
   #ready;
@@ -219,6 +223,7 @@ export class MediaSession extends Emitter {
   close() {
     if (this.#closed) return;
     this.#closed = true;
+    clearInterval(this.#sizeTimer);
     this.#offs.forEach((off) => off());
     this.#pendingAnswer?.reject(new Error('session closed'));
     this.#pendingAnswer = null;
@@ -436,6 +441,41 @@ export class MediaSession extends Emitter {
   #createSubscribePc() {
     this.subscribePc = this.#createPc('subscribe');
     this.subscribePc.addEventListener('track', (event) => this.#onTrack(event));
+    if (this.#sizeTimer === undefined && typeof document !== 'undefined') {
+      this.#sizeTimer = setInterval(() => this.#reportVideoSizes(), VIDEO_SIZE_INTERVAL_MS);
+    }
+  }
+
+  /**
+   * Tells the server how large each received video is shown, so it sends no
+   * bigger simulcast layer than the tile needs. Videos not on screen yet are
+   * left out (the server then decides by the room's size). Sizes are in
+   * device pixels, rounded so small layout shifts send nothing.
+   */
+  #reportVideoSizes() {
+    const pc = this.subscribePc;
+    if (!pc || this.#closed) return;
+    const elements = [...document.querySelectorAll('video')];
+    const ratio = globalThis.devicePixelRatio || 1;
+    /** @type {{mid: string, width: number, height: number}[]} */
+    const sizes = [];
+    for (const transceiver of pc.getTransceivers()) {
+      const { track } = transceiver.receiver;
+      if (transceiver.mid === null || track.kind !== 'video' || track.readyState === 'ended') continue;
+      let width = 0;
+      let height = 0;
+      for (const el of elements) {
+        const stream = el.srcObject;
+        if (!(stream instanceof MediaStream) || !stream.getVideoTracks().includes(track)) continue;
+        const rect = el.getBoundingClientRect();
+        width = Math.max(width, Math.round((rect.width * ratio) / 16) * 16);
+        height = Math.max(height, Math.round((rect.height * ratio) / 16) * 16);
+      }
+      if (width > 0 && height > 0) sizes.push({ mid: transceiver.mid, width, height });
+    }
+    const key = JSON.stringify(sizes);
+    if (sizes.length === 0 || key === this.#sentSizes) return;
+    if (this.#signaling.send({ type: 'video_sizes', sizes: sizes.slice(0, 100) })) this.#sentSizes = key;
   }
 
   /**
@@ -556,6 +596,9 @@ export class MediaSession extends Emitter {
     this.emit('trackended', { participantId, track });
   }
 }
+
+/** How often tile sizes are checked for changes. */
+const VIDEO_SIZE_INTERVAL_MS = 1000;
 
 /**
  * Puts `mimeType` first in the transceiver's codec list, keeping the rest

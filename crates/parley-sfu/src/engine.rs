@@ -8,10 +8,11 @@ use std::mem;
 use std::time::Instant;
 
 use str0m::Event;
+use str0m::bwe::BweKind;
 use str0m::format::Codec;
 use str0m::media::{Direction, KeyframeRequestKind, MediaData, MediaKind};
 
-use crate::forward::{Verdict, choose_layer};
+use crate::forward::Verdict;
 use crate::ids::{ParticipantId, Pc, RoomId, TrackKey};
 use crate::participant::SubState;
 use crate::track::{PublishedTrack, vp8_keyframe_size};
@@ -41,6 +42,10 @@ impl Sfu {
             }
             if !self.keyframe_requests.is_empty() {
                 self.send_keyframe_requests(now);
+                continue;
+            }
+            if !self.to_allocate.is_empty() {
+                self.allocate_pending(now);
                 continue;
             }
             if !self.to_negotiate.is_empty() {
@@ -127,6 +132,24 @@ impl Sfu {
                     self.keyframe_requests.push((sub.source, rid));
                 }
             }
+            (
+                Pc::Subscribe,
+                Event::EgressBitrateEstimate(BweKind::Twcc {
+                    estimate,
+                    can_probe: true,
+                }),
+            ) => {
+                let Some(p) = self.participants.get_mut(&id) else {
+                    return;
+                };
+                let estimate = estimate.as_u64();
+                p.estimate = Some(estimate);
+                // Less room than what is being sent: decide again now, not
+                // at the next round.
+                if crate::allocate::is_congested(estimate, p.allocated_bps) {
+                    self.to_allocate.push(id);
+                }
+            }
             _ => {}
         }
     }
@@ -164,9 +187,6 @@ impl Sfu {
             return;
         };
         let room = p.room;
-        let Some(members) = self.rooms.get(&room) else {
-            return;
-        };
         let Some(track) = p.published.iter_mut().find(|t| t.mid == data.mid) else {
             return;
         };
@@ -180,13 +200,8 @@ impl Sfu {
         } else {
             None
         };
-        track.record(now, data.rid, size);
+        let new_layer = track.record(now, data.rid, size, data.data.len());
         let is_video = track.kind == MediaKind::Video;
-        let preferred = if is_video {
-            choose_layer(&track.active_layers(now), members.len())
-        } else {
-            None
-        };
         let audio_level = data.ext_vals.audio_level;
         let voice_activity = data.ext_vals.voice_activity.unwrap_or(false);
         if !is_video
@@ -201,7 +216,18 @@ impl Sfu {
                 room,
                 participant: speaker,
             });
+            // Video follows the speaker: everyone's priorities changed.
+            self.allocate_room(room);
         }
+        if is_video && (new_layer || self.has_unchosen_subscriber(room, key)) {
+            // A layer appeared, or a subscriber has no layer yet: decide
+            // before this frame goes out, so a first keyframe is not wasted.
+            self.allocate_room(room);
+            self.allocate_pending(now);
+        }
+        let Some(members) = self.rooms.get(&room) else {
+            return;
+        };
 
         for member in members {
             if *member == id {
@@ -220,7 +246,6 @@ impl Sfu {
                 continue;
             };
             let time = if is_video {
-                sub.forwarder.set_target(preferred);
                 match sub
                     .forwarder
                     .on_frame(data.rid, is_keyframe, data.time, data.network_time)

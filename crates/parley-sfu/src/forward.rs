@@ -7,6 +7,8 @@ use std::time::Instant;
 
 use str0m::media::{MediaTime, Rid};
 
+use crate::allocate::Choice;
+
 /// What to do with one incoming frame for one subscriber.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Verdict {
@@ -27,6 +29,15 @@ pub(crate) struct Forwarder {
     /// The subscriber's decoder needs a keyframe before anything else is useful
     /// (new subscription, a reconnect, or a subscriber asking with PLI).
     waiting_keyframe: bool,
+    /// Nothing goes out (the subscriber's estimate leaves no room, or its tile is hidden).
+    paused: bool,
+    /// Switching down because the subscriber's link is short: the current
+    /// layer stops at once rather than at the lower layer's keyframe, so the
+    /// congestion (and the audio behind it) clears sooner.
+    hold: bool,
+    /// The layer choice has been made at least once (a simulcast track has
+    /// no sensible default).
+    pub(crate) chosen: bool,
     rebase: Rebase,
 }
 
@@ -36,14 +47,41 @@ impl Forwarder {
             current: None,
             target,
             waiting_keyframe: true,
+            paused: false,
+            hold: false,
+            chosen: false,
             rebase: Rebase::default(),
         }
     }
 
-    /// The layer this subscriber should receive from now on. The switch happens
-    /// at the next keyframe of that layer; until then the current layer flows.
-    pub(crate) fn set_target(&mut self, target: Option<Rid>) {
-        self.target = target;
+    /// Applies a layer choice: a layer (switched to at its next keyframe), or
+    /// a pause. Video that resumes after a pause starts from a keyframe.
+    pub(crate) fn choose(&mut self, choice: Choice) {
+        self.chosen = true;
+        match choice {
+            Choice::Paused => self.paused = true,
+            Choice::Layer(rid) => {
+                if self.paused {
+                    self.paused = false;
+                    self.waiting_keyframe = true;
+                }
+                if self.target != rid {
+                    self.hold = false;
+                }
+                self.target = rid;
+            }
+        }
+    }
+
+    /// Like [`choose`](Self::choose) a lower layer, but the current layer
+    /// stops at once: the subscriber's link cannot carry it.
+    pub(crate) fn choose_lower(&mut self, rid: Option<Rid>) {
+        self.choose(Choice::Layer(rid));
+        self.hold = self.current.is_some_and(|c| c != rid);
+    }
+
+    pub(crate) fn is_paused(&self) -> bool {
+        self.paused
     }
 
     pub(crate) fn target(&self) -> Option<Rid> {
@@ -62,6 +100,9 @@ impl Forwarder {
 
     /// The layer a keyframe is needed on, if forwarding is blocked on one.
     pub(crate) fn wants_keyframe(&self) -> Option<Option<Rid>> {
+        if self.paused || !self.chosen {
+            return None;
+        }
         let switching = self.current != Some(self.target);
         (self.waiting_keyframe || switching).then_some(self.target)
     }
@@ -74,6 +115,9 @@ impl Forwarder {
         time: MediaTime,
         arrival: Instant,
     ) -> Verdict {
+        if self.paused {
+            return Verdict::Drop;
+        }
         let on_target = rid == self.target;
         let on_current = self.current == Some(rid);
         if on_target && is_keyframe && (self.waiting_keyframe || !on_current) {
@@ -83,9 +127,10 @@ impl Forwarder {
             }
             self.current = Some(rid);
             self.waiting_keyframe = false;
+            self.hold = false;
             return Verdict::Forward(self.rebase.apply(time, arrival));
         }
-        if on_current && !self.waiting_keyframe {
+        if on_current && !self.waiting_keyframe && !self.hold {
             return Verdict::Forward(self.rebase.apply(time, arrival));
         }
         Verdict::Drop
@@ -124,30 +169,17 @@ impl Rebase {
     }
 }
 
-/// Picks the layer a subscriber should get from the layers being received,
-/// ordered from lowest to highest quality.
-///
-/// For now the rule is by room size (a tile in a 3-person grid is large, in a
-/// 12-person grid small): up to 4 participants get the best layer, up to 9 the
-/// middle one, larger rooms the lowest.
-pub(crate) fn choose_layer(active_low_to_high: &[Option<Rid>], room_size: usize) -> Option<Rid> {
-    let n = active_low_to_high.len();
-    if n == 0 {
-        return None;
-    }
-    let index = match room_size {
-        0..=4 => n - 1,
-        5..=9 => n / 2,
-        _ => 0,
-    };
-    active_low_to_high[index.min(n - 1)]
-}
-
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
 
     use super::*;
+
+    fn chosen(rid: Option<Rid>) -> Forwarder {
+        let mut f = Forwarder::new(rid);
+        f.choose(Choice::Layer(rid));
+        f
+    }
 
     fn t(v: u64) -> MediaTime {
         MediaTime::from_90khz(v)
@@ -156,7 +188,7 @@ mod tests {
     #[test]
     fn nothing_is_forwarded_before_the_first_keyframe() {
         let now = Instant::now();
-        let mut f = Forwarder::new(None);
+        let mut f = chosen(None);
         assert_eq!(f.on_frame(None, false, t(1000), now), Verdict::Drop);
         assert_eq!(f.wants_keyframe(), Some(None));
         assert_eq!(
@@ -174,13 +206,13 @@ mod tests {
     fn layer_switch_waits_for_a_keyframe_on_the_new_layer() {
         let now = Instant::now();
         let (low, high) = (Some(Rid::from("q")), Some(Rid::from("f")));
-        let mut f = Forwarder::new(low);
+        let mut f = chosen(low);
         assert!(matches!(
             f.on_frame(low, true, t(100), now),
             Verdict::Forward(_)
         ));
 
-        f.set_target(high);
+        f.choose(Choice::Layer(high));
         assert_eq!(f.wants_keyframe(), Some(high));
         // The old layer keeps flowing while the new one has no keyframe.
         assert!(matches!(
@@ -202,11 +234,11 @@ mod tests {
     fn switching_layers_keeps_media_time_continuous() {
         let start = Instant::now();
         let (low, high) = (Some(Rid::from("q")), Some(Rid::from("f")));
-        let mut f = Forwarder::new(low);
+        let mut f = chosen(low);
         let Verdict::Forward(first) = f.on_frame(low, true, t(1_000), start) else {
             panic!("keyframe on target must be forwarded");
         };
-        f.set_target(high);
+        f.choose(Choice::Layer(high));
         // The high layer has an unrelated timestamp base; 33 ms later its keyframe comes.
         let later = start + Duration::from_millis(33);
         let Verdict::Forward(second) = f.on_frame(high, true, t(9_000_000), later) else {
@@ -224,7 +256,7 @@ mod tests {
     #[test]
     fn a_restart_waits_for_the_next_keyframe() {
         let now = Instant::now();
-        let mut f = Forwarder::new(None);
+        let mut f = chosen(None);
         assert!(matches!(
             f.on_frame(None, true, t(0), now),
             Verdict::Forward(_)
@@ -239,17 +271,46 @@ mod tests {
     }
 
     #[test]
-    fn layer_choice_follows_room_size() {
-        let layers = [
-            Some(Rid::from("q")),
-            Some(Rid::from("h")),
-            Some(Rid::from("f")),
-        ];
-        assert_eq!(choose_layer(&layers, 3), layers[2]);
-        assert_eq!(choose_layer(&layers, 6), layers[1]);
-        assert_eq!(choose_layer(&layers, 20), layers[0]);
-        assert_eq!(choose_layer(&layers[..1], 20), layers[0]);
-        assert_eq!(choose_layer(&[], 3), None);
-        assert_eq!(choose_layer(&[None], 3), None);
+    fn switching_down_stops_the_current_layer_at_once() {
+        let now = Instant::now();
+        let (low, high) = (Some(Rid::from("q")), Some(Rid::from("f")));
+        let mut f = chosen(high);
+        assert!(matches!(
+            f.on_frame(high, true, t(0), now),
+            Verdict::Forward(_)
+        ));
+        f.choose_lower(low);
+        assert_eq!(f.on_frame(high, false, t(3000), now), Verdict::Drop);
+        assert_eq!(f.wants_keyframe(), Some(low));
+        assert!(matches!(
+            f.on_frame(low, true, t(6000), now),
+            Verdict::Forward(_)
+        ));
+        assert!(matches!(
+            f.on_frame(low, false, t(9000), now),
+            Verdict::Forward(_)
+        ));
+    }
+
+    #[test]
+    fn a_pause_drops_everything_and_resumes_on_a_keyframe() {
+        let now = Instant::now();
+        let mut f = chosen(None);
+        f.choose(Choice::Layer(None));
+        assert!(matches!(
+            f.on_frame(None, true, t(0), now),
+            Verdict::Forward(_)
+        ));
+        f.choose(Choice::Paused);
+        assert!(f.is_paused());
+        assert_eq!(f.on_frame(None, true, t(3000), now), Verdict::Drop);
+        assert_eq!(f.wants_keyframe(), None, "a paused video asks for nothing");
+        f.choose(Choice::Layer(None));
+        assert_eq!(f.on_frame(None, false, t(6000), now), Verdict::Drop);
+        assert_eq!(f.wants_keyframe(), Some(None));
+        assert!(matches!(
+            f.on_frame(None, true, t(9000), now),
+            Verdict::Forward(_)
+        ));
     }
 }

@@ -11,6 +11,7 @@
 //! else's. All connections of all participants share one UDP socket; incoming
 //! datagrams are routed with [`Rtc::accepts`](str0m::Rtc::accepts).
 
+mod allocate;
 mod engine;
 mod error;
 mod forward;
@@ -36,7 +37,7 @@ pub use participant::PublishGate;
 pub use str0m::net::Transmit;
 pub use transport::{TransportConfig, TransportState};
 
-use participant::Participant;
+use participant::{Participant, SubState};
 use transport::Transport;
 
 /// A subscribe offer not answered within this time is given up: the
@@ -105,6 +106,11 @@ pub struct Sfu {
     /// Participants whose subscribe connection may need a new offer.
     to_negotiate: Vec<ParticipantId>,
     keyframe_requests: Vec<(TrackKey, Option<Rid>)>,
+    /// Subscribers whose video layers are to be decided again.
+    to_allocate: Vec<ParticipantId>,
+    /// Only the videos of this many participants (the most recent speakers
+    /// first) go to each subscriber; `None` for all.
+    last_n: Option<usize>,
     scratch_events: Vec<Event>,
     stats: SfuStats,
 }
@@ -123,6 +129,8 @@ impl Sfu {
             dirty: Vec::new(),
             to_negotiate: Vec::new(),
             keyframe_requests: Vec::new(),
+            to_allocate: Vec::new(),
+            last_n: None,
             scratch_events: Vec::new(),
             stats: SfuStats::default(),
         }
@@ -132,6 +140,35 @@ impl Sfu {
     /// connections keep the addresses they advertised.
     pub fn set_transport_config(&mut self, config: TransportConfig) {
         self.config = config;
+    }
+
+    /// Forwards each subscriber only the videos of the `n` most recent
+    /// speakers (`None`: everyone's). Takes effect at the next layer decision.
+    pub fn set_last_n(&mut self, n: Option<usize>) {
+        self.last_n = n;
+        self.to_allocate.extend(self.participants.keys().copied());
+    }
+
+    /// The client's tile sizes for the videos it receives: each entry names
+    /// the m-line (mid) of the subscribe connection and the tile's width and
+    /// height in pixels, zero for a tile not shown. The SFU sends no layer
+    /// larger than the tile needs, and nothing to a hidden one. Unknown mids
+    /// are ignored (the track may just have ended).
+    pub fn set_video_sizes(&mut self, now: Instant, id: ParticipantId, sizes: &[(&str, u32, u32)]) {
+        let Some(p) = self.participants.get_mut(&id) else {
+            return;
+        };
+        for (mid, width, height) in sizes {
+            let found = p.subscriptions.iter_mut().find(|s| match s.state {
+                SubState::Open(m) => &*m == *mid,
+                _ => false,
+            });
+            if let Some(sub) = found {
+                sub.requested = Some((*width, *height));
+            }
+        }
+        self.to_allocate.push(id);
+        self.settle(now);
     }
 
     /// Counters since start.
@@ -405,6 +442,9 @@ impl Sfu {
                     due.push((*id, pc));
                 }
             }
+            if p.next_allocation <= now {
+                self.to_allocate.push(*id);
+            }
             if p.pending_offer
                 .as_ref()
                 .is_some_and(|o| now.saturating_duration_since(o.sent_at) >= OFFER_TIMEOUT)
@@ -445,6 +485,7 @@ impl Sfu {
                 [
                     Some(p.publish.next_timeout),
                     Some(p.subscribe.next_timeout),
+                    Some(p.next_allocation),
                     offer,
                 ]
             })

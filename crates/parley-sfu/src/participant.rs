@@ -38,6 +38,9 @@ pub(crate) struct Subscription {
     pub(crate) kind: MediaKind,
     pub(crate) state: SubState,
     pub(crate) forwarder: Forwarder,
+    /// The size of the tile showing this video, as the client last said
+    /// (width, height in CSS pixels; zero for hidden).
+    pub(crate) requested: Option<(u32, u32)>,
 }
 
 /// The subscribe connection's data channel m-line: first in every offer and
@@ -87,6 +90,14 @@ pub(crate) struct Participant {
     pub(crate) anchor: Anchor,
     /// What the room's moderation lets this participant send to others.
     pub(crate) gate: PublishGate,
+    /// The subscribe connection's bandwidth estimate (bits per second), from
+    /// transport-wide congestion control feedback.
+    pub(crate) estimate: Option<u64>,
+    /// The last layer allocation's totals, and when the next one is due.
+    pub(crate) allocated_bps: u64,
+    pub(crate) next_allocation: Instant,
+    /// What the bandwidth estimator was last told (minimum, desired).
+    pub(crate) bwe_target: (u64, u64),
 }
 
 /// What of a participant's media the SFU passes on. Moderation closes it
@@ -136,6 +147,10 @@ impl Participant {
             renewed: false,
             anchor: Anchor::ToOpen,
             gate: PublishGate::default(),
+            estimate: None,
+            allocated_bps: 0,
+            next_allocation: now,
+            bwe_target: (0, 0),
         }
     }
 
@@ -160,6 +175,7 @@ impl Participant {
             kind,
             state: SubState::ToOpen,
             forwarder: Forwarder::new(None),
+            requested: None,
         });
     }
 
@@ -309,6 +325,8 @@ impl Participant {
             sub.state = SubState::ToOpen;
             sub.forwarder = Forwarder::new(None);
         }
+        self.estimate = None;
+        self.bwe_target = (0, 0);
     }
 
     /// Forgets the outstanding offer; its changes go into the next one.

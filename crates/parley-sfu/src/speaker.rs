@@ -66,6 +66,16 @@ impl SpeakerDetector {
         self.decide(now)
     }
 
+    /// The active speaker, if any.
+    pub(crate) fn current(&self) -> Option<ParticipantId> {
+        self.current.map(|(id, _)| id)
+    }
+
+    /// When `id` last spoke, if ever.
+    pub(crate) fn last_speech(&self, id: ParticipantId) -> Option<Instant> {
+        self.voices.get(&id).and_then(|v| v.last_speech)
+    }
+
     /// Forgets a participant that left.
     pub(crate) fn remove(&mut self, id: ParticipantId) {
         self.voices.remove(&id);

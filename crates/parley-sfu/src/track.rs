@@ -11,6 +11,42 @@ const LAYER_IDLE: Duration = Duration::from_millis(1000);
 /// however many subscribers ask: a publisher flooded with PLIs spends its
 /// bandwidth on keyframes.
 pub(crate) const KEYFRAME_REQUEST_INTERVAL: Duration = Duration::from_millis(500);
+/// Bitrates are measured over windows of this length.
+const RATE_WINDOW: Duration = Duration::from_millis(500);
+
+/// The bitrate of one stream, measured over fixed windows and smoothed, so a
+/// keyframe does not look like a new steady rate.
+#[derive(Debug, Default)]
+pub(crate) struct RateMeter {
+    window_start: Option<Instant>,
+    bytes: u64,
+    /// Bits per second; zero until a first window completes.
+    rate: u64,
+}
+
+impl RateMeter {
+    pub(crate) fn add(&mut self, now: Instant, bytes: usize) {
+        let start = *self.window_start.get_or_insert(now);
+        let elapsed = now.saturating_duration_since(start);
+        if elapsed >= RATE_WINDOW {
+            let measured = self.bytes * 8 * 1_000_000 / elapsed.as_micros().max(1) as u64;
+            self.rate = if self.rate == 0 {
+                measured
+            } else {
+                // Half-life of about two windows.
+                (self.rate * 2 + measured) / 3
+            };
+            self.window_start = Some(now);
+            self.bytes = 0;
+        }
+        self.bytes += bytes as u64;
+    }
+
+    /// Bits per second (zero while unknown).
+    pub(crate) fn bps(&self) -> u64 {
+        self.rate
+    }
+}
 /// One incoming RTP stream of a track: the only one, or one simulcast layer.
 #[derive(Debug)]
 pub(crate) struct Layer {
@@ -23,6 +59,7 @@ pub(crate) struct Layer {
     pixels: Option<u32>,
     last_seen: Option<Instant>,
     last_keyframe_request: Option<Instant>,
+    rate: RateMeter,
 }
 
 impl Layer {
@@ -33,6 +70,7 @@ impl Layer {
             pixels: None,
             last_seen: None,
             last_keyframe_request: None,
+            rate: RateMeter::default(),
         }
     }
 
@@ -40,6 +78,25 @@ impl Layer {
         self.last_seen
             .is_some_and(|t| now.saturating_duration_since(t) < LAYER_IDLE)
     }
+}
+
+/// Bytes per packet besides the payload: RTP header and extensions, SRTP
+/// tag, UDP and IP headers. Small audio packets are nearly half overhead.
+const PACKET_OVERHEAD: usize = 60;
+/// Payload bytes per packet of a large frame.
+const PAYLOAD_PER_PACKET: usize = 1150;
+
+/// What a frame of `bytes` costs on the network.
+fn on_the_wire(bytes: usize) -> usize {
+    bytes + PACKET_OVERHEAD * bytes.div_ceil(PAYLOAD_PER_PACKET).max(1)
+}
+
+/// What the layer choice needs to know of one active layer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct LayerInfo {
+    pub(crate) rid: Option<Rid>,
+    pub(crate) pixels: Option<u32>,
+    pub(crate) bps: u64,
 }
 
 /// A track a participant sends to the SFU.
@@ -74,13 +131,47 @@ impl PublishedTrack {
         &mut self.layers[last]
     }
 
-    /// Notes a frame on layer `rid`; `size` is its picture size when known.
-    pub(crate) fn record(&mut self, now: Instant, rid: Option<Rid>, size: Option<(u16, u16)>) {
+    /// Notes a frame of `bytes` on layer `rid`; `size` is its picture size
+    /// when known. Returns true when the layer was not active before (the
+    /// subscribers' layer choice is then worth revisiting).
+    pub(crate) fn record(
+        &mut self,
+        now: Instant,
+        rid: Option<Rid>,
+        size: Option<(u16, u16)>,
+        bytes: usize,
+    ) -> bool {
         let layer = self.layer_mut(rid);
+        let new = !layer.is_active(now);
         layer.last_seen = Some(now);
+        layer.rate.add(now, on_the_wire(bytes));
         if let Some((w, h)) = size {
             layer.pixels = Some(u32::from(w) * u32::from(h));
         }
+        new
+    }
+
+    /// The active layers, lowest quality first, each with its picture size
+    /// (pixels, when known) and measured bitrate.
+    pub(crate) fn layer_info(&self, now: Instant) -> Vec<LayerInfo> {
+        self.active_layers(now)
+            .into_iter()
+            .filter_map(|rid| self.layers.iter().find(|l| l.rid == rid))
+            .map(|l| LayerInfo {
+                rid: l.rid,
+                pixels: l.pixels,
+                bps: l.rate.bps(),
+            })
+            .collect()
+    }
+
+    /// The track's bitrate: the sum over its active layers.
+    pub(crate) fn bps(&self, now: Instant) -> u64 {
+        self.layers
+            .iter()
+            .filter(|l| l.is_active(now))
+            .map(|l| l.rate.bps())
+            .sum()
     }
 
     /// Layers that currently carry media, from lowest to highest quality:
@@ -135,17 +226,17 @@ mod tests {
         // Listed high to low, as some clients do.
         let mut track =
             PublishedTrack::new(Mid::from("0"), MediaKind::Video, rids(&["f", "h", "q"]));
-        track.record(now, Some("f".into()), None);
-        track.record(now, Some("h".into()), None);
-        track.record(now, Some("q".into()), None);
+        track.record(now, Some("f".into()), None, 1000);
+        track.record(now, Some("h".into()), None, 1000);
+        track.record(now, Some("q".into()), None, 1000);
         // Without sizes, SDP order stands.
         assert_eq!(
             track.active_layers(now),
             vec![Some("f".into()), Some("h".into()), Some("q".into())]
         );
-        track.record(now, Some("f".into()), Some((1280, 720)));
-        track.record(now, Some("h".into()), Some((640, 360)));
-        track.record(now, Some("q".into()), Some((320, 180)));
+        track.record(now, Some("f".into()), Some((1280, 720)), 1000);
+        track.record(now, Some("h".into()), Some((640, 360)), 1000);
+        track.record(now, Some("q".into()), Some((320, 180)), 1000);
         assert_eq!(
             track.active_layers(now),
             vec![Some("q".into()), Some("h".into()), Some("f".into())]
@@ -156,11 +247,28 @@ mod tests {
     fn a_layer_that_stops_sending_drops_out() {
         let start = Instant::now();
         let mut track = PublishedTrack::new(Mid::from("0"), MediaKind::Video, rids(&["q", "h"]));
-        track.record(start, Some("q".into()), None);
-        track.record(start, Some("h".into()), None);
+        track.record(start, Some("q".into()), None, 1000);
+        track.record(start, Some("h".into()), None, 1000);
         let later = start + Duration::from_secs(2);
-        track.record(later, Some("q".into()), None);
+        track.record(later, Some("q".into()), None, 1000);
         assert_eq!(track.active_layers(later), vec![Some("q".into())]);
+    }
+
+    #[test]
+    fn layer_bitrates_are_measured_and_smoothed() {
+        let start = Instant::now();
+        let mut track = PublishedTrack::new(Mid::from("0"), MediaKind::Video, rids(&["q"]));
+        // 25 frames a second of 1000 bytes (1060 on the wire): 212 kbit/s.
+        for i in 0..50u64 {
+            let first = i == 0;
+            let now = start + Duration::from_millis(i * 40);
+            assert_eq!(track.record(now, Some("q".into()), None, 1000), first);
+        }
+        let bps = track.bps(start + Duration::from_millis(2000));
+        assert!((190_000..=230_000).contains(&bps), "{bps}");
+        let info = track.layer_info(start + Duration::from_millis(2000));
+        assert_eq!(info.len(), 1);
+        assert_eq!(info[0].bps, bps);
     }
 
     #[test]

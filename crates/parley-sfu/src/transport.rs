@@ -9,6 +9,7 @@ use std::net::SocketAddr;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::{Duration, Instant};
 
+use str0m::bwe::Bitrate;
 use str0m::net::Transmit;
 use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc, RtcConfig};
 
@@ -44,12 +45,22 @@ pub(crate) struct Transport {
     pub(crate) dirty: bool,
 }
 
+/// The bandwidth a subscribe connection is assumed to have until feedback
+/// says otherwise: enough for a middle simulcast layer and audio, so video
+/// starts at once and goes up as probing finds room.
+pub(crate) const INITIAL_ESTIMATE_BPS: u64 = 1_000_000;
+
 /// How far in the future to park a transport that reports no timeout.
 const IDLE: Duration = Duration::from_secs(3600);
 
 impl Transport {
     pub(crate) fn new(pc: Pc, now: Instant, config: &TransportConfig) -> Self {
-        let mut rtc = rtc_config().build(now);
+        let mut rtc_config = rtc_config();
+        if pc == Pc::Subscribe {
+            // What the SFU sends each subscriber is chosen from this estimate.
+            rtc_config = rtc_config.enable_bwe(Some(Bitrate::bps(INITIAL_ESTIMATE_BPS)));
+        }
+        let mut rtc = rtc_config.build(now);
         for addr in &config.host_candidates {
             match Candidate::host(*addr, "udp") {
                 Ok(c) => {

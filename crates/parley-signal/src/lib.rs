@@ -14,8 +14,9 @@ pub use hub::{
 pub use messages::{
     CallEndReason, CallParty, ChatMessage, ClientMessage, Handover, IceConfig, IceServer,
     IceTransportPolicy, Knocker, LeaveReason, MAX_CHAT_CHARS, MAX_MESSAGE_BYTES,
-    MAX_ROOM_PASSWORD_BYTES, ModerateAction, PROTOCOL_VERSION, ParticipantInfo, PcName,
-    PresenceChoice, PresenceStatus, Role, Security, SecurityChange, ServerMessage,
+    MAX_ROOM_PASSWORD_BYTES, MAX_VIDEO_SIZES, ModerateAction, PROTOCOL_VERSION, ParticipantInfo,
+    PcName, PresenceChoice, PresenceStatus, Role, Security, SecurityChange, ServerMessage,
+    VideoSize,
 };
 pub use names::{DisplayName, MAX_DISPLAY_NAME, MAX_ROOM_NAME, RoomName};
 pub use ratelimit::TokenBucket;

@@ -116,6 +116,12 @@ pub enum ClientMessage {
         /// The screen track's mid.
         mid: Option<String>,
     },
+    /// The size each received video is shown at, so the server sends no
+    /// larger simulcast layer than needed (and none to a hidden tile).
+    VideoSizes {
+        /// One entry per video; at most [`MAX_VIDEO_SIZES`].
+        sizes: Vec<VideoSize>,
+    },
     /// Change the room's security (moderators only). Absent fields stay.
     Security(SecurityChange),
     /// Let people waiting in the lobby in (moderators only).
@@ -365,6 +371,21 @@ pub struct ChatMessage {
     pub at: u64,
 }
 
+/// Most entries one `video_sizes` message may carry.
+pub const MAX_VIDEO_SIZES: usize = 100;
+
+/// The tile size of one received video.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VideoSize {
+    /// The video's mid in the subscribe connection.
+    pub mid: String,
+    /// Width in pixels; 0 when not shown.
+    pub width: u32,
+    /// Height in pixels; 0 when not shown.
+    pub height: u32,
+}
+
 /// Message types a client may send, for telling an unknown type from a bad field.
 const CLIENT_TYPES: &[&str] = &[
     "join",
@@ -376,6 +397,7 @@ const CLIENT_TYPES: &[&str] = &[
     "chat",
     "hand",
     "screen",
+    "video_sizes",
     "security",
     "admit",
     "reject",
@@ -446,6 +468,7 @@ impl ClientMessage {
             ClientMessage::Chat { .. } => "chat",
             ClientMessage::Hand { .. } => "hand",
             ClientMessage::Screen { .. } => "screen",
+            ClientMessage::VideoSizes { .. } => "video_sizes",
             ClientMessage::Security(_) => "security",
             ClientMessage::Admit { .. } => "admit",
             ClientMessage::Reject { .. } => "reject",

@@ -11,7 +11,7 @@ use str0m::format::Codec;
 use str0m::media::{Direction, MediaKind};
 use str0m::{Candidate, Rtc};
 
-use support::{World, answer_offer, layer_frame_size};
+use support::{FAST_LINK_BPS, World, answer_offer, layer_frame_size};
 
 #[test]
 fn two_participants_receive_each_others_audio_and_video() {
@@ -262,18 +262,28 @@ fn simulcast_forwards_the_best_layer_and_falls_back_when_it_stops() {
     w.clients[a].layers = vec!["q", "h", "f"];
     let b = w.join("room", "Grace");
     w.publish(a);
-    w.run(Duration::from_secs(3));
-    let from_a = |w: &World| w.clients[b].video_sizes[&w.clients[a].id].clone();
+    let from_a = |w: &World| {
+        w.clients[b]
+            .video_sizes
+            .get(&w.clients[a].id)
+            .cloned()
+            .unwrap_or_default()
+    };
     let top = [layer_frame_size(2, false), layer_frame_size(2, true)];
+    // Video starts on a layer the first estimate allows; probing then
+    // finds room for the best one.
+    for _ in 0..40 {
+        w.run(Duration::from_millis(250));
+        let s = from_a(&w);
+        if s.len() > 60 && s[s.len() - 30..].iter().all(|x| top.contains(x)) {
+            break;
+        }
+    }
     let sizes = from_a(&w);
     assert!(sizes.len() > 60, "{} frames", sizes.len());
     assert!(
         sizes[sizes.len() - 30..].iter().all(|s| top.contains(s)),
         "a small room gets the top layer: {sizes:?}"
-    );
-    assert!(
-        !sizes.iter().any(|s| *s == layer_frame_size(0, false)),
-        "one layer at a time"
     );
 
     // The publisher's top layer stops (as when a browser runs short of CPU):
@@ -419,10 +429,12 @@ fn a_lost_video_packet_is_retransmitted_and_no_frame_is_missing() {
         Some(0),
         "two packets were lost"
     );
-    let (sent1, got1) = (video_written(&w), received(&w));
-    assert_eq!(
-        got1 - got0,
-        sent1 - sent0,
+    // Frames still on the wire when the window closes get a moment to land.
+    let sent1 = video_written(&w);
+    w.run(Duration::from_millis(50));
+    let got1 = received(&w);
+    assert!(
+        got1 - got0 >= sent1 - sent0,
         "every frame written in the window reached Grace ({} written, {} received)",
         sent1 - sent0,
         got1 - got0
@@ -485,4 +497,148 @@ fn audio_keeps_flowing_while_video_is_paused_and_video_resumes_on_a_keyframe() {
         .copied()
         .unwrap_or(0);
     assert!(keys_after > keys, "resumed video starts from a keyframe");
+}
+
+#[test]
+fn a_subscriber_whose_estimate_drops_gets_a_lower_layer_and_goes_back_up_when_it_recovers() {
+    let mut w = World::new();
+    let a = w.join("room", "Ada");
+    w.clients[a].layers = vec!["q", "h", "f"];
+    let b = w.join("room", "Grace");
+    // Grace's downlink: fast, then narrow, then fast again.
+    let grace = w.clients[b].subscribe_addr;
+    w.publish(a);
+    let sizes = |w: &World| {
+        w.clients[b]
+            .video_sizes
+            .get(&w.clients[a].id)
+            .cloned()
+            .unwrap_or_default()
+    };
+    // Layer l of three is 300·3^l bytes a frame (keyframes twice that):
+    // about 70, 210 and 620 kbit/s.
+    let layer = |l: usize| [layer_frame_size(l, false), layer_frame_size(l, true)];
+    // Runs until the last 30 frames since `from` are all on a layer in
+    // `ls`; returns how long that took.
+    let settle_on = |w: &mut World, from: usize, ls: &[usize], limit: Duration| {
+        let start = w.now;
+        while w.now - start < limit {
+            w.run(Duration::from_millis(250));
+            let s = sizes(w);
+            let on = |x: &usize| ls.iter().any(|l| layer(*l).contains(x));
+            if s.len() >= from + 30 && s[s.len() - 30..].iter().all(on) {
+                return Some(w.now - start);
+            }
+        }
+        None
+    };
+    let took = settle_on(&mut w, 0, &[2], Duration::from_secs(10));
+    assert!(
+        took.is_some(),
+        "a fast link gets the top layer: {:?}",
+        sizes(&w)
+    );
+
+    // The link narrows to 250 kbit/s: the audio and the lowest layer fit.
+    w.links.get_mut(&grace).unwrap().bps = 250_000;
+    let before = sizes(&w).len();
+    let Some(down) = settle_on(&mut w, before, &[0], Duration::from_secs(10)) else {
+        panic!(
+            "not on the lowest layer after 10 s: {:?}",
+            &sizes(&w)[before..]
+        );
+    };
+    // (While the link drops packets, parts of larger frames can arrive
+    // looking like other layers; the lowest layer's sizes are unambiguous.)
+    let after = sizes(&w);
+    let first_low = after[before..]
+        .iter()
+        .position(|s| layer(0).contains(s))
+        .unwrap();
+    assert_eq!(
+        after[before + first_low],
+        layer_frame_size(0, true),
+        "the switch happens on a keyframe: {:?}",
+        &after[before..]
+    );
+    // Settled on the lowest layer, audio and video both get through the
+    // narrow link.
+    let audio_before = w.clients[b].got(&w.clients[a], MediaKind::Audio);
+    let frames_before = sizes(&w).len();
+    w.run(Duration::from_secs(3));
+    let audio = w.clients[b].got(&w.clients[a], MediaKind::Audio) - audio_before;
+    assert!(audio >= 145, "audio goes on: {audio} of 150 packets in 3 s");
+    let frames = sizes(&w).len() - frames_before;
+    assert!(frames >= 80, "video goes on: {frames} frames in 3 s");
+
+    // The link opens up again: probing finds the room and the top layer returns.
+    w.links.get_mut(&grace).unwrap().bps = FAST_LINK_BPS;
+    let before = sizes(&w).len();
+    let Some(up) = settle_on(&mut w, before, &[2], Duration::from_secs(30)) else {
+        let s = sizes(&w);
+        panic!(
+            "not back on the top layer after 30 s: {:?}",
+            &s[s.len().saturating_sub(100)..]
+        );
+    };
+    eprintln!("down to the lowest layer in {down:?}, back up in {up:?}");
+}
+
+#[test]
+fn a_small_tile_gets_a_small_layer_and_a_hidden_one_nothing() {
+    let mut w = World::new();
+    let a = w.join("room", "Ada");
+    w.clients[a].layers = vec!["q", "h", "f"];
+    let b = w.join("room", "Grace");
+    w.publish(a);
+    w.run(Duration::from_secs(2));
+    let video_mid = |w: &World| {
+        let ada = &w.clients[a].id;
+        w.clients[b]
+            .sources
+            .iter()
+            .find(|(_, (p, k))| p == ada && *k == MediaKind::Video)
+            .map(|(m, _)| m.to_string())
+            .unwrap()
+    };
+    let sizes = |w: &World| w.clients[b].video_sizes[&w.clients[a].id].clone();
+    let mid = video_mid(&w);
+
+    // Shown as a thumbnail: the lowest layer is enough.
+    w.send(
+        b,
+        serde_json::json!({"type": "video_sizes", "sizes": [{"mid": mid, "width": 160, "height": 90}]}),
+    );
+    w.run(Duration::from_secs(2));
+    let s = sizes(&w);
+    let low = [layer_frame_size(0, false), layer_frame_size(0, true)];
+    assert!(
+        s[s.len() - 20..].iter().all(|x| low.contains(x)),
+        "a thumbnail gets the lowest layer: {:?}",
+        &s[s.len() - 20..]
+    );
+
+    // Hidden: no video at all, while the audio goes on.
+    w.send(
+        b,
+        serde_json::json!({"type": "video_sizes", "sizes": [{"mid": mid, "width": 0, "height": 0}]}),
+    );
+    w.run(Duration::from_millis(200));
+    let (frames, audio) = (
+        sizes(&w).len(),
+        w.clients[b].got(&w.clients[a], MediaKind::Audio),
+    );
+    w.run(Duration::from_secs(1));
+    assert_eq!(sizes(&w).len(), frames, "a hidden tile gets no video");
+    assert!(w.clients[b].got(&w.clients[a], MediaKind::Audio) >= audio + 45);
+
+    // Garbage is refused with a clear error and changes nothing.
+    w.send(
+        b,
+        serde_json::json!({"type": "video_sizes", "sizes": [{"mid": "", "width": 1, "height": 1}]}),
+    );
+    assert_eq!(
+        w.clients[b].errors.last(),
+        Some(&parley_signal::ErrorCode::BadField)
+    );
 }

@@ -1,12 +1,14 @@
 //! What members say and show: microphone and camera state, reactions,
-//! chat, raised hands and screen shares.
+//! chat, raised hands, screen shares and the sizes videos are shown at.
 
 use std::time::Instant;
 
 use parley_sfu::ParticipantId;
 
 use crate::error::{ErrorCode, ProtocolError};
-use crate::messages::{ChatMessage, MAX_CHAT_CHARS, Role, ServerMessage};
+use crate::messages::{
+    ChatMessage, MAX_CHAT_CHARS, MAX_VIDEO_SIZES, Role, ServerMessage, VideoSize,
+};
 
 use super::{Hub, HubOutput};
 
@@ -183,6 +185,36 @@ impl Hub {
             m.hand = place;
         }
         self.announce(id);
+    }
+
+    /// Passes the client's tile sizes on to the SFU's layer choice.
+    pub(crate) fn video_sizes(
+        &mut self,
+        now: Instant,
+        id: ParticipantId,
+        sizes: &[VideoSize],
+    ) -> Result<(), ProtocolError> {
+        if sizes.len() > MAX_VIDEO_SIZES {
+            return Err(ProtocolError::new(
+                ErrorCode::BadField,
+                format!("video_sizes: at most {MAX_VIDEO_SIZES} entries"),
+            ));
+        }
+        if let Some(bad) = sizes
+            .iter()
+            .find(|s| s.mid.is_empty() || s.mid.chars().count() > MAX_MID_CHARS)
+        {
+            return Err(ProtocolError::new(
+                ErrorCode::BadField,
+                format!("video_sizes: {:?} is not a mid", bad.mid),
+            ));
+        }
+        let sizes: Vec<(&str, u32, u32)> = sizes
+            .iter()
+            .map(|s| (s.mid.as_str(), s.width.min(16_384), s.height.min(16_384)))
+            .collect();
+        self.sfu.set_video_sizes(now, id, &sizes);
+        Ok(())
     }
 
     pub(crate) fn screen(

@@ -680,6 +680,10 @@ impl Hub {
                 self.hand(id, raised);
                 Ok(())
             }
+            ClientMessage::VideoSizes { sizes } => {
+                let id = self.joined_participant(conn)?;
+                self.video_sizes(now, id, &sizes)
+            }
             ClientMessage::Screen { mid } => {
                 let id = self.joined_participant(conn)?;
                 self.screen(now, id, mid)

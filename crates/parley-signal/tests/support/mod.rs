@@ -3,7 +3,7 @@
 
 #![allow(clippy::unwrap_used, dead_code)] // test harness code: a panic is a failed test
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -16,6 +16,9 @@ use str0m::{Candidate, Event, Input, Output, Rtc};
 
 pub const SERVER: &str = "10.0.0.1:10000";
 pub const TICK: Duration = Duration::from_millis(5);
+/// A link fast enough not to matter, but where packets take time on the
+/// wire, as congestion control expects of any network.
+pub const FAST_LINK_BPS: u64 = 100_000_000;
 
 /// A test client: two str0m peer connections speaking the Parley protocol.
 pub struct Client {
@@ -97,6 +100,46 @@ impl Client {
     }
 }
 
+/// A bottleneck on the way to one address: packets leave one after another
+/// at `bps`; one that would wait longer than `max_delay` is dropped (a
+/// router's tail drop).
+pub struct Link {
+    pub bps: u64,
+    pub max_delay: Duration,
+    queue: VecDeque<(Instant, SocketAddr, SocketAddr, Vec<u8>)>,
+    free_at: Option<Instant>,
+    pub dropped: u64,
+    /// Bytes that entered the link (dropped or not).
+    pub bytes: u64,
+}
+
+impl Link {
+    pub fn new(bps: u64) -> Self {
+        Link {
+            bps,
+            max_delay: Duration::from_millis(250),
+            queue: VecDeque::new(),
+            free_at: None,
+            dropped: 0,
+            bytes: 0,
+        }
+    }
+
+    fn push(&mut self, now: Instant, source: SocketAddr, destination: SocketAddr, data: Vec<u8>) {
+        self.bytes += data.len() as u64;
+        let start = self.free_at.map_or(now, |f| f.max(now));
+        if start.saturating_duration_since(now) > self.max_delay {
+            self.dropped += 1;
+            return;
+        }
+        let bits = (data.len() as u64 + 28) * 8;
+        let on_wire = Duration::from_micros((bits * 1_000_000 / self.bps).max(1));
+        let arrives = start + on_wire;
+        self.free_at = Some(arrives);
+        self.queue.push_back((arrives, source, destination, data));
+    }
+}
+
 pub struct World {
     pub hub: Hub,
     pub now: Instant,
@@ -104,17 +147,25 @@ pub struct World {
     pub server: SocketAddr,
     /// Video RTP packets still to lose on the way to this address.
     pub lose_video_to: Option<(SocketAddr, u32)>,
+    /// The links from the server to each client address.
+    pub links: HashMap<SocketAddr, Link>,
+    /// When the clients last showed the hub they are alive (as a browser's
+    /// WebSocket answers the server's pings).
+    last_keepalive: Instant,
 }
 
 impl World {
     pub fn new() -> Self {
         let server: SocketAddr = SERVER.parse().unwrap();
+        let now = Instant::now();
         World {
             hub: Hub::new(HubConfig::new(vec![server], 7)),
-            now: Instant::now(),
+            now,
             clients: Vec::new(),
             server,
             lose_video_to: None,
+            links: HashMap::new(),
+            last_keepalive: now,
         }
     }
 
@@ -142,6 +193,13 @@ impl World {
             }),
         };
         self.hub.handle_connect_as(self.now, client.conn, meta);
+        // Every client sits behind a fast link: packets take time on the
+        // wire, as on any network, which bandwidth probing relies on.
+        self.links
+            .insert(client.subscribe_addr, Link::new(FAST_LINK_BPS));
+        self.links
+            .insert(client.publish_addr, Link::new(FAST_LINK_BPS));
+
         self.clients.push(client);
         let i = self.clients.len() - 1;
         self.send(
@@ -237,8 +295,29 @@ impl World {
     pub fn run(&mut self, duration: Duration) {
         let end = self.now + duration;
         while self.now < end {
-            self.now += TICK;
+            // The server's timers fire when they are due, not at the next
+            // tick: its pacer spreads packets over the tick.
+            let tick_end = self.now + TICK;
+            for _ in 0..1000 {
+                match self.hub.poll_timeout() {
+                    Some(t) if t > self.now && t < tick_end => {
+                        self.now = t;
+                        self.deliver_queued(t);
+                        self.hub.handle_timeout(t);
+                        self.pump();
+                    }
+                    _ => break,
+                }
+            }
+            self.now = tick_end;
             let now = self.now;
+            self.deliver_queued(now);
+            if now - self.last_keepalive >= Duration::from_secs(10) {
+                self.last_keepalive = now;
+                for i in 0..self.clients.len() {
+                    self.send(i, serde_json::json!({"type": "ping"}));
+                }
+            }
             if self.hub.poll_timeout().is_some_and(|t| t <= now) {
                 self.hub.handle_timeout(now);
             }
@@ -270,27 +349,12 @@ impl World {
                     *left -= 1;
                     continue;
                 }
-                let Some(c) = self
-                    .clients
-                    .iter_mut()
-                    .find(|c| c.publish_addr == t.destination || c.subscribe_addr == t.destination)
-                else {
+                if let Some(link) = self.links.get_mut(&t.destination) {
+                    link.push(self.now, t.source, t.destination, t.contents.to_vec());
                     continue;
-                };
-                let input = Input::Receive(
-                    self.now,
-                    Receive {
-                        proto: Protocol::Udp,
-                        source: t.source,
-                        destination: t.destination,
-                        contents: (&t.contents[..]).try_into().unwrap(),
-                    },
-                );
-                if c.publish_addr == t.destination {
-                    c.publish.handle_input(input).unwrap();
-                } else {
-                    c.subscribe.handle_input(input).unwrap();
                 }
+                let now = self.now;
+                self.deliver(now, t.source, t.destination, &t.contents);
             }
             let now = self.now;
             let mut outgoing = Vec::new();
@@ -306,6 +370,48 @@ impl World {
             if !moved {
                 break;
             }
+        }
+    }
+}
+
+impl World {
+    /// Hands one datagram from the server to the client it is addressed to.
+    fn deliver(&mut self, at: Instant, source: SocketAddr, destination: SocketAddr, data: &[u8]) {
+        let Some(c) = self
+            .clients
+            .iter_mut()
+            .find(|c| c.publish_addr == destination || c.subscribe_addr == destination)
+        else {
+            return;
+        };
+        let input = Input::Receive(
+            at,
+            Receive {
+                proto: Protocol::Udp,
+                source,
+                destination,
+                contents: data.try_into().unwrap(),
+            },
+        );
+        if c.publish_addr == destination {
+            c.publish.handle_input(input).unwrap();
+        } else {
+            c.subscribe.handle_input(input).unwrap();
+        }
+    }
+
+    /// Delivers what the bottlenecks let through by `now`, each packet at
+    /// the moment it arrives.
+    fn deliver_queued(&mut self, now: Instant) {
+        let mut due = Vec::new();
+        for link in self.links.values_mut() {
+            while link.queue.front().is_some_and(|q| q.0 <= now) {
+                due.push(link.queue.pop_front().unwrap());
+            }
+        }
+        due.sort_by_key(|d| d.0);
+        for (at, source, destination, data) in due {
+            self.deliver(at, source, destination, &data);
         }
     }
 }
@@ -415,7 +521,7 @@ pub fn write_media(c: &mut Client, now: Instant) {
         c.keyframe_wanted = false;
         let time = MediaTime::from_90khz(frame * 3150);
         // One stream, or each simulcast layer at its own size (layer i of
-        // n is 300·3^i bytes, keyframes three times that), so a subscriber
+        // n is 300·3^i bytes, keyframes twice that), so a subscriber
         // can tell which layer reached it.
         let rids: Vec<Option<&str>> = if c.layers.is_empty() {
             vec![None]
@@ -469,5 +575,6 @@ pub fn video_frame(codec: Codec, keyframe: bool, size: usize) -> Vec<u8> {
 }
 
 pub fn layer_frame_size(layer: usize, keyframe: bool) -> usize {
-    300 * 3usize.pow(layer as u32) * if keyframe { 3 } else { 1 }
+    // Keyframes twice as large: every (layer, keyframe) pair has its own size.
+    300 * 3usize.pow(layer as u32) * if keyframe { 2 } else { 1 }
 }
