@@ -35,14 +35,15 @@ pub(crate) fn is_congested(estimate: u64, sending: u64) -> bool {
 }
 
 /// What a subscriber's videos may take, given its estimate and what it is
-/// being sent: what is sent stays affordable until the link is congested;
-/// going up needs room in the estimate.
-pub(crate) fn budget(estimate: u64, sending: u64) -> u64 {
+/// being sent (at least every wanted video's lowest layer): that stays
+/// affordable until the link is congested; going up needs room in the
+/// estimate.
+pub(crate) fn budget(estimate: u64, sending: u64, floor: u64) -> u64 {
     let usable = estimate * USABLE_PERCENT / 100;
     if is_congested(estimate, sending) {
         usable
     } else {
-        usable.max(sending)
+        usable.max(sending).max(floor)
     }
 }
 
@@ -335,7 +336,15 @@ impl Sfu {
                 .iter()
                 .filter_map(|w| w.current.map(|c| cost(&w.layers, c)))
                 .sum::<u64>();
-        let budget = p.estimate.map(|e| budget(e, sending));
+        // Every wanted video's lowest layer: never cut without congestion
+        // (an idle connection's estimate says nothing about the link).
+        let floor = audio_bps
+            + wants
+                .iter()
+                .filter(|w| w.cap.is_some())
+                .map(|w| with_headroom(cost(&w.layers, 0)))
+                .sum::<u64>();
+        let budget = p.estimate.map(|e| budget(e, sending, floor));
         let allocation = allocate(budget, audio_bps, &wants);
 
         // What the estimator should aim for: everything wanted. The
@@ -448,10 +457,12 @@ mod tests {
 
     #[test]
     fn an_estimate_near_the_sending_rate_keeps_it_and_a_clear_drop_cuts_it() {
-        assert_eq!(budget(290_000, 300_000), 300_000);
-        assert_eq!(budget(1_000_000, 300_000), 950_000);
+        assert_eq!(budget(290_000, 300_000, 0), 300_000);
+        assert_eq!(budget(1_000_000, 300_000, 0), 950_000);
         assert!(is_congested(200_000, 300_000));
-        assert_eq!(budget(200_000, 300_000), 190_000);
+        assert_eq!(budget(200_000, 300_000, 0), 190_000);
+        // An idle connection's low estimate still allows the lowest layers.
+        assert_eq!(budget(60_000, 50_000, 250_000), 250_000);
     }
 
     #[test]
