@@ -14,7 +14,7 @@ use str0m::bwe::Bitrate;
 use str0m::media::{MediaKind, Rid};
 
 use crate::Sfu;
-use crate::ids::{ParticipantId, Pc, RoomId, TrackKey};
+use crate::ids::{ParticipantId, Pc, RoomId};
 use crate::participant::SubState;
 use crate::track::LayerInfo;
 
@@ -237,22 +237,6 @@ impl Sfu {
         }
     }
 
-    /// Whether some member of `room` receives `key` and has had no layer
-    /// decision for it yet.
-    pub(crate) fn has_unchosen_subscriber(&self, room: RoomId, key: TrackKey) -> bool {
-        self.rooms.get(&room).is_some_and(|members| {
-            members.iter().any(|m| {
-                self.participants.get(m).is_some_and(|p| {
-                    p.subscriptions.iter().any(|s| {
-                        s.source == key
-                            && matches!(s.state, SubState::Open(_))
-                            && !s.forwarder.chosen
-                    })
-                })
-            })
-        })
-    }
-
     /// Runs the queued layer decisions.
     pub(crate) fn allocate_pending(&mut self, now: Instant) {
         let mut ids = std::mem::take(&mut self.to_allocate);
@@ -324,12 +308,8 @@ impl Sfu {
             }
         }
         videos.sort_by_key(|v| v.0);
-        if let Some(n) = self.last_n {
-            for (_, _, want) in videos.iter_mut().skip(n) {
-                want.cap = None;
-            }
-        }
-        let wants: Vec<VideoWant> = videos.iter().map(|v| v.2.clone()).collect();
+        let (order, wants): (Vec<usize>, Vec<VideoWant>) =
+            videos.into_iter().map(|(_, i, want)| (i, want)).unzip();
         // What is being sent now, at today's bitrates.
         let sending = audio_bps
             + wants
@@ -344,6 +324,7 @@ impl Sfu {
                 .filter(|w| w.cap.is_some())
                 .map(|w| with_headroom(cost(&w.layers, 0)))
                 .sum::<u64>();
+        let congested = p.estimate.is_some_and(|e| is_congested(e, sending));
         let budget = p.estimate.map(|e| budget(e, sending, floor));
         let allocation = allocate(budget, audio_bps, &wants);
 
@@ -357,21 +338,19 @@ impl Sfu {
         let Some(p) = self.participants.get_mut(&id) else {
             return;
         };
-        for ((_, i, want), choice) in videos.iter().zip(allocation.choices) {
-            let forwarder = &mut p.subscriptions[*i].forwarder;
+        for ((i, want), choice) in order.into_iter().zip(&wants).zip(allocation.choices) {
+            let forwarder = &mut p.subscriptions[i].forwarder;
+            let going_down = match choice {
+                Choice::Layer(rid) => want.current.is_some_and(|c| {
+                    want.layers
+                        .iter()
+                        .position(|l| l.rid == rid)
+                        .is_some_and(|n| n < c)
+                }),
+                Choice::Paused => false,
+            };
             match choice {
-                Choice::Layer(rid)
-                    if want.current.is_some_and(|c| {
-                        want.layers
-                            .iter()
-                            .position(|l| l.rid == rid)
-                            .is_some_and(|n| n < c)
-                    }) && p
-                        .estimate
-                        .is_some_and(|e| e * USABLE_PERCENT / 100 < p.allocated_bps) =>
-                {
-                    forwarder.choose_lower(rid)
-                }
+                Choice::Layer(rid) if going_down && congested => forwarder.choose_lower(rid),
                 _ => forwarder.choose(choice),
             }
         }

@@ -219,9 +219,9 @@ impl Sfu {
             // Video follows the speaker: everyone's priorities changed.
             self.allocate_room(room);
         }
-        if is_video && (new_layer || self.has_unchosen_subscriber(room, key)) {
-            // A layer appeared, or a subscriber has no layer yet: decide
-            // before this frame goes out, so a first keyframe is not wasted.
+        if is_video && new_layer {
+            // A layer appeared: decide before this frame goes out, so a
+            // first keyframe is not wasted.
             self.allocate_room(room);
             self.allocate_pending(now);
         }

@@ -108,9 +108,6 @@ pub struct Sfu {
     keyframe_requests: Vec<(TrackKey, Option<Rid>)>,
     /// Subscribers whose video layers are to be decided again.
     to_allocate: Vec<ParticipantId>,
-    /// Only the videos of this many participants (the most recent speakers
-    /// first) go to each subscriber; `None` for all.
-    last_n: Option<usize>,
     scratch_events: Vec<Event>,
     stats: SfuStats,
 }
@@ -130,7 +127,6 @@ impl Sfu {
             to_negotiate: Vec::new(),
             keyframe_requests: Vec::new(),
             to_allocate: Vec::new(),
-            last_n: None,
             scratch_events: Vec::new(),
             stats: SfuStats::default(),
         }
@@ -140,13 +136,6 @@ impl Sfu {
     /// connections keep the addresses they advertised.
     pub fn set_transport_config(&mut self, config: TransportConfig) {
         self.config = config;
-    }
-
-    /// Forwards each subscriber only the videos of the `n` most recent
-    /// speakers (`None`: everyone's). Takes effect at the next layer decision.
-    pub fn set_last_n(&mut self, n: Option<usize>) {
-        self.last_n = n;
-        self.to_allocate.extend(self.participants.keys().copied());
     }
 
     /// The client's tile sizes for the videos it receives: each entry names
@@ -339,8 +328,10 @@ impl Sfu {
                 .retain(|_, (p, pc)| !(*p == id && *pc == Pc::Subscribe));
         }
         self.mark_dirty(id, Pc::Subscribe);
-        // Changes queued while the offer was out go into the next one.
+        // Changes queued while the offer was out go into the next one, and
+        // the videos this answer opened get their layers.
         self.to_negotiate.push(id);
+        self.to_allocate.push(id);
         self.settle(now);
         result
     }
