@@ -324,7 +324,13 @@ impl Sfu {
                 .filter(|w| w.cap.is_some())
                 .map(|w| with_headroom(cost(&w.layers, 0)))
                 .sum::<u64>();
-        let congested = p.estimate.is_some_and(|e| is_congested(e, sending));
+        // The estimate no longer covers what the last decision planned: a
+        // video going down stops its current layer at once. (Judging this
+        // by the congestion rule instead let the old layer run on until the
+        // lower keyframe and cost `parley load` receivers freezes at start.)
+        let short = p
+            .estimate
+            .is_some_and(|e| e * USABLE_PERCENT / 100 < p.allocated_bps);
         let budget = p.estimate.map(|e| budget(e, sending, floor));
         let allocation = allocate(budget, audio_bps, &wants);
 
@@ -350,7 +356,7 @@ impl Sfu {
                 Choice::Paused => false,
             };
             match choice {
-                Choice::Layer(rid) if going_down && congested => forwarder.choose_lower(rid),
+                Choice::Layer(rid) if going_down && short => forwarder.choose_lower(rid),
                 _ => forwarder.choose(choice),
             }
         }
