@@ -355,6 +355,14 @@ impl Sfu {
                 }),
                 Choice::Paused => false,
             };
+            if choice == Choice::Paused && want.current.is_some() {
+                tracing::debug!(
+                    subscriber = %id,
+                    estimate = ?budget,
+                    sending,
+                    "video paused: the estimate does not cover its lowest layer"
+                );
+            }
             match choice {
                 Choice::Layer(rid) if going_down && short => forwarder.choose_lower(rid),
                 _ => forwarder.choose(choice),

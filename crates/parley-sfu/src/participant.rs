@@ -295,6 +295,16 @@ impl Participant {
                     if let SubState::Negotiating(mid) = sub.state {
                         sub.state = SubState::Open(mid);
                         sub.forwarder.restart();
+                        // Forwarded video goes out as it arrives, like audio:
+                        // the publisher's encoder already paced it, and
+                        // str0m's pacer (1.1x the estimate) would hold each
+                        // frame back by tens of milliseconds. The estimate
+                        // still decides which layer is forwarded.
+                        self.subscribe.guard(|rtc| {
+                            if let Some(tx) = rtc.direct_api().stream_tx_by_mid(mid, None) {
+                                tx.set_unpaced(true);
+                            }
+                        });
                     }
                 }
                 self.subscriptions

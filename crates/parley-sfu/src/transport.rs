@@ -50,6 +50,14 @@ pub(crate) struct Transport {
 /// starts at once and goes up as probing finds room.
 pub(crate) const INITIAL_ESTIMATE_BPS: u64 = 1_000_000;
 
+/// A timeout this close counts as due now: str0m's pacer asks for one
+/// microsecond after its last tick between packets, even unpaced ones.
+const DUE_NOW: Duration = Duration::from_micros(20);
+
+/// Timeouts due at once that one drain answers itself (a bound, so a
+/// connection that always wants one more cannot hold the SFU).
+const MAX_DUE_NOW: u32 = 256;
+
 /// How far in the future to park a transport that reports no timeout.
 const IDLE: Duration = Duration::from_secs(3600);
 
@@ -120,6 +128,10 @@ impl Transport {
     ) -> Option<TransportState> {
         self.dirty = false;
         let before = self.state;
+        // str0m asks for a timeout at `now` after each packet its pacer
+        // releases; answering at once sends a whole frame in one drain
+        // instead of one packet per trip through the caller's timer.
+        let mut due_now = MAX_DUE_NOW;
         loop {
             if self.state != TransportState::Failed && !self.rtc.is_alive() {
                 // str0m closed it itself (e.g. an SDP without a DTLS fingerprint).
@@ -131,6 +143,16 @@ impl Transport {
             }
             match self.guard(|rtc| rtc.poll_output()) {
                 Some(Ok(Output::Timeout(t))) => {
+                    if t <= now + DUE_NOW && due_now > 0 {
+                        due_now -= 1;
+                        let at = t.max(now);
+                        if let Some(Err(e)) = self.guard(|rtc| rtc.handle_input(Input::Timeout(at)))
+                        {
+                            tracing::debug!(pc = ?self.pc, "timeout refused: {e}");
+                            self.fail();
+                        }
+                        continue;
+                    }
                     self.next_timeout = t.min(now + IDLE);
                     break;
                 }
