@@ -8,9 +8,18 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use parley::load::client::{self, Outcome, Plan};
+use parley::load::client::{self, Outcome, Plan, Progress, Target};
+use parley::load::media::LAYERS;
 
 use support::Server;
+
+/// No progress lines in a test.
+struct Quiet;
+
+impl Progress for Quiet {
+    fn frame(&self, _video: bool) {}
+    fn rtp(&self) {}
+}
 
 /// Joins `room` as a publisher of audio and one video stream until `until`.
 async fn run_client(
@@ -20,16 +29,16 @@ async fn run_client(
     until: Instant,
 ) -> Outcome {
     let plan = Plan {
-        ws_url: url,
+        target: Target::Parley(url),
         room: room.into(),
         name: name.into(),
         publish: true,
-        layers: 1,
+        layers: vec![LAYERS[1]],
         bind: "127.0.0.1".parse().unwrap(),
         until,
         origin: Instant::now(),
     };
-    let outcome = client::run(plan, |_| {}).await;
+    let outcome = client::run(plan, Quiet).await;
     assert!(outcome.error.is_none(), "{name}: {:?}", outcome.error);
     outcome
 }

@@ -9,8 +9,6 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use futures_util::{SinkExt, StreamExt};
-use parley_signal::{ClientMessage, PcName, ServerMessage};
 use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
 use str0m::format::Codec;
 use str0m::media::{
@@ -19,10 +17,10 @@ use str0m::media::{
 use str0m::net::{Protocol, Receive};
 use str0m::{Candidate, Event, Input, Output, Rtc};
 use tokio::net::UdpSocket;
-use tokio_tungstenite::tungstenite::Message;
 
-use super::media::{self, FPS, LAYERS, Layer, Stamp};
+use super::media::{self, FPS, Layer, Stamp};
 use super::report::TrackStats;
+use super::signal::{JanusSignal, ParleySignal, Signal, Signaling};
 
 /// One peer connection on its own UDP socket.
 struct Peer {
@@ -85,19 +83,28 @@ impl Peer {
     }
 }
 
+/// The server being loaded.
+#[derive(Debug, Clone)]
+pub enum Target {
+    /// Parley, at this WebSocket URL.
+    Parley(String),
+    /// Janus's videoroom, through the HTTP API at this URL.
+    Janus(String),
+}
+
 /// How one participant behaves.
 #[derive(Debug, Clone)]
 pub struct Plan {
-    /// WebSocket URL of the server.
-    pub ws_url: String,
+    /// Where to connect.
+    pub target: Target,
     /// Room name.
     pub room: String,
     /// Display name.
     pub name: String,
     /// Send media.
     pub publish: bool,
-    /// Simulcast layers to send (1–3).
-    pub layers: usize,
+    /// The video layers to send (simulcast when more than one).
+    pub layers: Vec<Layer>,
     /// Local address to bind media sockets to.
     pub bind: std::net::IpAddr,
     /// Stop at.
@@ -124,8 +131,17 @@ fn kind_name(kind: MediaKind) -> &'static str {
     }
 }
 
-/// Runs one participant until `plan.until`; calls `on_frame` for progress.
-pub async fn run(plan: Plan, on_frame: impl Fn(bool)) -> Outcome {
+/// What a participant tells the generator as it goes: a frame received
+/// (video or not), and RTP packets received on its subscribe connection.
+pub trait Progress {
+    /// A frame arrived.
+    fn frame(&self, video: bool);
+    /// An RTP packet arrived (before decryption; RTCP and STUN not counted).
+    fn rtp(&self);
+}
+
+/// Runs one participant until `plan.until`; tells `progress` as it goes.
+pub async fn run(plan: Plan, on_frame: impl Progress) -> Outcome {
     let mut outcome = Outcome::default();
     if let Err(e) = drive(&plan, &mut outcome, &on_frame).await {
         outcome.error = Some(format!("{}: {e:#}", plan.name));
@@ -141,31 +157,27 @@ struct Sender {
     tick: u64,
 }
 
-async fn drive(plan: &Plan, outcome: &mut Outcome, on_frame: &impl Fn(bool)) -> anyhow::Result<()> {
-    let (mut ws, _) = tokio_tungstenite::connect_async(plan.ws_url.as_str()).await?;
+async fn drive(plan: &Plan, outcome: &mut Outcome, progress: &impl Progress) -> anyhow::Result<()> {
+    let joined_at = Instant::now();
+    let mut signal = match &plan.target {
+        Target::Parley(url) => Signaling::Parley(Box::new(
+            ParleySignal::join(url, &plan.room, &plan.name, plan.publish).await?,
+        )),
+        Target::Janus(url) => Signaling::Janus(Box::new(
+            JanusSignal::join(url, &plan.room, &plan.name).await?,
+        )),
+    };
     let mut subscribe = Peer::new(plan.bind, true).await?;
     let mut publish = if plan.publish {
         Some(Peer::new(plan.bind, false).await?)
     } else {
         None
     };
-    let text =
-        |m: ClientMessage| Message::Text(serde_json::to_string(&m).unwrap_or_default().into());
-    let joined_at = Instant::now();
-    ws.send(text(ClientMessage::Join {
-        version: parley_signal::PROTOCOL_VERSION,
-        room: plan.room.clone(),
-        name: plan.name.clone(),
-        mic: plan.publish,
-        camera: plan.publish,
-        password: None,
-    }))
-    .await?;
 
     let mut sender: Option<Sender> = None;
     let mut offer: Option<(String, SdpPendingOffer)> = None;
     if let Some(p) = publish.as_mut() {
-        let layers: Vec<Layer> = LAYERS[..plan.layers.clamp(1, 3)].to_vec();
+        let layers = plan.layers.clone();
         let mut api = p.rtc.sdp_api();
         let audio = api.add_media(MediaKind::Audio, Direction::SendOnly, None, None, None);
         let simulcast = (layers.len() > 1).then(|| {
@@ -190,6 +202,8 @@ async fn drive(plan: &Plan, outcome: &mut Outcome, on_frame: &impl Fn(bool)) -> 
     }
     let mut pending: Option<SdpPendingOffer> = None;
     let mut sources: HashMap<Mid, (String, &'static str)> = HashMap::new();
+    // Publishers by mid, when the server names them in signaling.
+    let mut feeds: HashMap<String, String> = HashMap::new();
     let mut ticker = tokio::time::interval(Duration::from_millis(20));
     let (mut buf_p, mut buf_s) = (vec![0u8; 2048], vec![0u8; 2048]);
     let mut events = Vec::new();
@@ -198,40 +212,29 @@ async fn drive(plan: &Plan, outcome: &mut Outcome, on_frame: &impl Fn(bool)) -> 
         let publish_timeout = publish.as_ref().map_or(plan.until, |p| p.timeout);
         let next = publish_timeout.min(subscribe.timeout).min(plan.until);
         tokio::select! {
-            frame = ws.next() => {
-                let Some(frame) = frame else { anyhow::bail!("the server closed the connection") };
-                let Message::Text(t) = frame? else { continue };
-                match serde_json::from_str::<ServerMessage>(&t)? {
-                    ServerMessage::Joined { me, .. } => {
-                        outcome.id = Some(me.id);
-                        if let Some((sdp, p)) = offer.take() {
-                            pending = Some(p);
-                            ws.send(text(ClientMessage::Offer { pc: PcName::Publish, sdp })).await?;
-                        }
+            said = signal.next() => match said? {
+                Signal::Joined(id) => {
+                    outcome.id = Some(id);
+                    if let Some((sdp, p)) = offer.take() {
+                        pending = Some(p);
+                        signal.publish(sdp).await?;
                     }
-                    ServerMessage::Answer { sdp, .. } => {
-                        if let (Some(p), Some(pc)) = (pending.take(), publish.as_mut()) {
-                            pc.rtc.sdp_api().accept_answer(p, SdpAnswer::from_sdp_string(&sdp)?)?;
-                        }
-                    }
-                    ServerMessage::Offer { sdp, offer_id, renew, .. } => {
-                        if renew {
-                            subscribe = Peer::new(plan.bind, true).await?;
-                            sources.clear();
-                        }
-                        let answer = subscribe.rtc.sdp_api().accept_offer(SdpOffer::from_sdp_string(&sdp)?)?;
-                        ws.send(text(ClientMessage::Answer {
-                            pc: PcName::Subscribe,
-                            offer_id: Some(offer_id),
-                            sdp: answer.to_sdp_string(),
-                        })).await?;
-                    }
-                    ServerMessage::Error { code, message, .. } => {
-                        tracing::warn!(name = %plan.name, ?code, "server refused: {message}");
-                    }
-                    _ => {}
                 }
-            }
+                Signal::PublishAnswer(sdp) => {
+                    if let (Some(p), Some(pc)) = (pending.take(), publish.as_mut()) {
+                        pc.rtc.sdp_api().accept_answer(p, SdpAnswer::from_sdp_string(&sdp)?)?;
+                    }
+                }
+                Signal::SubscribeOffer { sdp, offer_id, renew, feeds: named } => {
+                    if renew {
+                        subscribe = Peer::new(plan.bind, true).await?;
+                        sources.clear();
+                    }
+                    feeds.extend(named);
+                    let answer = subscribe.rtc.sdp_api().accept_offer(SdpOffer::from_sdp_string(&sdp)?)?;
+                    signal.answer(offer_id, answer.to_sdp_string()).await?;
+                }
+            },
             r = async { match publish.as_ref() { Some(p) => p.socket.recv_from(&mut buf_p).await, None => std::future::pending().await } } => {
                 let (n, from) = r?;
                 if let Some(p) = publish.as_mut() {
@@ -240,6 +243,9 @@ async fn drive(plan: &Plan, outcome: &mut Outcome, on_frame: &impl Fn(bool)) -> 
             }
             r = subscribe.socket.recv_from(&mut buf_s) => {
                 let (n, from) = r?;
+                if is_rtp(&buf_s[..n]) {
+                    progress.rtp();
+                }
                 subscribe.receive(from, &buf_s[..n]);
             }
             _ = ticker.tick() => {
@@ -277,8 +283,11 @@ async fn drive(plan: &Plan, outcome: &mut Outcome, on_frame: &impl Fn(bool)) -> 
             match e {
                 Event::MediaAdded(added) => {
                     if let Some(m) = subscribe.rtc.media(added.mid) {
-                        sources
-                            .insert(added.mid, (m.stream_id().to_owned(), kind_name(added.kind)));
+                        let publisher = feeds
+                            .get(&added.mid.to_string())
+                            .cloned()
+                            .unwrap_or_else(|| m.stream_id().to_owned());
+                        sources.insert(added.mid, (publisher, kind_name(added.kind)));
                     }
                 }
                 Event::MediaData(data) => {
@@ -300,7 +309,7 @@ async fn drive(plan: &Plan, outcome: &mut Outcome, on_frame: &impl Fn(bool)) -> 
                             .entry(source)
                             .or_default()
                             .frame(now, since, joined_at, stamp, video);
-                        on_frame(video);
+                        progress.frame(video);
                     }
                 }
                 Event::MediaIngressStats(s) => {
@@ -315,9 +324,14 @@ async fn drive(plan: &Plan, outcome: &mut Outcome, on_frame: &impl Fn(bool)) -> 
             }
         }
     }
-    let _ = ws.send(text(ClientMessage::Leave)).await;
-    let _ = ws.close(None).await;
+    signal.leave().await;
     Ok(())
+}
+
+/// RTP rather than RTCP, STUN or DTLS (RFC 7983 demultiplexing, RFC 5761
+/// payload types 72–79 for RTCP).
+fn is_rtp(data: &[u8]) -> bool {
+    data.len() >= 12 && (128..=191).contains(&data[0]) && !(72..=79).contains(&(data[1] & 0x7f))
 }
 
 /// Audio every tick (20 ms); video every other tick (25 fps) on each layer,

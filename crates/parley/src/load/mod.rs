@@ -9,6 +9,7 @@
 pub mod client;
 pub mod media;
 pub mod report;
+pub mod signal;
 
 use std::cell::Cell;
 use std::collections::HashMap;
@@ -18,7 +19,8 @@ use std::time::{Duration, Instant};
 
 use clap::Args;
 
-use report::{Collected, Summary};
+use client::{Progress, Target};
+use report::{Collected, ServerCost, Summary};
 
 /// `parley load` options.
 #[derive(Debug, Args)]
@@ -41,6 +43,17 @@ pub struct LoadArgs {
     /// Simulcast layers per publisher: 1 (500 kbps) to 3 (150/500/1500 kbps).
     #[arg(long, default_value_t = 3)]
     pub layers: usize,
+    /// With one layer: its bitrate in kbit/s (50–5000) instead of 500.
+    #[arg(long, value_name = "KBPS")]
+    pub video_kbps: Option<u32>,
+    /// Load a Janus videoroom through this HTTP API URL (e.g.
+    /// http://10.0.0.1:8088/janus) instead of the Parley server at --url.
+    #[arg(long, value_name = "URL")]
+    pub janus: Option<String>,
+    /// Also measure this process's CPU time (the server's, on this
+    /// machine) per RTP packet received, over the steady part of the run.
+    #[arg(long, value_name = "PID")]
+    pub measure_pid: Option<u32>,
     /// Local address for the media sockets.
     #[arg(long, default_value = "127.0.0.1")]
     pub bind: IpAddr,
@@ -71,7 +84,23 @@ pub fn run(args: LoadArgs) -> anyhow::Result<Summary> {
     if args.duration == 0 || args.duration > 3600 {
         anyhow::bail!("--duration is 1 to 3600 seconds");
     }
-    let ws = ws_url(&args.url)?;
+    if let Some(kbps) = args.video_kbps
+        && (args.layers != 1 || !(50..=5000).contains(&kbps))
+    {
+        anyhow::bail!("--video-kbps is 50 to 5000, with --layers 1");
+    }
+    if let Some(pid) = args.measure_pid
+        && report::process_cpu_ns(pid).is_none()
+    {
+        anyhow::bail!("--measure-pid {pid}: no such process to measure");
+    }
+    let target = match &args.janus {
+        Some(url) if url.starts_with("http://") || url.starts_with("https://") => {
+            Target::Janus(url.clone())
+        }
+        Some(url) => anyhow::bail!("--janus must be an http:// URL, got {url:?}"),
+        None => Target::Parley(ws_url(&args.url)?),
+    };
     let room = args
         .room
         .clone()
@@ -82,27 +111,62 @@ pub fn run(args: LoadArgs) -> anyhow::Result<Summary> {
         .enable_all()
         .build()?;
     let local = tokio::task::LocalSet::new();
-    let summary = local.block_on(&runtime, generate(args, ws, room))?;
+    let summary = local.block_on(&runtime, generate(args, target, room))?;
     Ok(summary)
 }
 
-async fn generate(args: LoadArgs, ws: String, room: String) -> anyhow::Result<Summary> {
+/// Counters the participants bump and the progress line reads.
+#[derive(Clone, Default)]
+struct Counters {
+    video: Rc<Cell<u64>>,
+    audio: Rc<Cell<u64>>,
+    rtp: Rc<Cell<u64>>,
+}
+
+impl Progress for Counters {
+    fn frame(&self, video: bool) {
+        let c = if video { &self.video } else { &self.audio };
+        c.set(c.get() + 1);
+    }
+    fn rtp(&self) {
+        self.rtp.set(self.rtp.get() + 1);
+    }
+}
+
+/// The layers a publisher sends.
+fn layers(args: &LoadArgs) -> Vec<media::Layer> {
+    match (args.layers, args.video_kbps) {
+        (1, Some(kbps)) => vec![media::Layer {
+            bitrate: kbps * 1000,
+            ..media::LAYERS[2]
+        }],
+        (1, None) => vec![media::LAYERS[1]],
+        (n, _) => media::LAYERS[..n.min(3)].to_vec(),
+    }
+}
+
+async fn generate(args: LoadArgs, target: Target, room: String) -> anyhow::Result<Summary> {
     let origin = Instant::now();
     let total = args.publishers + args.subscribers;
     // Joins are spread over up to 2 s; measuring runs `duration` after that.
     let stagger = Duration::from_millis((2000 / total.max(1) as u64).min(100));
     let until = origin + stagger * total as u32 + Duration::from_secs(args.duration);
-    let video_frames = Rc::new(Cell::new(0u64));
-    let audio_frames = Rc::new(Cell::new(0u64));
+    let counters = Counters::default();
+    let layers = layers(&args);
     eprintln!(
-        "parley load: {} publishers ({} layers), {} subscribers, room {room}, {} s",
-        args.publishers, args.layers, args.subscribers, args.duration
+        "parley load: {} publishers ({} kbit/s video in {} layer(s)), {} subscribers, room {room}, {} s{}",
+        args.publishers,
+        layers.iter().map(|l| l.bitrate / 1000).sum::<u32>(),
+        layers.len(),
+        args.subscribers,
+        args.duration,
+        if args.janus.is_some() { " (janus)" } else { "" }
     );
     let mut tasks = Vec::new();
     for i in 0..total {
         let publish = i < args.publishers;
         let plan = client::Plan {
-            ws_url: ws.clone(),
+            target: target.clone(),
             room: room.clone(),
             name: if publish {
                 format!("load-pub-{i}")
@@ -110,38 +174,42 @@ async fn generate(args: LoadArgs, ws: String, room: String) -> anyhow::Result<Su
                 format!("load-sub-{}", i - args.publishers)
             },
             publish,
-            layers: args.layers,
+            layers: layers.clone(),
             bind: args.bind,
             until,
             origin,
         };
-        let (v, a) = (video_frames.clone(), audio_frames.clone());
-        tasks.push(tokio::task::spawn_local(async move {
-            client::run(plan, move |video| {
-                let c = if video { &v } else { &a };
-                c.set(c.get() + 1);
-            })
-            .await
-        }));
+        tasks.push(tokio::task::spawn_local(client::run(
+            plan,
+            counters.clone(),
+        )));
         tokio::time::sleep(stagger).await;
     }
+    // The server's cost is measured once everyone is in and settled: from
+    // 2 s after the last join to 0.5 s before the end.
+    let steady = (
+        origin + stagger * total as u32 + Duration::from_secs(2),
+        until - Duration::from_millis(500),
+    );
+    let cost = tokio::task::spawn_local(measure(args.measure_pid, steady, counters.rtp.clone()));
     // Progress each second until the end.
     let progress = {
-        let (v, a) = (video_frames.clone(), audio_frames.clone());
+        let c = counters.clone();
         tokio::task::spawn_local(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(1));
             tick.tick().await;
-            let (mut last_v, mut last_a) = (0, 0);
+            let (mut last_v, mut last_a, mut last_r) = (0, 0, 0);
             while Instant::now() < until {
                 tick.tick().await;
-                let (nv, na) = (v.get(), a.get());
+                let (nv, na, nr) = (c.video.get(), c.audio.get(), c.rtp.get());
                 eprintln!(
-                    "  t={:>4.0}s  video {:>6} frames/s  audio {:>6} frames/s received",
+                    "  t={:>4.0}s  video {:>6} frames/s  audio {:>6} frames/s  {:>7} RTP packets/s received",
                     origin.elapsed().as_secs_f64(),
                     nv - last_v,
-                    na - last_a
+                    na - last_a,
+                    nr - last_r
                 );
-                (last_v, last_a) = (nv, na);
+                (last_v, last_a, last_r) = (nv, na, nr);
             }
         })
     };
@@ -150,6 +218,7 @@ async fn generate(args: LoadArgs, ws: String, room: String) -> anyhow::Result<Su
         outcomes.push(t.await?);
     }
     progress.abort();
+    let server = cost.await?;
     let errors: Vec<&String> = outcomes.iter().filter_map(|o| o.error.as_ref()).collect();
     for e in &errors {
         eprintln!("  participant failed: {e}");
@@ -187,12 +256,39 @@ async fn generate(args: LoadArgs, ws: String, room: String) -> anyhow::Result<Su
             complete += 1;
         }
     }
-    Ok(report::summarize(
+    let mut summary = report::summarize(
         collected,
         Duration::from_secs(args.duration),
         args.publishers,
         args.subscribers,
         joined,
         complete,
+    );
+    summary.server = server;
+    Ok(summary)
+}
+
+/// The server's CPU time and the RTP packets received between `window`'s
+/// two instants (nothing without a PID, or when the window is too short).
+async fn measure(
+    pid: Option<u32>,
+    window: (Instant, Instant),
+    rtp: Rc<Cell<u64>>,
+) -> Option<ServerCost> {
+    let pid = pid?;
+    if window.1 <= window.0 + Duration::from_secs(1) {
+        eprintln!(
+            "  (the run is too short to measure the server's cost; give a longer --duration)"
+        );
+        return None;
+    }
+    tokio::time::sleep_until(window.0.into()).await;
+    let (cpu0, rtp0, t0) = (report::process_cpu_ns(pid)?, rtp.get(), Instant::now());
+    tokio::time::sleep_until(window.1.into()).await;
+    let (cpu1, rtp1, t1) = (report::process_cpu_ns(pid)?, rtp.get(), Instant::now());
+    Some(ServerCost::new(
+        cpu1.saturating_sub(cpu0),
+        rtp1.saturating_sub(rtp0),
+        t1 - t0,
     ))
 }

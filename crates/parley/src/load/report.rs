@@ -144,6 +144,65 @@ pub struct Summary {
     pub receivers_expected: usize,
     /// Per publisher track.
     pub tracks: Vec<TrackSummary>,
+    /// What the measured server process spent (`--measure-pid`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server: Option<ServerCost>,
+}
+
+/// A server process's CPU time per RTP packet its subscribers received,
+/// over the steady part of a run.
+#[derive(Debug, Serialize)]
+pub struct ServerCost {
+    /// Length of the measured window, seconds.
+    pub window_secs: f64,
+    /// CPU time of every thread of the process in the window, ms.
+    pub cpu_ms: f64,
+    /// Share of one core the process used (1.0 = one core busy).
+    pub cores: f64,
+    /// RTP packets all receivers got in the window.
+    pub rtp_packets: u64,
+    /// RTP packets received per second.
+    pub packets_per_sec: f64,
+    /// Server CPU per received (forwarded) packet, microseconds.
+    pub cpu_us_per_packet: f64,
+}
+
+impl ServerCost {
+    /// From CPU nanoseconds and packets over `window`.
+    pub fn new(cpu_ns: u64, rtp_packets: u64, window: Duration) -> ServerCost {
+        let secs = window.as_secs_f64().max(1e-9);
+        ServerCost {
+            window_secs: secs,
+            cpu_ms: cpu_ns as f64 / 1e6,
+            cores: cpu_ns as f64 / 1e9 / secs,
+            rtp_packets,
+            packets_per_sec: rtp_packets as f64 / secs,
+            cpu_us_per_packet: if rtp_packets == 0 {
+                0.0
+            } else {
+                cpu_ns as f64 / 1e3 / rtp_packets as f64
+            },
+        }
+    }
+}
+
+/// CPU time of every thread of process `pid` so far, nanoseconds (from
+/// `/proc/<pid>/task/*/schedstat`); `None` if there is no such process.
+pub fn process_cpu_ns(pid: u32) -> Option<u64> {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;
+    let mut total = 0u64;
+    for task in tasks.flatten() {
+        // A thread may end between listing and reading; it is then not counted.
+        if let Ok(s) = std::fs::read_to_string(task.path().join("schedstat"))
+            && let Some(ns) = s
+                .split_whitespace()
+                .next()
+                .and_then(|n| n.parse::<u64>().ok())
+        {
+            total += ns;
+        }
+    }
+    Some(total)
 }
 
 /// Every receiver's stats, keyed by (publisher label, kind) then receiver.
@@ -204,6 +263,7 @@ pub fn summarize(
         // Subscribers, and publishers when there are others to receive.
         receivers_expected: subscribers + if publishers > 1 { publishers } else { 0 },
         tracks,
+        server: None,
     }
 }
 
@@ -240,6 +300,15 @@ impl Summary {
                 t.packets,
                 t.loss_max * 100.0,
                 t.nacks
+            ));
+        }
+        if let Some(c) = &self.server {
+            out.push_str(&format!(
+                "\nserver: {:.2} µs CPU per RTP packet received ({:.0} packets/s, {:.0}% of one core, over {:.1} s)\n",
+                c.cpu_us_per_packet,
+                c.packets_per_sec,
+                c.cores * 100.0,
+                c.window_secs
             ));
         }
         out
