@@ -3,7 +3,11 @@
 //! workers do) and send it on (one sendmsg), with no protocol at all.
 //! `bench/turn/run` prints it next to coturn and Parley.
 //!
-//! Usage: udp_forward_ceiling [PACKETS] [SIZE]
+//! With `batched`, datagrams also go out in batches (sendmmsg); with
+//! `sealed`, batched and each sealed with AES-128-GCM first, as SRTP does:
+//! the floor under an SFU, which `bench/sfu/run` prints.
+//!
+//! Usage: udp_forward_ceiling [PACKETS] [SIZE] [batched|sealed]
 //! Prints: `ceiling_ns_per_packet <ns> packets <n>`.
 
 use std::io::IoSliceMut;
@@ -24,7 +28,15 @@ fn main() -> std::io::Result<()> {
     let mut args = std::env::args().skip(1);
     let packets: u64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(200_000);
     let size: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(200);
-    let batched = args.next().is_some_and(|a| a == "batched");
+    let mode = args.next().unwrap_or_default();
+    let sealed = mode == "sealed";
+    let batched = sealed || mode == "batched";
+    let key = aws_lc_rs::aead::LessSafeKey::new(
+        aws_lc_rs::aead::UnboundKey::new(&aws_lc_rs::aead::AES_128_GCM, &[7u8; 16])
+            .map_err(|_| std::io::Error::other("AES key"))?,
+    );
+    let mut counter = 0u64;
+    let mut sealed_out: Vec<u8> = Vec::with_capacity(64 * 1024 * BATCH_SIZE);
 
     let relay = UdpSocket::bind("127.0.0.1:0")?;
     let sink = UdpSocket::bind("127.0.0.1:0")?;
@@ -78,12 +90,36 @@ fn main() -> std::io::Result<()> {
                 std::net::SocketAddr::V4(v4) => SockaddrIn::from(v4),
                 std::net::SocketAddr::V6(_) => unreachable!("loopback IPv4"),
             };
-            let mut iovs: Vec<[std::io::IoSlice<'_>; 1]> = Vec::new();
+            // Sealed: each datagram is copied out and sealed with its
+            // first 12 bytes (an RTP header) as associated data, as an SFU
+            // encrypts each forwarded packet for its receiver.
+            sealed_out.clear();
+            let mut ranges = Vec::with_capacity(BATCH_SIZE * 4);
             for (m, slot) in meta.iter().zip(buffer.chunks(64 * 1024)).take(n) {
                 for datagram in slot[..m.len].chunks(m.stride.max(1)) {
-                    iovs.push([std::io::IoSlice::new(datagram)]);
+                    let at = sealed_out.len();
+                    sealed_out.extend_from_slice(datagram);
+                    if sealed && datagram.len() > 12 {
+                        counter += 1;
+                        let mut nonce = [0u8; 12];
+                        nonce[4..].copy_from_slice(&counter.to_be_bytes());
+                        let (header, body) = sealed_out[at..].split_at_mut(12);
+                        let tag = key
+                            .seal_in_place_separate_tag(
+                                aws_lc_rs::aead::Nonce::assume_unique_for_key(nonce),
+                                aws_lc_rs::aead::Aad::from(&*header),
+                                body,
+                            )
+                            .map_err(|_| std::io::Error::other("seal"))?;
+                        sealed_out.extend_from_slice(tag.as_ref());
+                    }
+                    ranges.push(at..sealed_out.len());
                 }
             }
+            let iovs: Vec<[std::io::IoSlice<'_>; 1]> = ranges
+                .iter()
+                .map(|r| [std::io::IoSlice::new(&sealed_out[r.clone()])])
+                .collect();
             let addrs = vec![Some(dest); iovs.len()];
             let mut headers = MultiHeaders::<SockaddrIn>::preallocate(iovs.len(), None);
             let _ = sendmmsg(
