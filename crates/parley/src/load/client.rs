@@ -182,7 +182,13 @@ async fn drive(plan: &Plan, outcome: &mut Outcome, progress: &impl Progress) -> 
         let audio = api.add_media(MediaKind::Audio, Direction::SendOnly, None, None, None);
         let simulcast = (layers.len() > 1).then(|| {
             let mut s = Simulcast::new();
-            for l in &layers {
+            // Janus reads the rids as listed highest quality first (as its
+            // own client sends them); Parley goes by the picture sizes.
+            let mut order: Vec<&Layer> = layers.iter().collect();
+            if matches!(plan.target, Target::Janus(_)) {
+                order.reverse();
+            }
+            for l in order {
                 s.add_send_layer(SimulcastLayer::new(l.rid));
             }
             s

@@ -8,7 +8,7 @@
 use std::collections::{HashMap, HashSet};
 
 use futures_util::{SinkExt, StreamExt};
-use parley_signal::{ClientMessage, PcName, ServerMessage};
+use parley_signal::{ClientMessage, PcName, ServerMessage, VideoSize};
 use serde_json::{Value, json};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
@@ -63,12 +63,24 @@ impl Signaling {
     pub async fn answer(&mut self, offer_id: Option<u64>, sdp: String) -> anyhow::Result<()> {
         match self {
             Signaling::Parley(p) => {
+                let sizes = video_mids(&sdp)
+                    .into_iter()
+                    .map(|mid| VideoSize {
+                        mid,
+                        width: TILE.0,
+                        height: TILE.1,
+                    })
+                    .collect::<Vec<_>>();
                 p.send(ClientMessage::Answer {
                     pc: PcName::Subscribe,
                     offer_id,
                     sdp,
                 })
-                .await
+                .await?;
+                if sizes.is_empty() {
+                    return Ok(());
+                }
+                p.send(ClientMessage::VideoSizes { sizes }).await
             }
             Signaling::Janus(j) => j.answer(sdp).await,
         }
@@ -89,6 +101,27 @@ impl Signaling {
             Signaling::Janus(j) => j.leave().await,
         }
     }
+}
+
+/// The tile size a load subscriber reports for every video (as a browser
+/// showing a few large tiles would), so the SFU may send the top layer
+/// when the bandwidth allows, as Janus does by default.
+const TILE: (u32, u32) = (1280, 720);
+
+/// The mids of the video sections of an SDP.
+fn video_mids(sdp: &str) -> Vec<String> {
+    let mut video = false;
+    let mut mids = Vec::new();
+    for line in sdp.lines() {
+        if let Some(m) = line.strip_prefix("m=") {
+            video = m.starts_with("video");
+        } else if let Some(mid) = line.strip_prefix("a=mid:")
+            && video
+        {
+            mids.push(mid.trim().to_owned());
+        }
+    }
+    mids
 }
 
 /// Parley's WebSocket protocol.
@@ -174,6 +207,8 @@ pub struct JanusSignal {
     subscriber: u64,
     me: Option<u64>,
     events: mpsc::UnboundedReceiver<anyhow::Result<Value>>,
+    /// Where requests sent from their own tasks report failure.
+    errors: mpsc::UnboundedSender<anyhow::Result<Value>>,
     poller: tokio::task::JoinHandle<()>,
     /// Publishers heard of and not yet asked for.
     waiting: Vec<u64>,
@@ -211,7 +246,8 @@ impl JanusSignal {
         let publisher = janus_id(&post(&http, &session_url, attach.clone()).await?)?;
         let subscriber = janus_id(&post(&http, &session_url, attach).await?)?;
         let (tx, events) = mpsc::unbounded_channel();
-        let poller = tokio::task::spawn_local(long_poll(http.clone(), session_url.clone(), tx));
+        let poller =
+            tokio::task::spawn_local(long_poll(http.clone(), session_url.clone(), tx.clone()));
         let mut janus = JanusSignal {
             http,
             session_url,
@@ -220,6 +256,7 @@ impl JanusSignal {
             subscriber,
             me: None,
             events,
+            errors: tx,
             poller,
             waiting: Vec::new(),
             subscribed: HashSet::new(),
@@ -297,7 +334,8 @@ impl JanusSignal {
         .await?;
         self.trickle_done(handle).await?;
         self.in_flight = false;
-        self.subscribe_waiting().await
+        self.subscribe_waiting();
+        Ok(())
     }
 
     async fn trickle_done(&mut self, handle: u64) -> anyhow::Result<()> {
@@ -324,9 +362,12 @@ impl JanusSignal {
     }
 
     /// Asks for every publisher heard of, unless a negotiation is running.
-    async fn subscribe_waiting(&mut self) -> anyhow::Result<()> {
+    /// The request goes out from its own task: this runs inside `next`,
+    /// which must stay cancel-safe (the caller selects on it), so nothing
+    /// here may wait.
+    fn subscribe_waiting(&mut self) {
         if self.in_flight || self.waiting.is_empty() {
-            return Ok(());
+            return;
         }
         let feeds: Vec<u64> = std::mem::take(&mut self.waiting);
         let streams: Vec<Value> = feeds.iter().map(|f| json!({"feed": f})).collect();
@@ -337,18 +378,28 @@ impl JanusSignal {
             self.subscriber_joined = true;
             json!({"request": "join", "ptype": "subscriber", "room": self.room, "streams": streams})
         };
-        let handle = self.subscriber;
-        self.message(handle, body, None).await?;
         self.in_flight = true;
-        Ok(())
+        let (http, url, errors) = (
+            self.http.clone(),
+            format!("{}/{}", self.session_url, self.subscriber),
+            self.errors.clone(),
+        );
+        tokio::task::spawn_local(async move {
+            if let Err(e) = post(&http, &url, json!({"janus": "message", "body": body})).await {
+                let _ = errors.send(Err(e));
+            }
+        });
     }
 
+    /// Cancel-safe (the caller selects on it): the only wait is for the
+    /// next event.
     async fn next(&mut self) -> anyhow::Result<Signal> {
         loop {
             let Some(event) = self.events.recv().await else {
                 anyhow::bail!("janus's event stream ended")
             };
             let event = event?;
+            tracing::debug!(%event, "janus event");
             let sender = event["sender"].as_u64();
             let data = &event["plugindata"]["data"];
             let jsep_sdp = event["jsep"]["sdp"].as_str().map(str::to_owned);
@@ -361,7 +412,7 @@ impl JanusSignal {
                     self.me = data["id"].as_u64();
                 }
                 self.hear_of(data);
-                self.subscribe_waiting().await?;
+                self.subscribe_waiting();
                 if joined && let Some(me) = self.me {
                     return Ok(Signal::Joined(me.to_string()));
                 }
