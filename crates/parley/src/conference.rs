@@ -178,6 +178,8 @@ pub struct Conference {
     commands: mpsc::Receiver<Command>,
     store: Db,
     history: HistoryLog,
+    /// Datagrams gathered for one batched send (kept for its capacity).
+    outgoing: Vec<str0m::net::Transmit>,
 }
 
 impl Conference {
@@ -210,6 +212,7 @@ impl Conference {
             commands: rx,
             history: HistoryLog::start(store.clone()),
             store,
+            outgoing: Vec::new(),
         };
         (conference, handle)
     }
@@ -403,8 +406,17 @@ impl Conference {
                 }
             }
         }
+        // Everything the SFU has to send, a batch per system call.
         while let Some(t) = self.hub.poll_transmit() {
-            self.media.send(t.source, t.destination, &t.contents).await;
+            self.outgoing.push(t);
+        }
+        if !self.outgoing.is_empty() {
+            let datagrams = self
+                .outgoing
+                .iter()
+                .map(|t| (t.source, t.destination, &*t.contents));
+            self.media.send_all(datagrams).await;
+            self.outgoing.clear();
         }
     }
 

@@ -3,6 +3,7 @@
 
 pub mod admin_cli;
 pub mod auth;
+pub mod batch;
 pub mod candidates;
 pub mod cli;
 pub mod clock;

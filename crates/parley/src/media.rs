@@ -240,19 +240,50 @@ impl MediaEndpoints {
         Ok(())
     }
 
-    /// Sends from the socket `source` (the candidate the SFU used) belongs to.
-    pub async fn send(&self, source: SocketAddr, destination: SocketAddr, data: &[u8]) {
-        let endpoint = self
-            .endpoints
+    /// The socket `source` (the candidate the SFU used) belongs to.
+    fn endpoint_of(&self, source: SocketAddr) -> usize {
+        self.endpoints
             .iter()
-            .find(|e| e.candidates.contains(&source))
+            .position(|e| e.candidates.contains(&source))
             .or_else(|| {
                 self.endpoints
                     .iter()
-                    .find(|e| e.socket.local_addr().port() == source.port())
+                    .position(|e| e.socket.local_addr().port() == source.port())
             })
-            .unwrap_or(&self.endpoints[0]);
+            .unwrap_or(0)
+    }
+
+    /// Sends from the socket `source` (the candidate the SFU used) belongs to.
+    pub async fn send(&self, source: SocketAddr, destination: SocketAddr, data: &[u8]) {
+        let endpoint = &self.endpoints[self.endpoint_of(source)];
         endpoint.socket.send(destination, data).await;
+    }
+
+    /// Sends every `(source, destination, data)` from the socket its source
+    /// belongs to, a batch per system call. Runs of the same source go
+    /// together; order is kept.
+    pub async fn send_all<'a>(
+        &self,
+        datagrams: impl Iterator<Item = (SocketAddr, SocketAddr, &'a [u8])>,
+    ) {
+        let mut run: Vec<(SocketAddr, &[u8])> = Vec::new();
+        let mut current = None;
+        for (source, destination, data) in datagrams {
+            let index = self.endpoint_of(source);
+            if current.is_some_and(|c| c != index) {
+                self.send_run(current.unwrap_or(0), &run).await;
+                run.clear();
+            }
+            current = Some(index);
+            run.push((self.endpoints[index].socket.destination(destination), data));
+        }
+        if let Some(index) = current {
+            self.send_run(index, &run).await;
+        }
+    }
+
+    async fn send_run(&self, index: usize, run: &[(SocketAddr, &[u8])]) {
+        self.endpoints[index].socket.send_batch(run).await;
     }
 }
 

@@ -106,6 +106,42 @@ impl MediaSocket {
         }
     }
 
+    /// Sends `packets` a batch per system call (sendmmsg), waiting while the
+    /// socket buffer is full. Errors about one destination are logged and
+    /// that datagram skipped, as in [`MediaSocket::send`].
+    pub async fn send_batch(&self, packets: &[(SocketAddr, &[u8])]) {
+        let mut rest = packets;
+        while !rest.is_empty() {
+            let result = self.socket.try_io(Interest::WRITABLE, || {
+                crate::batch::send_once(&self.socket, rest).map_err(io::Error::from)
+            });
+            match result {
+                Ok(n) => rest = &rest[n.clamp(1, rest.len())..],
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    if let Err(e) = self.socket.writable().await {
+                        tracing::warn!("media socket unusable: {e}");
+                        return;
+                    }
+                }
+                Err(e) => {
+                    tracing::debug!(destination = %rest[0].0, "media send failed: {e}");
+                    rest = &rest[1..];
+                }
+            }
+        }
+    }
+
+    /// The address to send to from this socket: an IPv6 socket reaches IPv4
+    /// peers at their mapped address.
+    pub fn destination(&self, destination: SocketAddr) -> SocketAddr {
+        match (self.local.is_ipv6(), destination.ip()) {
+            (true, IpAddr::V4(v4)) => {
+                SocketAddr::new(IpAddr::V6(v4.to_ipv6_mapped()), destination.port())
+            }
+            _ => destination,
+        }
+    }
+
     /// Sends one datagram, waiting if the socket buffer is full. Errors about
     /// one destination (unreachable, refused) are logged, not returned: one
     /// bad peer must not stop the media of others.

@@ -2,7 +2,6 @@
 //! around the sans-IO core in `parley-stun`. Used by `parley serve` (TURN for
 //! the SFU's participants) and `parley turn` (TURN alone, for other servers).
 
-mod batch;
 pub mod cli;
 mod stream;
 mod worker;
