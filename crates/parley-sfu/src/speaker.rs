@@ -50,7 +50,9 @@ impl SpeakerDetector {
         id: ParticipantId,
         level: i8,
     ) -> Option<ParticipantId> {
-        let loudness = 127.0 - f32::from(level.clamp(0, 127));
+        // str0m hands the level over negated (-127 silence, 0 loudest); the
+        // magnitude is the RFC's -dBov either way.
+        let loudness = 127.0 - f32::from(level.unsigned_abs().min(127));
         let voice = self.voices.entry(id).or_insert(Voice {
             loudness,
             last_speech: None,
@@ -155,6 +157,20 @@ mod tests {
         assert_eq!(c.len(), 1, "{c:?}");
         assert_eq!(c[0].1, bob);
         assert!(c[0].0 < 3200, "took {} ms", c[0].0 - 2200);
+    }
+
+    #[test]
+    fn levels_as_str0m_hands_them_over_are_understood() {
+        // str0m decodes the RFC 6464 level as a negative number: -30 is
+        // speech, -127 silence. (Reading them as 0..=127 once made everyone
+        // maximally loud, and the first voice kept the floor for good.)
+        let (ada, bob) = (ParticipantId::new(1), ParticipantId::new(2));
+        let mut d = SpeakerDetector::default();
+        let t0 = Instant::now();
+        let c = feed(&mut d, t0, 0..2000, &[(ada, -127), (bob, -30)]);
+        assert_eq!(c.first().map(|c| c.1), Some(bob), "{c:?}");
+        let c = feed(&mut d, t0, 2000..4000, &[(ada, -25), (bob, -127)]);
+        assert_eq!(c.last().map(|c| c.1), Some(ada), "{c:?}");
     }
 
     #[test]
