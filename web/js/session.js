@@ -443,20 +443,31 @@ export class MediaSession extends Emitter {
     this.subscribePc.addEventListener('track', (event) => this.#onTrack(event));
     if (this.#sizeTimer === undefined && typeof document !== 'undefined') {
       this.#sizeTimer = setInterval(() => this.#reportVideoSizes(), VIDEO_SIZE_INTERVAL_MS);
+      // Back from the background: the videos again at once, not at the
+      // next tick (timers of background pages run late).
+      const onVisibility = () => this.#reportVideoSizes();
+      document.addEventListener('visibilitychange', onVisibility);
+      this.#offs.push(() => document.removeEventListener('visibilitychange', onVisibility));
     }
   }
 
   /**
    * Tells the server how large each received video is shown, so it sends no
-   * bigger simulcast layer than the tile needs. Videos not on screen yet are
-   * left out (the server then decides by the room's size). Sizes are in
-   * device pixels, rounded so small layout shifts send nothing.
+   * bigger simulcast layer than the tile needs. A tile scrolled out of view,
+   * or every tile while the page is in the background, counts as hidden
+   * (0×0: the server sends that video nothing until it is back). Videos
+   * without a tile yet are left out (the server then decides by the room's
+   * size), so a video never waits for a tile that waits for the video.
+   * Sizes are in device pixels, rounded so small layout shifts send nothing.
    */
   #reportVideoSizes() {
     const pc = this.subscribePc;
     if (!pc || this.#closed) return;
     const elements = [...document.querySelectorAll('video')];
     const ratio = globalThis.devicePixelRatio || 1;
+    const background = document.visibilityState === 'hidden';
+    const viewWidth = globalThis.innerWidth || 0;
+    const viewHeight = globalThis.innerHeight || 0;
     /** @type {{mid: string, width: number, height: number}[]} */
     const sizes = [];
     for (const transceiver of pc.getTransceivers()) {
@@ -464,14 +475,19 @@ export class MediaSession extends Emitter {
       if (transceiver.mid === null || track.kind !== 'video' || track.readyState === 'ended') continue;
       let width = 0;
       let height = 0;
+      let tiled = false;
       for (const el of elements) {
         const stream = el.srcObject;
         if (!(stream instanceof MediaStream) || !stream.getVideoTracks().includes(track)) continue;
         const rect = el.getBoundingClientRect();
+        if (rect.width === 0 || rect.height === 0) continue;
+        tiled = true;
+        const inView = rect.bottom > 0 && rect.right > 0 && rect.top < viewHeight && rect.left < viewWidth;
+        if (background || !inView) continue;
         width = Math.max(width, Math.round((rect.width * ratio) / 16) * 16);
         height = Math.max(height, Math.round((rect.height * ratio) / 16) * 16);
       }
-      if (width > 0 && height > 0) sizes.push({ mid: transceiver.mid, width, height });
+      if (tiled) sizes.push({ mid: transceiver.mid, width, height });
     }
     const key = JSON.stringify(sizes);
     if (sizes.length === 0 || key === this.#sentSizes) return;
