@@ -58,8 +58,10 @@ test('leaving and rejoining renegotiates the subscribe connections in both direc
     + `m-lines: ${settled.state.mlines.join(' | ')}; transceivers: `
     + settled.state.transceivers.map((x) => `${x.mid}:${x.kind}:${x.currentDirection}:${x.trackState}`).join(', '));
   // Every media m-line Bob had is now stopped (port 0), not just muted. The
-  // data channel m-line stays: it keeps the connection up for the next one.
-  for (const line of settled.state.mlines.filter((l) => !l.startsWith('m=application'))) {
+  // first m-line, the server's inactive anchor, stays: it keeps the
+  // connection up for the next one.
+  assert.doesNotMatch(settled.state.mlines[0], /^m=\w+ 0 /, 'the anchor m-line is never stopped');
+  for (const line of settled.state.mlines.slice(1)) {
     assert.match(line, /^m=\w+ 0 /, `an m-line still has a port after the last publisher left: ${line}`);
   }
   assert.equal(await ada.page.locator('.tile').count(), 1, 'Ada should see only herself');
@@ -152,7 +154,7 @@ test('a simulcast publisher sends several layers and a subscriber decodes one of
 });
 
 // Two cases a browser once tripped over: an offer that stops every media
-// m-line (the subscribe connection's data channel keeps the transport alive),
+// m-line (the subscribe connection's inactive anchor section keeps the transport alive),
 // and subscriptions that end before the connection is even up.
 
 /** Each m-section of an SDP: kind, mid, port, direction and whether it carries an a=candidate. */
@@ -238,7 +240,8 @@ test('media reaches someone whose first subscriptions ended before their connect
     const offers = await signalingLog(ada.page, { dir: 'in', type: 'offer' });
     const answers = await signalingLog(ada.page, { dir: 'out', type: 'answer' });
     const last = offers.at(-1)?.msg;
-    return last && sections(last.sdp).filter((s) => s.kind !== 'application').every((s) => s.port === 0)
+    // Every section but the first (the anchor) stopped.
+    return last && sections(last.sdp).slice(1).every((s) => s.port === 0)
       && answers.some((a) => a.msg.offer_id === last.offer_id);
   }, 10_000, 'Ada to answer the offer that removes Bob');
   console.log(`Ada's subscribe connection when Bob's tracks were removed: ${(await subscribeState(ada.page))?.connectionState}`);

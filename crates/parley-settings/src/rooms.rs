@@ -17,6 +17,10 @@ pub struct RoomSettings {
     /// Seconds a one-to-one call rings before it ends unanswered, 10–300.
     #[serde(default = "default_ring")]
     pub ring_timeout_secs: u32,
+    /// Last-N: forward the video of only this many most recent speakers to
+    /// each participant (0: everyone's), 0–60. Audio is never limited.
+    #[serde(default)]
+    pub last_n: u32,
 }
 
 fn default_ring() -> u32 {
@@ -37,6 +41,7 @@ impl Default for RoomSettings {
             enabled: true,
             max_members: 20,
             ring_timeout_secs: 30,
+            last_n: 0,
         }
     }
 }
@@ -57,6 +62,16 @@ impl RoomSettings {
                 format!(
                     "the member limit must be between {MIN_MEMBERS} and {MAX_MEMBERS}, got {}",
                     self.max_members
+                ),
+            );
+        }
+        if self.last_n > MAX_MEMBERS {
+            e.add(
+                "last_n",
+                "range",
+                format!(
+                    "last-N is 0 (every video) or at most {MAX_MEMBERS} videos, got {}",
+                    self.last_n
                 ),
             );
         }

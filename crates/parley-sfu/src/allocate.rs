@@ -230,6 +230,16 @@ pub(crate) fn cap_for(
 }
 
 impl Sfu {
+    /// Last-N: each subscriber gets the video of only the `n` most recent
+    /// speakers (the active speaker first); 0 forwards everyone's. Applies
+    /// at once.
+    pub fn set_last_n(&mut self, n: usize) {
+        if n != self.last_n {
+            self.last_n = n;
+            self.to_allocate.extend(self.participants.keys().copied());
+        }
+    }
+
     /// Queues every member of `room` for a new layer decision.
     pub(crate) fn allocate_room(&mut self, room: RoomId) {
         if let Some(members) = self.rooms.get(&room) {
@@ -308,6 +318,12 @@ impl Sfu {
             }
         }
         videos.sort_by_key(|v| v.0);
+        // Last-N: past the N most recent speakers, no video at all.
+        if self.last_n > 0 {
+            for v in videos.iter_mut().skip(self.last_n) {
+                v.2.cap = None;
+            }
+        }
         let (order, wants): (Vec<usize>, Vec<VideoWant>) =
             videos.into_iter().map(|(_, i, want)| (i, want)).unzip();
         // What is being sent now, at today's bitrates.

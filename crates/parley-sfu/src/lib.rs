@@ -108,6 +108,8 @@ pub struct Sfu {
     keyframe_requests: Vec<(TrackKey, Option<Rid>)>,
     /// Subscribers whose video layers are to be decided again.
     to_allocate: Vec<ParticipantId>,
+    /// Last-N: videos forwarded to each subscriber, 0 for all.
+    last_n: usize,
     scratch_events: Vec<Event>,
     stats: SfuStats,
 }
@@ -127,6 +129,7 @@ impl Sfu {
             to_negotiate: Vec::new(),
             keyframe_requests: Vec::new(),
             to_allocate: Vec::new(),
+            last_n: 0,
             scratch_events: Vec::new(),
             stats: SfuStats::default(),
         }

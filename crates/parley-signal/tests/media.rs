@@ -642,3 +642,58 @@ fn a_small_tile_gets_a_small_layer_and_a_hidden_one_nothing() {
         Some(&parley_signal::ErrorCode::BadField)
     );
 }
+
+#[test]
+fn last_n_forwards_only_the_most_recent_speakers_video_and_follows_the_floor() {
+    let mut w = World::new();
+    let names = ["Ada", "Grace", "Linus", "Barbara"];
+    let ids: Vec<usize> = names.iter().map(|n| w.join("room", n)).collect();
+    for &i in &ids[..3] {
+        w.clients[i].level = Some(127);
+        w.publish(i);
+    }
+    w.run(Duration::from_secs(2));
+    let (ada, grace, linus, barbara) = (ids[0], ids[1], ids[2], ids[3]);
+    let video = |w: &World, from: usize| w.clients[barbara].got(&w.clients[from], MediaKind::Video);
+    let audio = |w: &World, from: usize| w.clients[barbara].got(&w.clients[from], MediaKind::Audio);
+    assert!(
+        video(&w, ada) > 0 && video(&w, linus) > 0,
+        "no limit yet: every video"
+    );
+
+    // Last-N of 1, and Grace speaks: only her video reaches Barbara.
+    w.hub.set_room_policy(parley_signal::RoomPolicy {
+        last_n: 1,
+        ..parley_signal::RoomPolicy::default()
+    });
+    w.clients[grace].level = Some(20);
+    w.run(Duration::from_secs(2));
+    let before: Vec<u64> = [ada, grace, linus].iter().map(|&i| video(&w, i)).collect();
+    let heard: Vec<u64> = [ada, grace, linus].iter().map(|&i| audio(&w, i)).collect();
+    w.run(Duration::from_secs(2));
+    assert!(
+        video(&w, grace) >= before[1] + 50,
+        "the speaker's video flows"
+    );
+    assert_eq!(video(&w, ada), before[0], "past the last N: no video");
+    assert_eq!(video(&w, linus), before[2], "past the last N: no video");
+    for (k, &i) in [ada, grace, linus].iter().enumerate() {
+        assert!(audio(&w, i) >= heard[k] + 90, "everyone is still heard");
+    }
+
+    // Linus takes the floor: his video comes back and Grace's stops.
+    w.clients[grace].level = Some(127);
+    w.clients[linus].level = Some(15);
+    w.run(Duration::from_secs(3));
+    let (g, l) = (video(&w, grace), video(&w, linus));
+    w.run(Duration::from_secs(2));
+    assert!(video(&w, linus) >= l + 50, "the new speaker's video flows");
+    assert_eq!(video(&w, grace), g, "the former speaker's video stops");
+
+    // Off again: everyone's video.
+    w.hub.set_room_policy(parley_signal::RoomPolicy::default());
+    w.run(Duration::from_secs(3));
+    let a = video(&w, ada);
+    w.run(Duration::from_secs(1));
+    assert!(video(&w, ada) > a, "without last-N every video flows");
+}

@@ -43,6 +43,7 @@ pub fn room_policy(settings: &Settings) -> RoomPolicy {
         reactions: settings.reactions.allowed.clone(),
         ring_timeout: std::time::Duration::from_secs(u64::from(settings.rooms.ring_timeout_secs)),
         buddies_all_domains: settings.history.buddy_list == parley_settings::BuddyList::AllDomains,
+        last_n: usize::try_from(settings.rooms.last_n).unwrap_or(0),
     }
 }
 

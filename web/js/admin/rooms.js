@@ -16,6 +16,7 @@ import { checkField, numberField, numberValue, sectionCard, setNumber } from './
  * @property {boolean} enabled
  * @property {number} max_members
  * @property {number} ring_timeout_secs
+ * @property {number} last_n
  */
 
 /**
@@ -39,17 +40,26 @@ function roomsForm() {
     max: 300,
     hint: '10 to 300. An unanswered one-to-one call ends with “no answer” after this.',
   });
+  const lastN = numberField({
+    label: 'Videos sent to each participant (last N)',
+    field: 'last_n',
+    min: 0,
+    max: 60,
+    hint: '0 sends everyone’s video. 1 to 60 sends only the video of that many most recent speakers, which saves bandwidth in large meetings; everyone is still heard.',
+  });
   return {
-    fields: [enabled.wrap, max.wrap, ring.wrap],
+    fields: [enabled.wrap, max.wrap, ring.wrap, lastN.wrap],
     render(v) {
       enabled.input.checked = v.enabled !== false;
       setNumber(max.input, v.max_members);
       setNumber(ring.input, v.ring_timeout_secs);
+      setNumber(lastN.input, v.last_n ?? 0);
     },
     read: () => ({
       enabled: enabled.input.checked,
       max_members: /** @type {number} */ (numberValue(max.input)),
       ring_timeout_secs: /** @type {number} */ (numberValue(ring.input)),
+      last_n: /** @type {number} */ (numberValue(lastN.input)),
     }),
   };
 }

@@ -63,6 +63,9 @@ pub struct RoomPolicy {
     pub ring_timeout: Duration,
     /// Presence and calls reach users of every domain (else only their own).
     pub buddies_all_domains: bool,
+    /// Last-N: each participant gets the video of only this many most
+    /// recent speakers (0: everyone's).
+    pub last_n: usize,
 }
 
 impl Default for RoomPolicy {
@@ -76,6 +79,7 @@ impl Default for RoomPolicy {
                 .collect(),
             ring_timeout: DEFAULT_RING_TIMEOUT,
             buddies_all_domains: false,
+            last_n: 0,
         }
     }
 }
@@ -309,7 +313,8 @@ pub struct Hub {
 impl Hub {
     /// A hub with no connections.
     pub fn new(config: HubConfig) -> Self {
-        let sfu = Sfu::new(config.transport.clone());
+        let mut sfu = Sfu::new(config.transport.clone());
+        sfu.set_last_n(config.rooms.last_n);
         Hub {
             config,
             sfu,
@@ -379,6 +384,7 @@ impl Hub {
     /// reactions list is sent to everyone in a room.
     pub fn set_room_policy(&mut self, rooms: RoomPolicy) {
         let reactions_changed = rooms.reactions != self.config.rooms.reactions;
+        self.sfu.set_last_n(rooms.last_n);
         self.config.rooms = rooms;
         if reactions_changed {
             // Pickers in meetings follow at once, not at the next join.

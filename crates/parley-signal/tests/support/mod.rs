@@ -53,6 +53,9 @@ pub struct Client {
     pub video_sizes: HashMap<String, Vec<usize>>,
     /// The codec this client's video is sent in.
     pub video_codec: Codec,
+    /// The audio level its Opus packets carry (RFC 6464: 0 loudest, 127
+    /// silence); none without the extension.
+    pub level: Option<i8>,
 }
 
 impl Client {
@@ -89,6 +92,7 @@ impl Client {
             layers: Vec::new(),
             video_sizes: HashMap::new(),
             video_codec: Codec::Vp8,
+            level: None,
         }
     }
 
@@ -473,6 +477,11 @@ pub fn drain_subscribe(
             Output::Timeout(t) => return t.max(now),
             Output::Transmit(t) => out.push((t.source, t.destination, t.contents.to_vec())),
             Output::Event(Event::MediaAdded(added)) => {
+                // The inactive anchor section carries nothing; as a browser
+                // does, the client does not count it as a track.
+                if added.direction == Direction::Inactive {
+                    continue;
+                }
                 let media = c.subscribe.media(added.mid).unwrap();
                 c.sources
                     .insert(added.mid, (media.stream_id().to_owned(), added.kind));
@@ -504,7 +513,7 @@ pub fn write_media(c: &mut Client, now: Instant) {
     c.frames_sent += 1;
     if let Some(mid) = c.audio.filter(|_| tick.is_multiple_of(4)) {
         // The server closes the connections of a participant that left.
-        let Some(w) = c.publish.writer(mid) else {
+        let Some(mut w) = c.publish.writer(mid) else {
             return;
         };
         let pt = w
@@ -512,6 +521,9 @@ pub fn write_media(c: &mut Client, now: Instant) {
             .find(|p| p.spec().codec == Codec::Opus)
             .unwrap()
             .pt();
+        if let Some(level) = c.level {
+            w = w.audio_level(level, level < 60);
+        }
         let time = MediaTime::new(tick / 4 * 960, str0m::media::Frequency::FORTY_EIGHT_KHZ);
         w.write(pt, now, time, vec![0xfc; 80]).unwrap();
     }

@@ -287,7 +287,8 @@ async fn drive(plan: &Plan, outcome: &mut Outcome, progress: &impl Progress) -> 
         let now = Instant::now();
         for e in events.drain(..) {
             match e {
-                Event::MediaAdded(added) => {
+                // The subscribe connection's inactive anchor carries nothing.
+                Event::MediaAdded(added) if added.direction != Direction::Inactive => {
                     if let Some(m) = subscribe.rtc.media(added.mid) {
                         let publisher = feeds
                             .get(&added.mid.to_string())

@@ -282,13 +282,18 @@ async fn measure(
         );
         return None;
     }
+    let me = std::process::id();
     tokio::time::sleep_until(window.0.into()).await;
-    let (cpu0, rtp0, t0) = (report::process_cpu_ns(pid)?, rtp.get(), Instant::now());
+    let (cpu0, own0) = (report::process_cpu_ns(pid)?, report::process_cpu_ns(me)?);
+    let (rtp0, t0) = (rtp.get(), Instant::now());
     tokio::time::sleep_until(window.1.into()).await;
-    let (cpu1, rtp1, t1) = (report::process_cpu_ns(pid)?, rtp.get(), Instant::now());
-    Some(ServerCost::new(
+    let (cpu1, own1) = (report::process_cpu_ns(pid)?, report::process_cpu_ns(me)?);
+    let (rtp1, t1) = (rtp.get(), Instant::now());
+    let mut cost = ServerCost::new(
         cpu1.saturating_sub(cpu0),
         rtp1.saturating_sub(rtp0),
         t1 - t0,
-    ))
+    );
+    cost.generator_cores = own1.saturating_sub(own0) as f64 / 1e9 / (t1 - t0).as_secs_f64();
+    Some(cost)
 }

@@ -165,6 +165,9 @@ pub struct ServerCost {
     pub packets_per_sec: f64,
     /// Server CPU per received (forwarded) packet, microseconds.
     pub cpu_us_per_packet: f64,
+    /// Share of one core this generator used meanwhile (near 1.0, the
+    /// generator rather than the server may be what limits the run).
+    pub generator_cores: f64,
 }
 
 impl ServerCost {
@@ -182,6 +185,7 @@ impl ServerCost {
             } else {
                 cpu_ns as f64 / 1e3 / rtp_packets as f64
             },
+            generator_cores: 0.0,
         }
     }
 }
@@ -304,11 +308,12 @@ impl Summary {
         }
         if let Some(c) = &self.server {
             out.push_str(&format!(
-                "\nserver: {:.2} µs CPU per RTP packet received ({:.0} packets/s, {:.0}% of one core, over {:.1} s)\n",
+                "\nserver: {:.2} µs CPU per RTP packet received ({:.0} packets/s, {:.0}% of one core, over {:.1} s; this generator used {:.0}% of one core)\n",
                 c.cpu_us_per_packet,
                 c.packets_per_sec,
                 c.cores * 100.0,
-                c.window_secs
+                c.window_secs,
+                c.generator_cores * 100.0
             ));
         }
         out
