@@ -194,6 +194,28 @@ mod tests {
     }
 
     #[test]
+    fn last_n_is_off_or_up_to_the_member_limit() {
+        for ok in [0, 1, 60] {
+            let s = RoomSettings {
+                last_n: ok,
+                ..RoomSettings::default()
+            };
+            assert!(s.validate().is_ok(), "{ok}");
+        }
+        let e = RoomSettings {
+            last_n: 61,
+            ..RoomSettings::default()
+        }
+        .validate()
+        .unwrap_err();
+        assert_eq!((e.0[0].field.as_str(), e.0[0].rule), ("last_n", "range"));
+        // Stored settings from before last-N read as off.
+        let old: RoomSettings =
+            serde_json::from_str(r#"{"enabled": true, "max_members": 20}"#).unwrap();
+        assert_eq!(old.last_n, 0);
+    }
+
+    #[test]
     fn reactions_are_single_emojis_without_duplicates() {
         assert!(ReactionSettings::default().validate().is_ok());
         let ok = ReactionSettings {

@@ -36,11 +36,12 @@ pub(crate) fn is_congested(estimate: u64, sending: u64) -> bool {
 
 /// What a subscriber's videos may take, given its estimate and what it is
 /// being sent (at least every wanted video's lowest layer): that stays
-/// affordable until the link is congested; going up needs room in the
-/// estimate.
-pub(crate) fn budget(estimate: u64, sending: u64, floor: u64) -> u64 {
+/// affordable until the link is congested — the estimate `fell` (the
+/// estimator reacting to overuse or loss, not a starting guess still
+/// climbing) below what is sent; going up needs room in the estimate.
+pub(crate) fn budget(estimate: u64, sending: u64, floor: u64, fell: bool) -> u64 {
     let usable = estimate * USABLE_PERCENT / 100;
-    if is_congested(estimate, sending) {
+    if fell && is_congested(estimate, sending) {
         usable
     } else {
         usable.max(sending).max(floor)
@@ -347,7 +348,8 @@ impl Sfu {
         let short = p
             .estimate
             .is_some_and(|e| e * USABLE_PERCENT / 100 < p.allocated_bps);
-        let budget = p.estimate.map(|e| budget(e, sending, floor));
+        let fell = p.estimate_fell();
+        let budget = p.estimate.map(|e| budget(e, sending, floor, fell));
         let allocation = allocate(budget, audio_bps, &wants);
 
         // What the estimator should aim for: everything wanted. The
@@ -466,12 +468,16 @@ mod tests {
 
     #[test]
     fn an_estimate_near_the_sending_rate_keeps_it_and_a_clear_drop_cuts_it() {
-        assert_eq!(budget(290_000, 300_000, 0), 300_000);
-        assert_eq!(budget(1_000_000, 300_000, 0), 950_000);
+        assert_eq!(budget(290_000, 300_000, 0, true), 300_000);
+        assert_eq!(budget(1_000_000, 300_000, 0, false), 950_000);
         assert!(is_congested(200_000, 300_000));
-        assert_eq!(budget(200_000, 300_000, 0), 190_000);
+        assert_eq!(budget(200_000, 300_000, 0, true), 190_000);
         // An idle connection's low estimate still allows the lowest layers.
-        assert_eq!(budget(60_000, 50_000, 250_000), 250_000);
+        assert_eq!(budget(60_000, 50_000, 250_000, true), 250_000);
+        // A starting guess below what is sent (keyframes for new
+        // subscribers push the measured rate up) is no congestion until the
+        // estimator lowers it.
+        assert_eq!(budget(1_000_000, 1_600_000, 0, false), 1_600_000);
     }
 
     #[test]

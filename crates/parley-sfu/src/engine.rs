@@ -143,10 +143,10 @@ impl Sfu {
                     return;
                 };
                 let estimate = estimate.as_u64();
-                p.estimate = Some(estimate);
+                p.note_estimate(now, estimate);
                 // Less room than what is being sent: decide again now, not
                 // at the next round.
-                if crate::allocate::is_congested(estimate, p.allocated_bps) {
+                if p.estimate_fell() && crate::allocate::is_congested(estimate, p.allocated_bps) {
                     self.to_allocate.push(id);
                 }
             }

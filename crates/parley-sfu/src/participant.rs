@@ -62,6 +62,9 @@ pub(crate) enum Anchor {
     Open,
 }
 
+/// How long the highest recent estimate is remembered.
+const PEAK_MEMORY: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// The stream id of the subscribe connection's anchor section.
 pub(crate) const ANCHOR_STREAM: &str = "parley";
 
@@ -96,6 +99,9 @@ pub(crate) struct Participant {
     /// The subscribe connection's bandwidth estimate (bits per second), from
     /// transport-wide congestion control feedback.
     pub(crate) estimate: Option<u64>,
+    /// The highest recent estimate and when it was seen, to tell an
+    /// estimate that fell from one that is still climbing from its start.
+    pub(crate) estimate_peak: Option<(u64, Instant)>,
     /// The last layer allocation's totals, and when the next one is due.
     pub(crate) allocated_bps: u64,
     pub(crate) next_allocation: Instant,
@@ -138,6 +144,27 @@ impl PublishGate {
 }
 
 impl Participant {
+    /// Notes a new bandwidth estimate.
+    pub(crate) fn note_estimate(&mut self, now: Instant, bps: u64) {
+        self.estimate = Some(bps);
+        let renew = self.estimate_peak.is_none_or(|(peak, at)| {
+            bps >= peak || now.saturating_duration_since(at) > PEAK_MEMORY
+        });
+        if renew {
+            self.estimate_peak = Some((bps, now));
+        }
+    }
+
+    /// Whether the estimate fell (by a tenth or more from its recent peak):
+    /// the estimator reacting to congestion, rather than a starting guess
+    /// still climbing towards what is sent.
+    pub(crate) fn estimate_fell(&self) -> bool {
+        match (self.estimate, self.estimate_peak) {
+            (Some(bps), Some((peak, _))) => bps * 10 < peak * 9,
+            _ => false,
+        }
+    }
+
     pub(crate) fn new(room: RoomId, now: Instant, config: &TransportConfig) -> Self {
         Participant {
             room,
@@ -151,6 +178,7 @@ impl Participant {
             anchor: Anchor::ToOpen,
             gate: PublishGate::default(),
             estimate: None,
+            estimate_peak: None,
             allocated_bps: 0,
             next_allocation: now,
             bwe_target: (0, 0),
@@ -345,6 +373,7 @@ impl Participant {
             sub.forwarder = Forwarder::new(None);
         }
         self.estimate = None;
+        self.estimate_peak = None;
         self.bwe_target = (0, 0);
     }
 
