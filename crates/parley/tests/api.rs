@@ -82,6 +82,16 @@ async fn each_settings_rule_is_named_and_nothing_is_stored() {
     .await;
     assert!(message.contains("between 2 and 60"), "{message}");
 
+    let message = refused(
+        &api,
+        "rooms",
+        json!({"enabled": true, "max_members": 20, "last_n": 61}),
+        "last_n",
+        "range",
+    )
+    .await;
+    assert!(message.contains("at most 60"), "{message}");
+
     let message = refused(&api, "logging", json!({"level": "loud"}), "level", "shape").await;
     assert!(message.contains("loud"), "{message}");
 
