@@ -483,7 +483,9 @@ export class MediaSession extends Emitter {
         if (rect.width === 0 || rect.height === 0) continue;
         tiled = true;
         const inView = rect.bottom > 0 && rect.right > 0 && rect.top < viewHeight && rect.left < viewWidth;
-        if (background || !inView) continue;
+        // Picture-in-picture stays on screen when the page does not.
+        const pip = document.pictureInPictureElement === el;
+        if (!pip && (background || !inView)) continue;
         width = Math.max(width, Math.round((rect.width * ratio) / 16) * 16);
         height = Math.max(height, Math.round((rect.height * ratio) / 16) * 16);
       }

@@ -309,6 +309,7 @@ impl Sfu {
                     videos.push((
                         priority,
                         i,
+                        publisher,
                         VideoWant {
                             layers,
                             cap,
@@ -319,14 +320,24 @@ impl Sfu {
             }
         }
         videos.sort_by_key(|v| v.0);
-        // Last-N: past the N most recent speakers, no video at all.
+        // Last-N: the videos of the N most recent speakers (all of each
+        // one's: camera and screen), none of anyone else's. Tiles the
+        // subscriber hides take no place.
         if self.last_n > 0 {
-            for v in videos.iter_mut().skip(self.last_n) {
-                v.2.cap = None;
+            let mut shown: Vec<ParticipantId> = Vec::with_capacity(self.last_n);
+            for (_, _, publisher, want) in &mut videos {
+                if want.cap.is_none() || shown.contains(publisher) {
+                    continue;
+                }
+                if shown.len() < self.last_n {
+                    shown.push(*publisher);
+                } else {
+                    want.cap = None;
+                }
             }
         }
         let (order, wants): (Vec<usize>, Vec<VideoWant>) =
-            videos.into_iter().map(|(_, i, want)| (i, want)).unzip();
+            videos.into_iter().map(|(_, i, _, want)| (i, want)).unzip();
         // What is being sent now, at today's bitrates.
         let sending = audio_bps
             + wants

@@ -62,8 +62,10 @@ pub(crate) enum Anchor {
     Open,
 }
 
-/// How long the highest recent estimate is remembered.
+/// How long estimates are remembered for their peak.
 const PEAK_MEMORY: std::time::Duration = std::time::Duration::from_secs(2);
+/// The most estimates remembered.
+const MAX_ESTIMATES: usize = 256;
 
 /// The stream id of the subscribe connection's anchor section.
 pub(crate) const ANCHOR_STREAM: &str = "parley";
@@ -99,9 +101,9 @@ pub(crate) struct Participant {
     /// The subscribe connection's bandwidth estimate (bits per second), from
     /// transport-wide congestion control feedback.
     pub(crate) estimate: Option<u64>,
-    /// The highest recent estimate and when it was seen, to tell an
-    /// estimate that fell from one that is still climbing from its start.
-    pub(crate) estimate_peak: Option<(u64, Instant)>,
+    /// The estimates of the last [`PEAK_MEMORY`], to tell an estimate that
+    /// fell from one still climbing from its start.
+    pub(crate) estimates: std::collections::VecDeque<(Instant, u64)>,
     /// The last layer allocation's totals, and when the next one is due.
     pub(crate) allocated_bps: u64,
     pub(crate) next_allocation: Instant,
@@ -147,11 +149,18 @@ impl Participant {
     /// Notes a new bandwidth estimate.
     pub(crate) fn note_estimate(&mut self, now: Instant, bps: u64) {
         self.estimate = Some(bps);
-        let renew = self.estimate_peak.is_none_or(|(peak, at)| {
-            bps >= peak || now.saturating_duration_since(at) > PEAK_MEMORY
-        });
-        if renew {
-            self.estimate_peak = Some((bps, now));
+        self.estimates.push_back((now, bps));
+        while self
+            .estimates
+            .front()
+            .is_some_and(|(at, _)| now.saturating_duration_since(*at) > PEAK_MEMORY)
+        {
+            self.estimates.pop_front();
+        }
+        // Bounded whatever the estimator's pace (it reports a few times a
+        // second): the oldest go first.
+        while self.estimates.len() > MAX_ESTIMATES {
+            self.estimates.pop_front();
         }
     }
 
@@ -159,8 +168,9 @@ impl Participant {
     /// the estimator reacting to congestion, rather than a starting guess
     /// still climbing towards what is sent.
     pub(crate) fn estimate_fell(&self) -> bool {
-        match (self.estimate, self.estimate_peak) {
-            (Some(bps), Some((peak, _))) => bps * 10 < peak * 9,
+        let peak = self.estimates.iter().map(|(_, bps)| *bps).max();
+        match (self.estimate, peak) {
+            (Some(bps), Some(peak)) => bps * 10 < peak * 9,
             _ => false,
         }
     }
@@ -178,7 +188,7 @@ impl Participant {
             anchor: Anchor::ToOpen,
             gate: PublishGate::default(),
             estimate: None,
-            estimate_peak: None,
+            estimates: std::collections::VecDeque::new(),
             allocated_bps: 0,
             next_allocation: now,
             bwe_target: (0, 0),
@@ -373,7 +383,7 @@ impl Participant {
             sub.forwarder = Forwarder::new(None);
         }
         self.estimate = None;
-        self.estimate_peak = None;
+        self.estimates.clear();
         self.bwe_target = (0, 0);
     }
 

@@ -132,6 +132,10 @@ impl Transport {
         // releases; answering at once sends a whole frame in one drain
         // instead of one packet per trip through the caller's timer.
         let mut due_now = MAX_DUE_NOW;
+        // The time last handed to str0m: its pacer asks for the next tick
+        // 1 µs after the last, so the window moves with it (from a fixed
+        // `now`, a keyframe's 21st packet would wait for a timer again).
+        let mut clock = now;
         loop {
             if self.state != TransportState::Failed && !self.rtc.is_alive() {
                 // str0m closed it itself (e.g. an SDP without a DTLS fingerprint).
@@ -143,9 +147,10 @@ impl Transport {
             }
             match self.guard(|rtc| rtc.poll_output()) {
                 Some(Ok(Output::Timeout(t))) => {
-                    if t <= now + DUE_NOW && due_now > 0 {
+                    if t <= clock + DUE_NOW && due_now > 0 {
                         due_now -= 1;
-                        let at = t.max(now);
+                        let at = t.max(clock);
+                        clock = at;
                         if let Some(Err(e)) = self.guard(|rtc| rtc.handle_input(Input::Timeout(at)))
                         {
                             tracing::debug!(pc = ?self.pc, "timeout refused: {e}");

@@ -109,18 +109,22 @@ impl Signaling {
 const TILE: (u32, u32) = (1280, 720);
 
 /// The mids of the video sections of an SDP.
+/// The mids of the video sections of an SDP still in use (not stopped with
+/// port 0), at most as many as one `video_sizes` message takes.
 fn video_mids(sdp: &str) -> Vec<String> {
     let mut video = false;
     let mut mids = Vec::new();
     for line in sdp.lines() {
         if let Some(m) = line.strip_prefix("m=") {
-            video = m.starts_with("video");
+            let mut words = m.split_whitespace();
+            video = words.next() == Some("video") && words.next() != Some("0");
         } else if let Some(mid) = line.strip_prefix("a=mid:")
             && video
         {
             mids.push(mid.trim().to_owned());
         }
     }
+    mids.truncate(parley_signal::MAX_VIDEO_SIZES);
     mids
 }
 
@@ -405,6 +409,13 @@ impl JanusSignal {
             let jsep_sdp = event["jsep"]["sdp"].as_str().map(str::to_owned);
             if let Some(code) = data["error_code"].as_u64() {
                 tracing::warn!(code, "janus refused: {}", data["error"]);
+                if sender == Some(self.subscriber) {
+                    // No offer follows a refused subscription (say, a feed
+                    // that left meanwhile): the next one may go.
+                    self.in_flight = false;
+                    self.subscribe_waiting();
+                    continue;
+                }
             }
             if sender == Some(self.publisher) {
                 let joined = data["videoroom"] == "joined";
@@ -448,6 +459,14 @@ impl JanusSignal {
     }
 }
 
+impl Drop for JanusSignal {
+    /// A participant that failed stops polling, so Janus lets its session
+    /// expire instead of keeping it alive.
+    fn drop(&mut self) {
+        self.poller.abort();
+    }
+}
+
 async fn post(http: &reqwest::Client, url: &str, mut body: Value) -> anyhow::Result<Value> {
     body["transaction"] = json!(format!("{:x}", rand::random::<u64>()));
     let reply: Value = http.post(url).json(&body).send().await?.json().await?;
@@ -470,7 +489,7 @@ async fn long_poll(
     tx: mpsc::UnboundedSender<anyhow::Result<Value>>,
 ) {
     let url = format!("{session_url}?maxev=10");
-    loop {
+    while !tx.is_closed() {
         let reply = async { anyhow::Ok(http.get(&url).send().await?.json::<Value>().await?) }.await;
         match reply {
             Ok(Value::Array(events)) => {
