@@ -161,7 +161,16 @@ fn relays_everything(auth: &[&str], extra: &[&str]) {
 }
 
 fn relays_everything_in(lab: &Lab, auth: &[&str], extra: &[&str]) {
-    let (sent, received, lost, text) = uclient(lab, auth, extra, "127.0.0.1");
+    let (mut sent, mut received, mut lost, mut text) = uclient(lab, auth, extra, "127.0.0.1");
+    if sent == 0 && text.contains("channel bind: error 400") {
+        // Seen once in a CI run of 8 (over TLS), never in 6 reruns: uclient
+        // at random skips reading a ChannelBind response and may later bind
+        // the same peer under another random number, which RFC 8656 §12
+        // requires the server to refuse with 400. One more run tells that
+        // apart from a server that refuses binds: it fails twice.
+        eprintln!("uclient's channel bind was refused once; running it again:\n{text}");
+        (sent, received, lost, text) = uclient(lab, auth, extra, "127.0.0.1");
+    }
     eprintln!("auth {auth:?} {extra:?}: sent {sent}, received {received}, lost {lost}");
     assert_eq!(sent, 1600, "uclient sent all its messages:\n{text}");
     assert_eq!(received, sent, "every message came back:\n{text}");
