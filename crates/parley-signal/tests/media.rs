@@ -8,7 +8,7 @@ mod support;
 use std::time::Duration;
 
 use str0m::format::Codec;
-use str0m::media::{Direction, MediaKind};
+use str0m::media::{Direction, MediaKind, Mid};
 use str0m::{Candidate, Rtc};
 
 use support::{FAST_LINK_BPS, World, answer_offer, layer_frame_size};
@@ -696,4 +696,71 @@ fn last_n_forwards_only_the_most_recent_speakers_video_and_follows_the_floor() {
     let a = video(&w, ada);
     w.run(Duration::from_secs(1));
     assert!(video(&w, ada) > a, "without last-N every video flows");
+}
+
+#[test]
+fn last_n_counts_a_speakers_camera_and_screen_as_one() {
+    let mut w = World::new();
+    let (ada, grace, barbara) = (
+        w.join("room", "Ada"),
+        w.join("room", "Grace"),
+        w.join("room", "Barbara"),
+    );
+    for i in [ada, grace] {
+        w.clients[i].level = Some(127);
+        w.publish(i);
+    }
+    w.run(Duration::from_secs(1));
+    // Ada adds a second video (a screen).
+    let c = &mut w.clients[ada];
+    let mut api = c.publish.sdp_api();
+    let screen = api.add_media(MediaKind::Video, Direction::SendOnly, None, None, None);
+    let (offer, pending) = api.apply().unwrap();
+    c.pending_publish = Some(pending);
+    c.screen = Some(screen);
+    w.send(
+        ada,
+        serde_json::json!({"type": "offer", "pc": "publish", "sdp": offer.to_sdp_string()}),
+    );
+    w.hub.set_room_policy(parley_signal::RoomPolicy {
+        last_n: 1,
+        ..parley_signal::RoomPolicy::default()
+    });
+    w.clients[ada].level = Some(20);
+    // Up to 3 s for the screen's first keyframe, then a while to count.
+    w.run(Duration::from_secs(4));
+    let videos_from = |w: &World, from: usize| -> Vec<Mid> {
+        let id = &w.clients[from].id;
+        w.clients[barbara]
+            .sources
+            .iter()
+            .filter(|(_, (who, kind))| who == id && *kind == MediaKind::Video)
+            .map(|(mid, _)| *mid)
+            .collect()
+    };
+    let count = |w: &World, mid: Mid| {
+        w.clients[barbara]
+            .received_by_mid
+            .get(&mid)
+            .copied()
+            .unwrap_or(0)
+    };
+    let ada_videos = videos_from(&w, ada);
+    assert_eq!(ada_videos.len(), 2, "Ada's camera and screen reach Barbara");
+    let grace_video = videos_from(&w, grace)[0];
+    let before: Vec<u64> = ada_videos.iter().map(|m| count(&w, *m)).collect();
+    let grace_before = count(&w, grace_video);
+    w.run(Duration::from_secs(2));
+    for (k, mid) in ada_videos.iter().enumerate() {
+        assert!(
+            count(&w, *mid) >= before[k] + 40,
+            "both of the speaker's videos flow under last-N 1: {before:?} -> {}",
+            count(&w, *mid)
+        );
+    }
+    assert_eq!(
+        count(&w, grace_video),
+        grace_before,
+        "Grace is past the last N"
+    );
 }

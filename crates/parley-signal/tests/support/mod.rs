@@ -40,6 +40,10 @@ pub struct Client {
     pub sources: HashMap<Mid, (String, MediaKind)>,
     /// Frames received per (publisher id, kind).
     pub received: HashMap<(String, MediaKind), u64>,
+    /// Frames received per mid of the subscribe connection.
+    pub received_by_mid: HashMap<Mid, u64>,
+    /// A second video (a screen, say), sent like the first, once added.
+    pub screen: Option<Mid>,
     pub keyframes_received: HashMap<String, u64>,
     pub subscribe_offers: u32,
     /// When false, subscribe offers are kept in `held` instead of answered.
@@ -83,6 +87,8 @@ impl Client {
             keyframe_requests_seen: 0,
             sources: HashMap::new(),
             received: HashMap::new(),
+            received_by_mid: HashMap::new(),
+            screen: None,
             keyframes_received: HashMap::new(),
             subscribe_offers: 0,
             answer_offers: true,
@@ -498,6 +504,7 @@ pub fn drain_subscribe(
                         .push(data.data.len());
                 }
                 *c.received.entry((source, kind)).or_default() += 1;
+                *c.received_by_mid.entry(data.mid).or_default() += 1;
             }
             Output::Event(_) => {}
         }
@@ -557,6 +564,26 @@ pub fn write_media(c: &mut Client, now: Instant) {
             w.write(pt, now, time, video_frame(codec, keyframe, size))
                 .unwrap();
         }
+    }
+    if let Some(mid) = c.screen.filter(|_| tick.is_multiple_of(7)) {
+        let frame = tick / 7;
+        let Some(w) = c.publish.writer(mid) else {
+            return;
+        };
+        let pt = w
+            .payload_params()
+            .find(|p| p.spec().codec == Codec::Vp8)
+            .unwrap()
+            .pt();
+        // Keyframes every 3 s only: a screen asked for one gets it then.
+        let keyframe = frame.is_multiple_of(90);
+        w.write(
+            pt,
+            now,
+            MediaTime::from_90khz(frame * 3150),
+            video_frame(Codec::Vp8, keyframe, layer_frame_size(1, keyframe)),
+        )
+        .unwrap();
     }
 }
 
