@@ -357,10 +357,10 @@ impl Sfu {
         // by the congestion rule instead let the old layer run on until the
         // lower keyframe and cost `parley load` receivers freezes at start.)
         let short = p
-            .estimate
+            .estimate()
             .is_some_and(|e| e * USABLE_PERCENT / 100 < p.allocated_bps);
         let fell = p.estimate_fell();
-        let budget = p.estimate.map(|e| budget(e, sending, floor, fell));
+        let budget = p.estimate().map(|e| budget(e, sending, floor, fell));
         let allocation = allocate(budget, audio_bps, &wants);
 
         // What the estimator should aim for: everything wanted. The
@@ -399,7 +399,7 @@ impl Sfu {
         }
         p.allocated_bps = allocation.used_bps;
         p.next_allocation = now + ALLOCATE_EVERY;
-        if p.bwe_target != (minimum, desired) && p.estimate.is_some() {
+        if p.bwe_target != (minimum, desired) && p.estimate().is_some() {
             p.bwe_target = (minimum, desired);
             p.subscribe.guard(|rtc| {
                 rtc.bwe()

@@ -98,9 +98,6 @@ pub(crate) struct Participant {
     pub(crate) anchor: Anchor,
     /// What the room's moderation lets this participant send to others.
     pub(crate) gate: PublishGate,
-    /// The subscribe connection's bandwidth estimate (bits per second), from
-    /// transport-wide congestion control feedback.
-    pub(crate) estimate: Option<u64>,
     /// The estimates of the last [`PEAK_MEMORY`], to tell an estimate that
     /// fell from one still climbing from its start.
     pub(crate) estimates: std::collections::VecDeque<(Instant, u64)>,
@@ -148,7 +145,6 @@ impl PublishGate {
 impl Participant {
     /// Notes a new bandwidth estimate.
     pub(crate) fn note_estimate(&mut self, now: Instant, bps: u64) {
-        self.estimate = Some(bps);
         self.estimates.push_back((now, bps));
         while self
             .estimates
@@ -164,12 +160,18 @@ impl Participant {
         }
     }
 
+    /// The subscribe connection's bandwidth estimate (bits per second), from
+    /// transport-wide congestion control feedback: the latest one noted.
+    pub(crate) fn estimate(&self) -> Option<u64> {
+        self.estimates.back().map(|(_, bps)| *bps)
+    }
+
     /// Whether the estimate fell (by a tenth or more from its recent peak):
     /// the estimator reacting to congestion, rather than a starting guess
     /// still climbing towards what is sent.
     pub(crate) fn estimate_fell(&self) -> bool {
         let peak = self.estimates.iter().map(|(_, bps)| *bps).max();
-        match (self.estimate, peak) {
+        match (self.estimate(), peak) {
             (Some(bps), Some(peak)) => bps * 10 < peak * 9,
             _ => false,
         }
@@ -187,7 +189,6 @@ impl Participant {
             renewed: false,
             anchor: Anchor::ToOpen,
             gate: PublishGate::default(),
-            estimate: None,
             estimates: std::collections::VecDeque::new(),
             allocated_bps: 0,
             next_allocation: now,
@@ -382,7 +383,6 @@ impl Participant {
             sub.state = SubState::ToOpen;
             sub.forwarder = Forwarder::new(None);
         }
-        self.estimate = None;
         self.estimates.clear();
         self.bwe_target = (0, 0);
     }

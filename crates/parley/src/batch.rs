@@ -71,22 +71,9 @@ impl BatchSender {
         src: Option<IpAddr>,
     ) -> Result<usize, nix::Error> {
         let fd = socket.as_raw_fd();
-        let chunk = &packets[..packets.len().min(MAX_BATCH)];
-        let iovs: Vec<[IoSlice<'_>; 1]> = chunk.iter().map(|(_, b)| [IoSlice::new(b)]).collect();
-        let addrs: Vec<Option<SockaddrStorage>> = chunk
-            .iter()
-            .map(|(a, _)| Some(SockaddrStorage::from(*a)))
-            .collect();
+        let (iovs, addrs) = messages(packets);
         match src {
-            None => sendmmsg(
-                fd,
-                &mut self.plain,
-                &iovs,
-                &addrs,
-                [],
-                MsgFlags::MSG_DONTWAIT,
-            )
-            .map(Iterator::count),
+            None => send_plain(fd, &mut self.plain, &iovs, &addrs),
             Some(IpAddr::V4(ip)) => {
                 let info = libc::in_pktinfo {
                     ipi_ifindex: 0,
@@ -135,20 +122,31 @@ pub fn send_once(
     socket: &impl AsRawFd,
     packets: &[(SocketAddr, &[u8])],
 ) -> Result<usize, nix::Error> {
+    let (iovs, addrs) = messages(packets);
+    let mut headers = MultiHeaders::<SockaddrStorage>::preallocate(iovs.len(), None);
+    send_plain(socket.as_raw_fd(), &mut headers, &iovs, &addrs)
+}
+
+/// The buffers and destinations of up to [`MAX_BATCH`] of `packets`.
+fn messages<'a>(
+    packets: &[(SocketAddr, &'a [u8])],
+) -> (Vec<[IoSlice<'a>; 1]>, Vec<Option<SockaddrStorage>>) {
     let chunk = &packets[..packets.len().min(MAX_BATCH)];
-    let mut headers = MultiHeaders::<SockaddrStorage>::preallocate(chunk.len(), None);
-    let iovs: Vec<[IoSlice<'_>; 1]> = chunk.iter().map(|(_, b)| [IoSlice::new(b)]).collect();
-    let addrs: Vec<Option<SockaddrStorage>> = chunk
-        .iter()
-        .map(|(a, _)| Some(SockaddrStorage::from(*a)))
-        .collect();
-    sendmmsg(
-        socket.as_raw_fd(),
-        &mut headers,
-        &iovs,
-        &addrs,
-        [],
-        MsgFlags::MSG_DONTWAIT,
+    (
+        chunk.iter().map(|(_, b)| [IoSlice::new(b)]).collect(),
+        chunk
+            .iter()
+            .map(|(a, _)| Some(SockaddrStorage::from(*a)))
+            .collect(),
     )
-    .map(Iterator::count)
+}
+
+/// sendmmsg without control messages (the kernel picks the source).
+fn send_plain(
+    fd: std::os::fd::RawFd,
+    headers: &mut MultiHeaders<SockaddrStorage>,
+    iovs: &[[IoSlice<'_>; 1]],
+    addrs: &[Option<SockaddrStorage>],
+) -> Result<usize, nix::Error> {
+    sendmmsg(fd, headers, iovs, addrs, [], MsgFlags::MSG_DONTWAIT).map(Iterator::count)
 }

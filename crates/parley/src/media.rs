@@ -253,12 +253,6 @@ impl MediaEndpoints {
             .unwrap_or(0)
     }
 
-    /// Sends from the socket `source` (the candidate the SFU used) belongs to.
-    pub async fn send(&self, source: SocketAddr, destination: SocketAddr, data: &[u8]) {
-        let endpoint = &self.endpoints[self.endpoint_of(source)];
-        endpoint.socket.send(destination, data).await;
-    }
-
     /// Sends every `(source, destination, data)` from the socket its source
     /// belongs to, a batch per system call. Runs of the same source go
     /// together; order is kept.

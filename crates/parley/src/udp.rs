@@ -4,7 +4,7 @@
 use std::io::{self, IoSliceMut};
 use std::net::{IpAddr, SocketAddr};
 
-use quinn_udp::{BATCH_SIZE, RecvMeta, Transmit, UdpSocketState};
+use quinn_udp::{BATCH_SIZE, RecvMeta, UdpSocketState};
 use tokio::io::Interest;
 
 /// Bytes reserved per receive slot; with GRO one slot may hold several datagrams.
@@ -108,7 +108,7 @@ impl MediaSocket {
 
     /// Sends `packets` a batch per system call (sendmmsg), waiting while the
     /// socket buffer is full. Errors about one destination are logged and
-    /// that datagram skipped, as in [`MediaSocket::send`].
+    /// that datagram skipped: one bad peer must not stop the media of others.
     pub async fn send_batch(&self, packets: &[(SocketAddr, &[u8])]) {
         let mut rest = packets;
         while !rest.is_empty() {
@@ -139,47 +139,6 @@ impl MediaSocket {
                 SocketAddr::new(IpAddr::V6(v4.to_ipv6_mapped()), destination.port())
             }
             _ => destination,
-        }
-    }
-
-    /// Sends one datagram, waiting if the socket buffer is full. Errors about
-    /// one destination (unreachable, refused) are logged, not returned: one
-    /// bad peer must not stop the media of others.
-    pub async fn send(&self, destination: SocketAddr, data: &[u8]) {
-        let destination = if self.local.is_ipv6() {
-            match destination.ip() {
-                IpAddr::V4(v4) => {
-                    SocketAddr::new(IpAddr::V6(v4.to_ipv6_mapped()), destination.port())
-                }
-                IpAddr::V6(_) => destination,
-            }
-        } else {
-            destination
-        };
-        let transmit = Transmit {
-            destination,
-            ecn: None,
-            contents: data,
-            segment_size: None,
-            src_ip: None,
-        };
-        loop {
-            let result = self.socket.try_io(Interest::WRITABLE, || {
-                self.state.try_send((&self.socket).into(), &transmit)
-            });
-            match result {
-                Ok(()) => return,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    if let Err(e) = self.socket.writable().await {
-                        tracing::warn!("media socket unusable: {e}");
-                        return;
-                    }
-                }
-                Err(e) => {
-                    tracing::debug!(%destination, "media send failed: {e}");
-                    return;
-                }
-            }
         }
     }
 }

@@ -548,43 +548,55 @@ pub fn write_media(c: &mut Client, now: Instant) {
             c.layers.iter().map(|r| Some(*r)).collect()
         };
         for (i, rid) in rids.into_iter().enumerate() {
-            let Some(mut w) = c.publish.writer(mid) else {
-                return;
-            };
-            let codec = c.video_codec;
-            let pt = w
-                .payload_params()
-                .find(|p| p.spec().codec == codec)
-                .unwrap()
-                .pt();
-            if let Some(rid) = rid {
-                w = w.rid(rid.into());
-            }
             let size = layer_frame_size(if rid.is_some() { i } else { 1 }, keyframe);
-            w.write(pt, now, time, video_frame(codec, keyframe, size))
-                .unwrap();
+            let codec = c.video_codec;
+            if !write_video(
+                c,
+                mid,
+                rid,
+                codec,
+                now,
+                time,
+                video_frame(codec, keyframe, size),
+            ) {
+                return;
+            }
         }
     }
     if let Some(mid) = c.screen.filter(|_| tick.is_multiple_of(7)) {
         let frame = tick / 7;
-        let Some(w) = c.publish.writer(mid) else {
-            return;
-        };
-        let pt = w
-            .payload_params()
-            .find(|p| p.spec().codec == Codec::Vp8)
-            .unwrap()
-            .pt();
         // Keyframes every 3 s only: a screen asked for one gets it then.
         let keyframe = frame.is_multiple_of(90);
-        w.write(
-            pt,
-            now,
-            MediaTime::from_90khz(frame * 3150),
-            video_frame(Codec::Vp8, keyframe, layer_frame_size(1, keyframe)),
-        )
-        .unwrap();
+        let data = video_frame(Codec::Vp8, keyframe, layer_frame_size(1, keyframe));
+        let time = MediaTime::from_90khz(frame * 3150);
+        write_video(c, mid, None, Codec::Vp8, now, time, data);
     }
+}
+
+/// Writes one video frame on `mid` (layer `rid`); false once the server
+/// has closed the publish connection.
+fn write_video(
+    c: &mut Client,
+    mid: Mid,
+    rid: Option<&str>,
+    codec: Codec,
+    now: Instant,
+    time: MediaTime,
+    data: Vec<u8>,
+) -> bool {
+    let Some(mut w) = c.publish.writer(mid) else {
+        return false;
+    };
+    let pt = w
+        .payload_params()
+        .find(|p| p.spec().codec == codec)
+        .unwrap()
+        .pt();
+    if let Some(rid) = rid {
+        w = w.rid(rid.into());
+    }
+    w.write(pt, now, time, data).unwrap();
+    true
 }
 
 /// A frame of `size` bytes that the codec's depacketizer recognises as a

@@ -221,7 +221,6 @@ pub struct JanusSignal {
     subscriber_joined: bool,
     /// A subscription request is being negotiated.
     in_flight: bool,
-    transaction: u64,
 }
 
 /// A Janus room number for a room name (Janus rooms are numbers by default).
@@ -266,7 +265,6 @@ impl JanusSignal {
             subscribed: HashSet::new(),
             subscriber_joined: false,
             in_flight: false,
-            transaction: 0,
         };
         // Every participant may be first: create, and let a lost race pass.
         let created = janus
@@ -304,16 +302,11 @@ impl JanusSignal {
         body: Value,
         jsep: Option<Value>,
     ) -> anyhow::Result<Value> {
-        self.transaction += 1;
         let mut m = json!({"janus": "message", "body": body});
         if let Some(j) = jsep {
             m["jsep"] = j;
         }
-        let reply = post(&self.http, &format!("{}/{handle}", self.session_url), m).await?;
-        if reply["janus"] == "error" {
-            anyhow::bail!("janus: {}", reply["error"]);
-        }
-        Ok(reply)
+        post(&self.http, &format!("{}/{handle}", self.session_url), m).await
     }
 
     async fn publish(&mut self, sdp: String) -> anyhow::Result<()> {
