@@ -15,15 +15,21 @@ export const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
 /**
  * Starts `parley serve` on 127.0.0.1 with free ports and a fresh data directory.
  * Resolves once the server reports ready; `stop()` ends it by PID.
+ * `options.wrap` runs it through another command (e.g. `ip netns exec NS`),
+ * `options.http` listens elsewhere than 127.0.0.1 (`url` is then the
+ * address the server printed, and `port` its port).
+ * @param {string[]} [extraArgs]
+ * @param {{wrap?: string[], http?: string}} [options]
  */
-export async function startServer(extraArgs = []) {
+export async function startServer(extraArgs = [], { wrap = [], http = '127.0.0.1:0' } = {}) {
   if (!existsSync(PARLEY_BIN)) {
     throw new Error(`${PARLEY_BIN} is missing: run \`cargo build --release\` first`);
   }
   const dataDir = mkdtempSync(join(tmpdir(), 'parley-e2e-'));
+  const argv = [...wrap, PARLEY_BIN, 'serve', '--http', http, '--media-port', '0', '--turn-port', '0', '--data-dir', dataDir, ...extraArgs];
   const child = spawn(
-    PARLEY_BIN,
-    ['serve', '--http', '127.0.0.1:0', '--media-port', '0', '--turn-port', '0', '--data-dir', dataDir, ...extraArgs],
+    argv[0],
+    argv.slice(1),
     { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'info' } },
   );
   const log = [];
@@ -33,7 +39,7 @@ export async function startServer(extraArgs = []) {
     child.stderr.on('data', (chunk) => {
       log.push(chunk);
       if (process.env.E2E_VERBOSE) process.stderr.write(`[parley] ${chunk}`);
-      const m = /ready: (http:\/\/[0-9.:]+)/.exec(log.join(''));
+      const m = /ready: (http:\/\/[0-9a-f.:[\]]+)/.exec(log.join(''));
       if (m) {
         clearTimeout(timer);
         resolveUrl(m[1]);
@@ -46,6 +52,7 @@ export async function startServer(extraArgs = []) {
   });
   return {
     url,
+    port: Number(/:(\d+)$/.exec(url)?.[1]),
     log,
     async stop() {
       if (child.exitCode === null) {
@@ -69,10 +76,13 @@ export async function startServer(extraArgs = []) {
 /**
  * Launches headless Chromium with fake media devices. playwright gives each
  * launch a fresh temporary profile (its own --user-data-dir).
+ * `executablePath` runs another launcher (e.g. one that enters a network
+ * namespace); `extraArgs` are added to the command line.
+ * @param {{executablePath?: string, extraArgs?: string[]}} [options]
  */
-export async function launchBrowser() {
+export async function launchBrowser({ executablePath = CHROMIUM, extraArgs = [] } = {}) {
   const instance = await chromium.launch({
-    executablePath: CHROMIUM,
+    executablePath,
     headless: true,
     args: [
       '--no-sandbox',
@@ -85,6 +95,7 @@ export async function launchBrowser() {
       '--no-first-run',
       '--disable-quic',
       '--allow-loopback-in-peer-connection',
+      ...extraArgs,
     ],
   });
   return {
@@ -472,7 +483,9 @@ export async function selectedPaths(page) {
         if (s.type === 'transport' && s.selectedCandidatePairId) pair = stats.get(s.selectedCandidatePairId);
       });
       const local = pair && stats.get(pair.localCandidateId);
-      out[name] = local ? { type: local.candidateType, relayProtocol: local.relayProtocol, protocol: local.protocol } : null;
+      out[name] = local
+        ? { type: local.candidateType, relayProtocol: local.relayProtocol, protocol: local.protocol, address: local.address }
+        : null;
     }
     return out;
   });

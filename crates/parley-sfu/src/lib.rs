@@ -8,8 +8,9 @@
 //!
 //! Every participant has two connections (see [`Pc`]): *publish*, where the
 //! client offers its own media, and *subscribe*, where the SFU offers everyone
-//! else's. All connections of all participants share one UDP socket; incoming
-//! datagrams are routed with [`Rtc::accepts`](str0m::Rtc::accepts).
+//! else's. All connections of all participants share one UDP socket (and one
+//! ICE-TCP port, whose RFC 4571 frames the driver hands over like datagrams);
+//! incoming datagrams are routed with [`Rtc::accepts`](str0m::Rtc::accepts).
 
 mod allocate;
 mod engine;
@@ -28,13 +29,13 @@ use std::time::{Duration, Instant};
 use str0m::Event;
 use str0m::change::SdpOffer;
 use str0m::media::Rid;
-use str0m::net::{DatagramRecv, Protocol, Receive};
+use str0m::net::{DatagramRecv, Receive};
 use str0m::{Candidate, Input};
 
 pub use error::SfuError;
 pub use ids::{BadParticipantId, ParticipantId, Pc, RoomId, TrackKey};
 pub use participant::PublishGate;
-pub use str0m::net::Transmit;
+pub use str0m::net::{Protocol, Transmit};
 pub use transport::{TransportConfig, TransportState};
 
 use participant::{Participant, SubState};
@@ -97,8 +98,9 @@ pub struct Sfu {
     rooms: HashMap<RoomId, Vec<ParticipantId>>,
     /// Who speaks, per room.
     speakers: HashMap<RoomId, speaker::SpeakerDetector>,
-    /// Last connection seen for each remote address; checked before a full scan.
-    routes: HashMap<SocketAddr, (ParticipantId, Pc)>,
+    /// Last connection seen for each remote address (UDP or ICE-TCP); checked
+    /// before a full scan.
+    routes: HashMap<(Protocol, SocketAddr), (ParticipantId, Pc)>,
     transmits: VecDeque<Transmit>,
     events: VecDeque<SfuEvent>,
     /// Connections with undrained output.
@@ -371,11 +373,13 @@ impl Sfu {
         Ok(())
     }
 
-    /// Feeds one datagram received on the media socket. Returns whether a
-    /// connection took it.
+    /// Feeds one datagram received on the media socket (`Protocol::Udp`) or
+    /// one RFC 4571 frame from an ICE-TCP connection (`Protocol::Tcp`, with the
+    /// connection's remote address as `source`). Returns whether a connection took it.
     pub fn handle_receive(
         &mut self,
         now: Instant,
+        proto: Protocol,
         source: SocketAddr,
         destination: SocketAddr,
         data: &[u8],
@@ -387,13 +391,13 @@ impl Sfu {
         let input = Input::Receive(
             now,
             Receive {
-                proto: Protocol::Udp,
+                proto,
                 source,
                 destination,
                 contents,
             },
         );
-        let Some((id, pc)) = self.route(source, &input) else {
+        let Some((id, pc)) = self.route((proto, source), &input) else {
             self.stats.unrouted_datagrams += 1;
             tracing::trace!(%source, "datagram for no connection");
             return false;
@@ -406,7 +410,11 @@ impl Sfu {
         true
     }
 
-    fn route(&mut self, source: SocketAddr, input: &Input) -> Option<(ParticipantId, Pc)> {
+    fn route(
+        &mut self,
+        source: (Protocol, SocketAddr),
+        input: &Input,
+    ) -> Option<(ParticipantId, Pc)> {
         if let Some(&(id, pc)) = self.routes.get(&source)
             && let Some(p) = self.participants.get_mut(&id)
             && p.transport_mut(pc).accepts(input)

@@ -10,7 +10,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::{Duration, Instant};
 
 use str0m::bwe::Bitrate;
-use str0m::net::Transmit;
+use str0m::net::{TcpType, Transmit};
 use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc, RtcConfig};
 
 use crate::ids::Pc;
@@ -33,6 +33,9 @@ pub enum TransportState {
 pub struct TransportConfig {
     /// Host candidates advertised in every SDP, all served by the one media socket.
     pub host_candidates: Vec<SocketAddr>,
+    /// Passive ICE-TCP host candidates (RFC 6544), served by the ICE-TCP
+    /// listener; empty when it is off.
+    pub tcp_candidates: Vec<SocketAddr>,
 }
 
 pub(crate) struct Transport {
@@ -75,6 +78,19 @@ impl Transport {
                     rtc.add_local_candidate(c);
                 }
                 Err(e) => tracing::warn!(%addr, "host candidate refused: {e}"),
+            }
+        }
+        for addr in &config.tcp_candidates {
+            let candidate = Candidate::builder()
+                .tcp()
+                .host(*addr)
+                .tcptype(TcpType::Passive)
+                .build();
+            match candidate {
+                Ok(c) => {
+                    rtc.add_local_candidate(c);
+                }
+                Err(e) => tracing::warn!(%addr, "ICE-TCP candidate refused: {e}"),
             }
         }
         Transport {

@@ -19,4 +19,6 @@ pub use messages::{
     VideoSize,
 };
 pub use names::{DisplayName, MAX_DISPLAY_NAME, MAX_ROOM_NAME, RoomName};
+/// The transport a datagram came over: UDP, or an ICE-TCP frame.
+pub use parley_sfu::Protocol;
 pub use ratelimit::TokenBucket;

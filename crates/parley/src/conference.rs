@@ -12,12 +12,14 @@ use std::time::Instant;
 
 use parley_settings::ConnectionSettings;
 use parley_signal::{
-    ConnId, ConnMeta, Hub, HubOutput, ParticipantInfo, PresenceStatus, RoomName, RoomPolicy,
+    ConnId, ConnMeta, Hub, HubOutput, ParticipantInfo, PresenceStatus, Protocol, RoomName,
+    RoomPolicy,
 };
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::db::Db;
 use crate::ice::arrivals::{self, Arrivals};
+use crate::ice_tcp::TcpEvent;
 use crate::media::{BindError, MediaAddresses, MediaEndpoints};
 use crate::meetings::{HistoryEvent, HistoryLog};
 use crate::metrics::ConferenceStats;
@@ -180,6 +182,8 @@ pub struct Conference {
     history: HistoryLog,
     /// Datagrams gathered for one batched send (kept for its capacity).
     outgoing: Vec<str0m::net::Transmit>,
+    /// Frames from ICE-TCP connections.
+    tcp_events: mpsc::Receiver<TcpEvent>,
 }
 
 impl Conference {
@@ -193,6 +197,11 @@ impl Conference {
         arrivals: Arrivals,
         store: Db,
     ) -> (Conference, ConferenceHandle) {
+        let mut media = media;
+        let tcp_events = media
+            .tcp()
+            .take_events()
+            .unwrap_or_else(|| mpsc::channel(1).1);
         let (tx, rx) = mpsc::channel(4096);
         addresses.send_replace(media.addresses());
         let handle = ConferenceHandle {
@@ -213,6 +222,7 @@ impl Conference {
             history: HistoryLog::start(store.clone()),
             store,
             outgoing: Vec::new(),
+            tcp_events,
         };
         (conference, handle)
     }
@@ -249,6 +259,16 @@ impl Conference {
                     Ok(index) => self.receive(index),
                     Err(e) => tracing::error!("media socket failed: {e}"),
                 },
+                Some(event) = self.tcp_events.recv() => {
+                    self.receive_tcp(event);
+                    // Take what else is waiting before the flush, a bounded amount.
+                    for _ in 0..64 {
+                        match self.tcp_events.try_recv() {
+                            Ok(event) => self.receive_tcp(event),
+                            Err(_) => break,
+                        }
+                    }
+                }
                 () = sleep => self.hub.handle_timeout(Instant::now()),
             }
             self.flush().await;
@@ -298,8 +318,10 @@ impl Conference {
                 let present: HashSet<_> = self.hub.participant_ids().into_iter().collect();
                 let result = self.media.reconfigure(&settings, present);
                 if result.is_ok() {
-                    self.hub
-                        .set_host_candidates(self.media.candidates().to_vec());
+                    self.hub.set_host_candidates(
+                        self.media.candidates().to_vec(),
+                        self.media.tcp_candidates().to_vec(),
+                    );
                     self.addresses.send_replace(self.media.addresses());
                 }
                 let _ = reply.send(result);
@@ -406,9 +428,14 @@ impl Conference {
                 }
             }
         }
-        // Everything the SFU has to send, a batch per system call.
+        // Everything the SFU has to send, a batch per system call; ICE-TCP
+        // frames to their connections.
         while let Some(t) = self.hub.poll_transmit() {
-            self.outgoing.push(t);
+            if t.proto == Protocol::Tcp {
+                self.media.tcp().send(t.destination, &t.contents);
+            } else {
+                self.outgoing.push(t);
+            }
         }
         if !self.outgoing.is_empty() {
             let datagrams = self
@@ -433,10 +460,32 @@ impl Conference {
             if d.data.first() == Some(&arrivals::MAGIC[0]) && arrivals.arrived(d.data, d.source) {
                 return;
             }
-            hub.handle_datagram(Instant::now(), d.source, a.destination, d.data);
+            hub.handle_datagram(
+                Instant::now(),
+                Protocol::Udp,
+                d.source,
+                a.destination,
+                d.data,
+            );
         });
         if let Err(e) = result {
             tracing::error!("media socket failed: {e}");
+        }
+    }
+
+    /// Hands an ICE-TCP frame to the hub; a connection whose first frame
+    /// no participant's connection takes is closed.
+    fn receive_tcp(&mut self, event: TcpEvent) {
+        let Some((remote, local, data, first)) = self.media.tcp().note(event) else {
+            return;
+        };
+        let destination = self.media.tcp_arrival(local);
+        let taken =
+            self.hub
+                .handle_datagram(Instant::now(), Protocol::Tcp, remote, destination, &data);
+        if first && !taken {
+            tracing::debug!(%remote, "ICE-TCP connection for no participant; closed");
+            self.media.tcp().close(remote);
         }
     }
 

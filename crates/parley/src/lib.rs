@@ -12,6 +12,7 @@ pub mod config;
 pub mod db;
 pub mod http;
 pub mod ice;
+pub mod ice_tcp;
 pub mod load;
 pub mod logging;
 pub mod media;

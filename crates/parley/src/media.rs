@@ -1,7 +1,10 @@
 //! The SFU's media sockets as the administrator's connection settings say:
 //! one current socket that new participants are given, and the sockets of
 //! earlier settings kept open until the participants who were told about
-//! them have left, so a port change never cuts a call.
+//! them have left, so a port change never cuts a call. Next to them, the
+//! ICE-TCP listener ([`IceTcp`]) for clients whose network blocks UDP: on
+//! `tcp_port` in fixed mode, on the UDP port's number (or another free port
+//! of the range) in dynamic mode.
 
 use std::collections::HashSet;
 use std::io;
@@ -11,6 +14,7 @@ use parley_settings::ConnectionSettings;
 use parley_sfu::ParticipantId;
 
 use crate::candidates::{arrival_candidate, host_candidates, show_addrs};
+use crate::ice_tcp::IceTcp;
 use crate::udp::{Datagram, MediaSocket};
 
 /// A received datagram, with the candidate it counts as arriving on.
@@ -45,6 +49,10 @@ pub struct MediaEndpoints {
     settings: ConnectionSettings,
     /// `[0]` is current; the rest retire.
     endpoints: Vec<Endpoint>,
+    /// The ICE-TCP listener and its connections.
+    tcp: IceTcp,
+    /// What new participants are told of ICE-TCP.
+    tcp_candidates: Vec<SocketAddr>,
 }
 
 /// Why the media port could not be (re)bound, in words for the administrator.
@@ -75,7 +83,8 @@ impl MediaEndpoints {
                 ),
             });
         }
-        Ok(MediaEndpoints {
+        let listener = bind_tcp(bind_ip, settings, socket.local_addr().port())?;
+        let mut media = MediaEndpoints {
             bind_ip,
             interfaces,
             settings: settings.clone(),
@@ -84,7 +93,44 @@ impl MediaEndpoints {
                 candidates,
                 users: None,
             }],
-        })
+            tcp: IceTcp::default(),
+            tcp_candidates: Vec::new(),
+        };
+        media.listen_tcp(listener)?;
+        Ok(media)
+    }
+
+    /// Starts ICE-TCP on `listener` and works out its candidates.
+    fn listen_tcp(&mut self, listener: std::net::TcpListener) -> Result<(), BindError> {
+        let failed = |e: io::Error| BindError {
+            field: "tcp_port",
+            message: format!("cannot listen for ICE-TCP: {e}"),
+        };
+        let local = listener.local_addr().map_err(failed)?;
+        self.tcp.listen(listener).map_err(failed)?;
+        self.tcp_candidates = host_candidates(local, &self.settings.announce, &self.interfaces);
+        Ok(())
+    }
+
+    /// The passive ICE-TCP candidates new participants are given.
+    pub fn tcp_candidates(&self) -> &[SocketAddr] {
+        &self.tcp_candidates
+    }
+
+    /// The bound address of the ICE-TCP listener.
+    pub fn tcp_local_addr(&self) -> Option<SocketAddr> {
+        self.tcp.local_addr()
+    }
+
+    /// The ICE-TCP listener and connections.
+    pub fn tcp(&mut self) -> &mut IceTcp {
+        &mut self.tcp
+    }
+
+    /// Names the candidate an ICE-TCP frame arrived on, from the local end
+    /// of its connection.
+    pub fn tcp_arrival(&self, local: SocketAddr) -> SocketAddr {
+        arrival_candidate(Some(local.ip()), &self.tcp_candidates, local)
     }
 
     /// The addresses new participants are given.
@@ -123,6 +169,16 @@ impl MediaEndpoints {
         settings: &ConnectionSettings,
         present: HashSet<ParticipantId>,
     ) -> Result<(), BindError> {
+        // A fixed TCP port is known before the UDP one: bound first, so that
+        // a taken port changes nothing.
+        let tcp_fixed = match settings.mode {
+            parley_settings::PortMode::Fixed
+                if self.tcp_local_addr().map(|a| a.port()) != Some(settings.tcp_port) =>
+            {
+                Some(bind_tcp(self.bind_ip, settings, 0)?)
+            }
+            _ => None,
+        };
         let fits = |port: u16| match settings.mode {
             parley_settings::PortMode::Fixed => port == settings.udp_port,
             parley_settings::PortMode::Dynamic => {
@@ -167,6 +223,30 @@ impl MediaEndpoints {
         }
         self.settings = settings.clone();
         self.retire(&HashSet::new(), false);
+        let tcp_port = self.tcp_local_addr().map(|a| a.port());
+        let listener = match settings.mode {
+            parley_settings::PortMode::Fixed => tcp_fixed,
+            parley_settings::PortMode::Dynamic if !tcp_port.is_some_and(fits) => {
+                // The UDP port moved already; ICE-TCP follows as best it can.
+                match bind_tcp(self.bind_ip, settings, self.local_addr().port()) {
+                    Ok(listener) => Some(listener),
+                    Err(e) => {
+                        tracing::warn!("ICE-TCP stays on its old port: {e}");
+                        None
+                    }
+                }
+            }
+            parley_settings::PortMode::Dynamic => None,
+        };
+        match listener {
+            Some(listener) => self.listen_tcp(listener)?,
+            None => {
+                if let Some(local) = self.tcp_local_addr() {
+                    self.tcp_candidates =
+                        host_candidates(local, &settings.announce, &self.interfaces);
+                }
+            }
+        }
         Ok(())
     }
 
@@ -287,11 +367,43 @@ fn bind_socket(ip: IpAddr, settings: &ConnectionSettings) -> Result<MediaSocket,
     let (min, max) = settings.udp_range();
     if settings.mode == parley_settings::PortMode::Fixed {
         let addr = SocketAddr::new(ip, min);
-        return MediaSocket::bind(addr).map_err(|e| bind_error("udp_port", addr, &e));
+        return MediaSocket::bind(addr).map_err(|e| bind_error("udp_port", "UDP", addr, &e));
     }
+    bind_in_range(ip, (min, max), "UDP", MediaSocket::bind)
+}
+
+/// Binds the ICE-TCP listener for `settings`: `tcp_port` in fixed mode; in
+/// dynamic mode the UDP socket's port number `udp_port` if it is free (one
+/// number for a firewall to open), else any free port of the range.
+fn bind_tcp(
+    ip: IpAddr,
+    settings: &ConnectionSettings,
+    udp_port: u16,
+) -> Result<std::net::TcpListener, BindError> {
+    if settings.mode == parley_settings::PortMode::Fixed {
+        let addr = SocketAddr::new(ip, settings.tcp_port);
+        return std::net::TcpListener::bind(addr)
+            .map_err(|e| bind_error("tcp_port", "TCP", addr, &e));
+    }
+    if udp_port != 0
+        && let Ok(listener) = std::net::TcpListener::bind(SocketAddr::new(ip, udp_port))
+    {
+        return Ok(listener);
+    }
+    bind_in_range(ip, settings.udp_range(), "TCP", std::net::TcpListener::bind)
+}
+
+/// Binds the first free port of `min`–`max` (0 leaves that end open; any
+/// port when both are), starting at a random place.
+fn bind_in_range<T>(
+    ip: IpAddr,
+    (min, max): (u16, u16),
+    what: &str,
+    bind: impl Fn(SocketAddr) -> io::Result<T>,
+) -> Result<T, BindError> {
     if (min, max) == (0, 0) {
         let addr = SocketAddr::new(ip, 0);
-        return MediaSocket::bind(addr).map_err(|e| bind_error("min_udp_port", addr, &e));
+        return bind(addr).map_err(|e| bind_error("min_udp_port", what, addr, &e));
     }
     let low = if min == 0 { 1024 } else { min };
     let high = if max == 0 { u16::MAX } else { max };
@@ -300,7 +412,7 @@ fn bind_socket(ip: IpAddr, settings: &ConnectionSettings) -> Result<MediaSocket,
     let mut last = None;
     for i in 0..span {
         let port = low + u16::try_from((start + i) % span).unwrap_or(0);
-        match MediaSocket::bind(SocketAddr::new(ip, port)) {
+        match bind(SocketAddr::new(ip, port)) {
             Ok(socket) => return Ok(socket),
             Err(e) => last = Some(e),
         }
@@ -308,31 +420,34 @@ fn bind_socket(ip: IpAddr, settings: &ConnectionSettings) -> Result<MediaSocket,
     Err(BindError {
         field: "min_udp_port",
         message: format!(
-            "no free UDP port between {low} and {high} on {ip}{}",
+            "no free {what} port between {low} and {high} on {ip}{}",
             last.map(|e| format!(" (last error: {e})"))
                 .unwrap_or_default()
         ),
     })
 }
 
-fn bind_error(field: &'static str, addr: SocketAddr, e: &io::Error) -> BindError {
+fn bind_error(field: &'static str, what: &str, addr: SocketAddr, e: &io::Error) -> BindError {
     let message = match e.kind() {
         io::ErrorKind::AddrInUse => {
             format!(
-                "UDP port {} is in use on {} by another program; choose another port",
+                "{what} port {} is in use on {} by another program; choose another port",
                 addr.port(),
                 addr.ip()
             )
         }
         io::ErrorKind::PermissionDenied => format!(
-            "not allowed to bind UDP port {} on {}: ports below 1024 need privileges",
+            "not allowed to bind {what} port {} on {}: ports below 1024 need privileges",
             addr.port(),
             addr.ip()
         ),
         io::ErrorKind::AddrNotAvailable => {
             format!("{} is not an address of this machine", addr.ip())
         }
-        _ => format!("cannot bind the media port udp {addr}: {e}"),
+        _ => format!(
+            "cannot bind the media port {} {addr}: {e}",
+            what.to_lowercase()
+        ),
     };
     BindError { field, message }
 }
@@ -346,6 +461,7 @@ mod tests {
     fn fixed(port: u16) -> ConnectionSettings {
         ConnectionSettings {
             udp_port: port,
+            tcp_port: port,
             ..ConnectionSettings::default()
         }
     }
@@ -399,11 +515,14 @@ mod tests {
         );
         assert!(media.retiring());
 
+        // The replaced ICE-TCP listener closes once its task is dropped.
+        tokio::task::yield_now().await;
         // Back to the old port while it still serves someone: it is reused.
         media
             .reconfigure(&fixed(old.port()), HashSet::from([someone]))
             .unwrap();
         assert_eq!(media.local_addr(), old);
+        tokio::task::yield_now().await;
         media
             .reconfigure(&fixed(port), HashSet::from([someone]))
             .unwrap();
@@ -414,6 +533,34 @@ mod tests {
         assert!(media.retire(&HashSet::new(), true));
         assert!(!media.retiring());
         assert_eq!(media.addresses().all, vec![SocketAddr::new(lo(), port)]);
+    }
+
+    #[tokio::test]
+    async fn ice_tcp_listens_on_the_udp_ports_number_or_the_fixed_tcp_port() {
+        let mut media = MediaEndpoints::bind(lo(), &dynamic(0, 0), vec![]).unwrap();
+        let udp = media.local_addr();
+        assert_eq!(media.tcp_local_addr(), Some(udp), "same number as UDP");
+        assert_eq!(media.tcp_candidates(), &[udp]);
+
+        // A fixed TCP port that another program holds: refused, nothing changes.
+        let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let busy = taken.local_addr().unwrap().port();
+        let free = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let udp_port = free.local_addr().unwrap().port();
+        drop(free);
+        let mut s = fixed(udp_port);
+        s.tcp_port = busy;
+        let err = media.reconfigure(&s, HashSet::new()).unwrap_err();
+        assert_eq!(err.field, "tcp_port");
+        assert!(err.message.contains("TCP port"), "{}", err.message);
+        assert_eq!(media.local_addr(), udp, "the UDP port did not move either");
+        assert_eq!(media.tcp_local_addr(), Some(udp));
+
+        drop(taken);
+        media.reconfigure(&s, HashSet::new()).unwrap();
+        assert_eq!(media.tcp_local_addr(), Some(SocketAddr::new(lo(), busy)));
+        assert_eq!(media.tcp_candidates(), &[SocketAddr::new(lo(), busy)]);
+        assert_eq!(media.local_addr().port(), udp_port);
     }
 
     #[tokio::test]

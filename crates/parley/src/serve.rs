@@ -68,6 +68,7 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         credential_ttl,
     ));
     let mut hub_config = HubConfig::new(media.candidates().to_vec(), rand::random());
+    hub_config.transport.tcp_candidates = media.tcp_candidates().to_vec();
     hub_config.rooms = room_policy(&settings);
     hub_config.ice_servers = composer.clone();
     let arrivals = Arrivals::default();
@@ -168,8 +169,15 @@ fn bind_media(
 }
 
 fn describe_media(media: &MediaEndpoints) -> String {
+    let tcp = match media.tcp_local_addr() {
+        Some(local) => format!(
+            "; ICE-TCP {local}, advertised as {}",
+            show_addrs(media.tcp_candidates())
+        ),
+        None => String::new(),
+    };
     format!(
-        "media udp {}, advertised as {}",
+        "media udp {}, advertised as {}{tcp}",
         media.local_addr(),
         show_addrs(media.candidates())
     )

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use parley_sfu::{
-    ParticipantId, Pc, PublishGate, Sfu, SfuError, SfuEvent, Transmit, TransportConfig,
+    ParticipantId, Pc, Protocol, PublishGate, Sfu, SfuError, SfuEvent, Transmit, TransportConfig,
     TransportState,
 };
 
@@ -125,7 +125,10 @@ impl HubConfig {
             idle_timeout: Duration::from_secs(30),
             message_rate: 50.0,
             message_burst: 100.0,
-            transport: TransportConfig { host_candidates },
+            transport: TransportConfig {
+                host_candidates,
+                tcp_candidates: Vec::new(),
+            },
             id_key,
             wall_clock: Arc::new(|| {
                 std::time::SystemTime::now()
@@ -406,9 +409,15 @@ impl Hub {
     }
 
     /// Changes the media addresses offered to connections made from now on
-    /// (existing connections keep theirs).
-    pub fn set_host_candidates(&mut self, host_candidates: Vec<SocketAddr>) {
+    /// (existing connections keep theirs): UDP host candidates and passive
+    /// ICE-TCP candidates (empty when ICE-TCP is off).
+    pub fn set_host_candidates(
+        &mut self,
+        host_candidates: Vec<SocketAddr>,
+        tcp_candidates: Vec<SocketAddr>,
+    ) {
         self.config.transport.host_candidates = host_candidates;
+        self.config.transport.tcp_candidates = tcp_candidates;
         self.sfu.set_transport_config(self.config.transport.clone());
     }
 
@@ -506,16 +515,21 @@ impl Hub {
         true
     }
 
-    /// A datagram on the media socket.
+    /// A datagram on the media socket, or an ICE-TCP frame (`Protocol::Tcp`).
+    /// Returns whether a participant's connection took it.
     pub fn handle_datagram(
         &mut self,
         now: Instant,
+        proto: Protocol,
         source: SocketAddr,
         destination: SocketAddr,
         data: &[u8],
-    ) {
-        self.sfu.handle_receive(now, source, destination, data);
+    ) -> bool {
+        let taken = self
+            .sfu
+            .handle_receive(now, proto, source, destination, data);
         self.pump_sfu();
+        taken
     }
 
     /// Advances time: media timers, and closing silent connections.

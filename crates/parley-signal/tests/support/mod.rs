@@ -375,7 +375,8 @@ impl World {
             for (source, destination, data) in outgoing {
                 moved = true;
                 assert_eq!(destination, self.server);
-                self.hub.handle_datagram(now, source, destination, &data);
+                self.hub
+                    .handle_datagram(now, Protocol::Udp, source, destination, &data);
             }
             if !moved {
                 break;

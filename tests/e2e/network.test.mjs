@@ -1,0 +1,222 @@
+// The connectivity matrix: Parley in its own network namespace, and Chromium
+// in client namespaces that reach it directly, through NATs, without UDP, or
+// over IPv6 only. In every case three participants must decode each other's
+// video; the test prints which path each connection took.
+//
+// Needs root for `ip netns` (CI runs as root); elsewhere it is skipped with
+// the reason.
+
+import { describe, test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  startServer, launchBrowser, newContext, waitForPrejoin, clickJoin, watchPage, roomName,
+  receivedByParticipant, eventually, selfId, selectedPaths, CHROMIUM,
+} from './harness.mjs';
+import { Internet, unavailable } from './netns.mjs';
+
+const why = unavailable();
+const SERVER_V4 = '10.77.0.2';
+const SERVER_V6 = 'fd77::2';
+
+/**
+ * A client site: a namespace Chromium runs in, and how it reaches the server.
+ * @typedef {{name: string, ns?: string, v6?: boolean}} Site
+ */
+
+/**
+ * Builds the internet: `net` routes between the server and every site;
+ * NAT sites sit behind a namespace of their own that masquerades.
+ * @param {Internet} inet
+ */
+function build(inet) {
+  const net = inet.namespace('net');
+  inet.forward(net);
+  const srv = inet.namespace('srv');
+  inet.link(net, 'n-srv', ['10.77.0.1/24', 'fd77::1/64'], srv, 'eth0', [`${SERVER_V4}/24`, `${SERVER_V6}/64`]);
+  inet.route(srv, '10.77.0.1');
+  inet.route(srv, 'fd77::1');
+
+  /** A client namespace routed straight to `net` on subnet `10.77.<n>.0/24`. */
+  const direct = (name, n) => {
+    const ns = inet.namespace(name);
+    inet.link(net, `n-${name}`, [`10.77.${n}.1/24`], ns, 'eth0', [`10.77.${n}.2/24`]);
+    inet.route(ns, `10.77.${n}.1`);
+    return ns;
+  };
+  /**
+   * A client namespace behind a NAT namespace on subnet `10.77.<n>.0/24`.
+   * `symmetric`: a new public port for every destination (masquerade
+   * random); otherwise ports are kept and only answers from where a packet
+   * went are let back in (Linux conntrack: a port-restricted cone NAT).
+   */
+  const natted = (name, n, symmetric) => {
+    const nat = inet.namespace(`nat-${name}`);
+    inet.forward(nat);
+    inet.link(net, `n-${name}`, [`10.77.${n}.1/24`], nat, 'out', [`10.77.${n}.2/24`]);
+    inet.route(nat, `10.77.${n}.1`);
+    const ns = inet.namespace(name);
+    inet.link(nat, 'in', ['192.168.1.1/24'], ns, 'eth0', ['192.168.1.2/24']);
+    inet.route(ns, '192.168.1.1');
+    inet.nft(nat, `table ip nat {
+      chain postrouting { type nat hook postrouting priority srcnat; oifname "out" masquerade${symmetric ? ' random' : ''}; }
+    }
+    table ip filter {
+      chain forwarding { type filter hook forward priority filter; policy drop;
+        iifname "in" accept; ct state established,related accept; }
+    }`);
+    return ns;
+  };
+
+  const sites = {
+    direct: direct('direct', 1),
+    prnat: natted('prnat', 2, false),
+    sym1: natted('sym1', 3, true),
+    sym2: natted('sym2', 4, true),
+    noudp: direct('noudp', 5),
+  };
+  // UDP blocked both ways (a firewall that lets only TCP through).
+  inet.nft(sites.noudp, `table inet filter {
+    chain outbound { type filter hook output priority filter; oifname != "lo" meta l4proto udp drop; }
+    chain inbound { type filter hook input priority filter; iifname != "lo" meta l4proto udp drop; }
+  }`);
+  // IPv6 only: no IPv4 address at all.
+  const v6 = inet.namespace('v6');
+  inet.link(net, 'n-v6', ['fd77:6::1/64'], v6, 'eth0', ['fd77:6::2/64']);
+  inet.route(v6, 'fd77:6::1');
+  return { srv, sites: { ...sites, v6 } };
+}
+
+/** A connection through ICE-TCP: the browser's TCP candidate (its port is
+ * learnt from the server's answer, so it shows as peer-reflexive), no relay. */
+const iceTcp = (p) => p.protocol === 'tcp' && p.type !== 'relay';
+
+/** Init script: no STUN or TURN servers, as with an administrator who configured none. */
+function noIceServers() {
+  const Native = window.RTCPeerConnection;
+  // @ts-ignore
+  window.RTCPeerConnection = function (config = {}) {
+    return new Native({ ...config, iceServers: [] });
+  };
+  window.RTCPeerConnection.prototype = Native.prototype;
+}
+
+/** How a selected local candidate reads in the matrix. */
+function pathName(p) {
+  if (!p) return 'none';
+  if (p.type === 'relay') return `TURN over ${p.relayProtocol}`;
+  if (p.protocol === 'tcp') return 'ICE-TCP';
+  return `UDP ${p.type === 'host' ? 'direct' : 'NAT-mapped'}${p.address?.includes(':') ? ' IPv6' : ''}`;
+}
+
+/**
+ * The cases: which sites the three participants join from, and what path
+ * their connections must take (checked on every connection of every page).
+ * @type {{name: string, sites: string[], v6?: boolean, initScript?: string, expect: (p: any) => string | null}[]}
+ */
+const CASES = [
+  {
+    name: '(a) directly routed',
+    sites: ['direct', 'direct', 'direct'],
+    expect: (p) => (p.type === 'host' && p.protocol === 'udp' ? null : 'host UDP'),
+  },
+  {
+    name: '(b) port-restricted NAT',
+    sites: ['prnat', 'prnat', 'prnat'],
+    expect: (p) => (p.protocol === 'udp' && p.type !== 'relay' ? null : 'UDP without relay'),
+  },
+  {
+    name: '(c) symmetric NATs (two sites)',
+    sites: ['sym1', 'sym1', 'sym2'],
+    expect: (p) => (p.protocol === 'udp' ? null : 'UDP'),
+  },
+  {
+    name: '(d) UDP blocked',
+    sites: ['noudp', 'noudp', 'noudp'],
+    // Either TCP path will do when TURN is offered too.
+    expect: (p) => (p.protocol === 'tcp' || p.relayProtocol === 'tcp' ? null : 'ICE-TCP or TURN over TCP'),
+  },
+  {
+    name: '(d) UDP blocked, no TURN offered',
+    sites: ['noudp', 'noudp', 'noudp'],
+    initScript: `(${noIceServers.toString()})()`,
+    expect: (p) => (iceTcp(p) ? null : 'ICE-TCP'),
+  },
+  {
+    name: '(f) IPv6-only client, dual-stack server',
+    sites: ['v6', 'v6', 'v6'],
+    v6: true,
+    expect: (p) => (p.protocol === 'udp' && p.address?.includes(':') ? null : 'UDP over IPv6'),
+  },
+];
+
+describe('connectivity matrix (network namespaces)', { skip: why ?? false }, () => {
+  const inet = new Internet(`pn${process.pid % 10000}`);
+  /** @type {any} */
+  let server;
+  /** @type {Record<string, string>} */
+  let sites;
+  /** @type {string[]} */
+  const matrix = [];
+
+  before(async () => {
+    const built = build(inet);
+    sites = built.sites;
+    server = await startServer([], { wrap: ['ip', 'netns', 'exec', built.srv], http: '[::]:0' });
+  });
+  after(async () => {
+    await server?.stop();
+    inet.down();
+    if (matrix.length) console.log(`\nconnectivity matrix (selected path of each participant's publish / subscribe connection):\n${matrix.join('\n')}\n`);
+  });
+
+  for (const c of CASES) {
+    test(c.name, { timeout: 120_000 }, async (t) => {
+      const host = c.v6 ? `[${SERVER_V6}]` : SERVER_V4;
+      const base = `http://${host}:${server.port}`;
+      const room = roomName('matrix');
+      /** @type {Record<string, any>} */
+      const browsers = {};
+      t.after(async () => {
+        for (const b of Object.values(browsers)) await b.close().catch(() => {});
+      });
+      const people = [];
+      for (const [i, site] of c.sites.entries()) {
+        browsers[site] ??= await launchBrowser({
+          executablePath: inet.chromiumIn(sites[site], CHROMIUM),
+          // Camera and microphone need a secure context; this plain-HTTP
+          // address counts as one for the test.
+          extraArgs: [`--unsafely-treat-insecure-origin-as-secure=${base}`],
+        });
+        const name = `P${i + 1}`;
+        const context = await newContext(browsers[site].browser);
+        if (c.initScript) await context.addInitScript(c.initScript);
+        const page = await context.newPage();
+        const errors = watchPage(page, `${c.name} ${name}`);
+        await page.goto(`${base}/r/${room}`);
+        await waitForPrejoin(page);
+        await clickJoin(page, name);
+        people.push({ name, site, page, errors, id: await selfId(page) });
+      }
+      for (const p of people) {
+        const others = people.filter((o) => o !== p);
+        await eventually(async () => {
+          const got = await receivedByParticipant(p.page);
+          return others.every((o) => got[o.id]?.video > 10);
+        }, 45_000, `${p.name} (${p.site}) to decode the others' video`);
+      }
+      const problems = [];
+      const rows = [];
+      for (const p of people) {
+        const paths = await selectedPaths(p.page);
+        rows.push(`${p.name}: ${pathName(paths.publishPc)} / ${pathName(paths.subscribePc)}`);
+        for (const pc of ['publishPc', 'subscribePc']) {
+          const wrong = paths[pc] ? c.expect(paths[pc]) : 'a selected pair';
+          if (wrong) problems.push(`${p.name}'s ${pc} should use ${wrong}, got ${JSON.stringify(paths[pc])}`);
+        }
+      }
+      matrix.push(`  ${c.name.padEnd(42)} ${rows.join('; ')}`);
+      console.log(matrix.at(-1));
+      assert.deepEqual(problems, []);
+    });
+  }
+});
