@@ -12,7 +12,13 @@ import {
   startServer, launchBrowser, newContext, waitForPrejoin, clickJoin, watchPage, roomName,
   receivedByParticipant, eventually, selfId, selectedPaths, CHROMIUM,
 } from './harness.mjs';
-import { Internet, unavailable } from './netns.mjs';
+import { Internet, unavailable, run } from './netns.mjs';
+
+/** Fetches `url` from inside namespace `ns` (the test runner is outside the small internet). */
+const fetchInSite = (ns, url) => run('ip', [
+  'netns', 'exec', ns, process.execPath, '-e',
+  `fetch(${JSON.stringify(url)}, { signal: AbortSignal.timeout(5000) }).then((r) => r.text()).then((t) => process.stdout.write(t))`,
+]);
 
 const why = unavailable();
 const SERVER_V4 = '10.77.0.2';
@@ -213,6 +219,13 @@ describe('connectivity matrix (network namespaces)', { skip: why ?? false }, () 
           const wrong = paths[pc] ? c.expect(paths[pc]) : 'a selected pair';
           if (wrong) problems.push(`${p.name}'s ${pc} should use ${wrong}, got ${JSON.stringify(paths[pc])}`);
         }
+      }
+      if (c.sites.includes('noudp') && rows.some((r) => r.includes('ICE-TCP'))) {
+        // The server counts the connections: the admin can see TCP in use.
+        const metrics = await fetchInSite(sites.direct, `http://${SERVER_V4}:${server.port}/metrics`);
+        const open = Number(/^parley_ice_tcp_connections (\d+)/m.exec(metrics)?.[1]);
+        rows.push(`server: ${open} ICE-TCP connections`);
+        if (!(open > 0)) problems.push(`the server reports ${open} ICE-TCP connections`);
       }
       matrix.push(`  ${c.name.padEnd(42)} ${rows.join('; ')}`);
       console.log(matrix.at(-1));

@@ -335,6 +335,7 @@ impl Conference {
                     frames_forwarded: sfu.frames_forwarded,
                     unrouted_datagrams: sfu.unrouted_datagrams,
                     malformed_datagrams: sfu.malformed_datagrams,
+                    ice_tcp_connections: self.media.tcp().connections(),
                 });
             }
             Command::Shutdown => {}

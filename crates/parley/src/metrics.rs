@@ -19,6 +19,8 @@ pub struct ConferenceStats {
     pub unrouted_datagrams: u64,
     /// Media datagrams that were not STUN, DTLS, RTP or RTCP.
     pub malformed_datagrams: u64,
+    /// Open ICE-TCP connections that carry a participant's media.
+    pub ice_tcp_connections: usize,
 }
 
 /// Renders the metrics; either part may be absent (`parley turn` has no
@@ -67,6 +69,12 @@ pub fn render(conference: Option<ConferenceStats>, turn: Option<TurnMetrics>) ->
             "counter",
             "Media datagrams that were not STUN, DTLS, RTP or RTCP.",
             c.malformed_datagrams,
+        );
+        metric(
+            "parley_ice_tcp_connections",
+            "gauge",
+            "Open ICE-TCP connections (media over TCP from networks that block UDP).",
+            c.ice_tcp_connections as u64,
         );
     }
     if let Some(t) = turn {
