@@ -18,14 +18,16 @@ export const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
  * `options.wrap` runs it through another command (e.g. `ip netns exec NS`),
  * `options.http` listens elsewhere than 127.0.0.1 (`url` is then the
  * address the server printed, and `port` its port).
+ * `options.dataDir` keeps the database in a given directory (left in place
+ * by `stop()`), e.g. to start the same server again.
  * @param {string[]} [extraArgs]
- * @param {{wrap?: string[], http?: string}} [options]
+ * @param {{wrap?: string[], http?: string, dataDir?: string}} [options]
  */
-export async function startServer(extraArgs = [], { wrap = [], http = '127.0.0.1:0' } = {}) {
+export async function startServer(extraArgs = [], { wrap = [], http = '127.0.0.1:0', dataDir: keptDir } = {}) {
   if (!existsSync(PARLEY_BIN)) {
     throw new Error(`${PARLEY_BIN} is missing: run \`cargo build --release\` first`);
   }
-  const dataDir = mkdtempSync(join(tmpdir(), 'parley-e2e-'));
+  const dataDir = keptDir ?? mkdtempSync(join(tmpdir(), 'parley-e2e-'));
   const argv = [...wrap, PARLEY_BIN, 'serve', '--http', http, '--media-port', '0', '--turn-port', '0', '--data-dir', dataDir, ...extraArgs];
   const child = spawn(
     argv[0],
@@ -68,7 +70,7 @@ export async function startServer(extraArgs = [], { wrap = [], http = '127.0.0.1
           });
         });
       }
-      rmSync(dataDir, { recursive: true, force: true });
+      if (!keptDir) rmSync(dataDir, { recursive: true, force: true });
     },
   };
 }

@@ -10,7 +10,7 @@ import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   startServer, launchBrowser, newContext, waitForPrejoin, clickJoin, watchPage, roomName,
-  receivedByParticipant, eventually, selfId, selectedPaths, CHROMIUM,
+  receivedByParticipant, eventually, selfId, selectedPaths, CHROMIUM, recordSignaling, signalingLog, sleep,
 } from './harness.mjs';
 import { Internet, unavailable, run } from './netns.mjs';
 
@@ -79,6 +79,8 @@ function build(inet) {
     sym1: natted('sym1', 3, true),
     sym2: natted('sym2', 4, true),
     noudp: direct('noudp', 5),
+    // One participant of the network-cut test: its link is taken down.
+    cut: direct('cut', 7),
   };
   // UDP blocked both ways (a firewall that lets only TCP through).
   inet.nft(sites.noudp, `table inet filter {
@@ -174,6 +176,84 @@ describe('connectivity matrix (network namespaces)', { skip: why ?? false }, () 
     inet.down();
     if (matrix.length) console.log(`\nconnectivity matrix (selected path of each participant's publish / subscribe connection):\n${matrix.join('\n')}\n`);
   });
+
+  /**
+   * Opens Chromium in each site once and joins `room` as P1, P2, … from `siteNames`.
+   * @param {any} t the test (its end closes the browsers)
+   */
+  async function joinFrom(t, siteNames, room, base, initScript) {
+    /** @type {Record<string, any>} */
+    const browsers = {};
+    t.after(async () => {
+      for (const b of Object.values(browsers)) await b.close().catch(() => {});
+    });
+    const people = [];
+    for (const [i, site] of siteNames.entries()) {
+      browsers[site] ??= await launchBrowser({
+        executablePath: inet.chromiumIn(sites[site], CHROMIUM),
+        // Camera and microphone need a secure context; this plain-HTTP
+        // address counts as one for the test.
+        extraArgs: [`--unsafely-treat-insecure-origin-as-secure=${base}`],
+      });
+      const name = `P${i + 1}`;
+      const context = await newContext(browsers[site].browser);
+      await context.addInitScript(recordSignaling);
+      if (initScript) await context.addInitScript(initScript);
+      const page = await context.newPage();
+      const errors = watchPage(page, name);
+      await page.goto(`${base}/r/${room}`);
+      await waitForPrejoin(page);
+      await clickJoin(page, name);
+      people.push({ name, site, page, errors, id: await selfId(page) });
+    }
+    return people;
+  }
+
+  /** Waits until every page decodes video from every other, each within `ms`. */
+  async function allDecode(people, ms, what) {
+    for (const p of people) {
+      const others = people.filter((o) => o !== p);
+      const before = await receivedByParticipant(p.page);
+      await eventually(async () => {
+        const got = await receivedByParticipant(p.page);
+        return others.every((o) => (got[o.id]?.video ?? 0) > (before[o.id]?.video ?? 0) + 10);
+      }, ms, `${p.name} (${p.site}) to decode the others' video ${what}`);
+    }
+  }
+
+  // 10 s: the WebSocket usually survives and ICE recovers by itself. 25 s:
+  // the page's watchdog gives the WebSocket up, and the page resumes its
+  // place on a new one and restarts ICE once the network is back.
+  for (const seconds of [10, 25]) {
+  test(`a participant whose network is cut for ${seconds} s comes back without rejoining, and nobody saw them leave`, { timeout: 180_000 }, async (t) => {
+    const base = `http://${SERVER_V4}:${server.port}`;
+    const people = await joinFrom(t, ['direct', 'direct', 'cut'], roomName('cut'), base);
+    await allDecode(people, 45_000, 'before the cut');
+    const [p1, p2, p3] = people;
+    const net = inet.namespaces.find((n) => n.endsWith('-net'));
+    run('ip', ['-n', net, 'link', 'set', 'n-cut', 'down']);
+    const cutAt = Date.now();
+    await sleep(2_000);
+    const during = (await receivedByParticipant(p1.page))[p3.id]?.video ?? 0;
+    await sleep(seconds * 1000 - 2_500);
+    const later = (await receivedByParticipant(p1.page))[p3.id]?.video ?? 0;
+    await sleep(Math.max(0, seconds * 1000 - (Date.now() - cutAt)));
+    run('ip', ['-n', net, 'link', 'set', 'n-cut', 'up']);
+    console.log(`network of ${p3.name} cut for ${Date.now() - cutAt} ms`);
+    assert.equal(later, during, `no video from ${p3.name} reached ${p1.name} while the link was down`);
+    await allDecode(people, 45_000, 'after the cut');
+    assert.equal(await selfId(p3.page), p3.id, `${p3.name} is the same participant (no rejoin)`);
+    const resumed = (await signalingLog(p3.page, { dir: 'out', type: 'resume' })).length;
+    console.log(`${p3.name} ${resumed ? 'resumed on a new signaling connection' : 'kept its signaling connection'}; back in ${Date.now() - cutAt} ms after the cut began`);
+    assert.equal(await p3.page.evaluate(() => document.body.dataset.state), 'joined');
+    for (const p of [p1, p2]) {
+      const left = (await signalingLog(p.page, { dir: 'in', type: 'participant_left' })).filter((e) => e.msg.id === p3.id);
+      assert.deepEqual(left, [], `${p.name} never saw ${p3.name} leave`);
+      const joined = (await signalingLog(p.page, { dir: 'in', type: 'participant_joined' })).filter((e) => e.msg.participant?.id === p3.id || e.msg.id === p3.id);
+      assert.ok(joined.length <= 1, `${p.name} saw ${p3.name} join only once`);
+    }
+  });
+  }
 
   for (const c of CASES) {
     test(c.name, { timeout: 120_000 }, async (t) => {

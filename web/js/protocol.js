@@ -42,6 +42,7 @@ export const MAX_MESSAGE_BYTES = 65536;
  * @property {number} [hand]     place in the raised-hands queue, when raised
  * @property {string} [screen]   mid of their screen track while sharing; the track id is `{id}-{mid}`
  * @property {boolean} [mic_locked] a moderator muted them and has not let them unmute
+ * @property {boolean} [reconnecting] their connection dropped; they keep their place while they reconnect
  */
 
 /** @typedef {'participant' | 'presenter' | 'moderator'} Role */
@@ -97,7 +98,7 @@ export const MAX_MESSAGE_BYTES = 65536;
  *   | 'no_pending_offer' | 'stale_answer' | 'sdp_rejected'
  *   | 'bad_candidate' | 'media_failed' | 'password_required' | 'wrong_password'
  *   | 'room_locked' | 'lobby_rejected' | 'blocked' | 'forbidden'
- *   | 'message_too_long' | 'unknown_participant' | 'screen_busy'} KnownErrorCode
+ *   | 'message_too_long' | 'unknown_participant' | 'screen_busy' | 'resume_failed'} KnownErrorCode
  */
 
 // ---------------------------------------------------------------------------
@@ -156,6 +157,7 @@ export const MAX_MESSAGE_BYTES = 65536;
 
 /** @typedef {{type: 'leave'}} LeaveMessage */
 /** @typedef {{type: 'ping'}} PingMessage */
+/** @typedef {{type: 'resume', participant: string, token: string}} ResumeMessage */
 /** @typedef {{type: 'chat', text: string, to?: string}} ChatSendMessage */
 /** @typedef {{type: 'hand', raised: boolean}} HandMessage */
 /** @typedef {{type: 'screen', mid: string | null}} ScreenMessage */
@@ -189,7 +191,7 @@ export const MAX_MESSAGE_BYTES = 65536;
  *   | PingMessage | ChatSendMessage | HandMessage | ScreenMessage | VideoSizesMessage
  *   | SecurityMessage
  *   | LobbyDecisionMessage | ModerateMessage | EndMeetingMessage | PresenceSendMessage
- *   | CallMessage | CallActionMessage} ClientMessage
+ *   | CallMessage | CallActionMessage | ResumeMessage} ClientMessage
  */
 
 // ---------------------------------------------------------------------------
@@ -208,6 +210,8 @@ export const MAX_MESSAGE_BYTES = 65536;
  * @property {string[]} [reactions]  the reactions this server allows, in display order
  * @property {Security} [security]   the room's security
  * @property {ChatMessage[]} [chat]  the meeting's room chat so far, oldest first
+ * @property {string} [resume_token] send with `resume` on a new connection to keep this place
+ * @property {boolean} [resumed]     this `joined` answers `resume`
  */
 
 /** @typedef {{type: 'lobby_waiting', room: string}} LobbyWaitingMessage */
@@ -418,7 +422,7 @@ export class SignalingClient extends Emitter {
   /**
    * Opens the WebSocket. Resolves once it is open; rejects with a
    * `SignalingError('connection_closed')` if it closes first.
-   * A client connects once; make a new one to reconnect.
+   * A client connects once; {@link reopen} connects it again after a close.
    *
    * @returns {Promise<void>}
    */
@@ -428,14 +432,56 @@ export class SignalingClient extends Emitter {
     this.#ws = ws;
     return new Promise((resolve, reject) => {
       ws.addEventListener('open', () => resolve(), { once: true });
-      ws.addEventListener('message', (event) => this.#receive(event.data));
+      // A socket given up by drop() or replaced by reopen() says nothing more.
+      ws.addEventListener('message', (event) => {
+        if (ws === this.#ws) this.#receive(event.data);
+      });
       // 'error' is always followed by 'close', which carries the details.
       ws.addEventListener('close', (event) => {
-        this.#closed = { code: event.code, reason: event.reason, expected: this.#closing };
         reject(new SignalingError('connection_closed', 'Could not connect to the server.'));
+        if (ws !== this.#ws || this.#closed) return;
+        this.#closed = { code: event.code, reason: event.reason, expected: this.#closing };
         this.emit('close', this.#closed);
       });
     });
+  }
+
+  /**
+   * Gives the connection up as lost (it stopped answering), without waiting
+   * for the closing handshake a dead network never completes: `close`
+   * follows at once, with `expected: false`.
+   */
+  drop() {
+    const ws = this.#ws;
+    if (!ws || this.#closed) return;
+    this.#closed = { code: 1006, reason: 'no answer from the server', expected: false };
+    ws.close(4000, 'no answer');
+    this.emit('close', this.#closed);
+  }
+
+  /**
+   * Opens a new WebSocket after the last one closed, keeping every
+   * listener: a call resumes on it with {@link resume}.
+   * @returns {Promise<void>}
+   */
+  reopen() {
+    if (this.#ws && this.#ws.readyState < WebSocket.CLOSING) this.#ws.close(1000, 'reopened');
+    this.#ws = null;
+    this.#closed = null;
+    this.#closing = false;
+    return this.connect();
+  }
+
+  /**
+   * Takes up one's place in the room again on this (new) connection.
+   * Resolves with `joined` (`resumed: true`); rejects with
+   * `SignalingError('resume_failed')` when the place is gone.
+   * @param {string} participant
+   * @param {string} token
+   * @returns {Promise<JoinedMessage>}
+   */
+  resume(participant, token) {
+    return this.#request({ type: 'resume', participant, token }, 'joined', 'resume');
   }
 
   /**

@@ -213,6 +213,12 @@ function onCallEnded(how, endedBy = '') {
   session = null;
   media = null;
   mediaReady = null;
+  if (how === 'rejoin') {
+    // The connection came back but our place was gone (the server
+    // restarted): join the same room again, without asking.
+    rejoin();
+    return;
+  }
   byId('participant-count').textContent = '';
   const by = endedBy || 'A moderator';
   const isCall = room.startsWith('call-');

@@ -382,26 +382,42 @@ export class MediaSession extends Emitter {
    * has its answer (the signaling state must be stable to offer again).
    * @returns {Promise<void>}
    */
-  #negotiatePublish() {
-    const run = this.#publishChain.then(() => this.#publishOnce());
+  #negotiatePublish(options = /** @type {RTCOfferOptions | undefined} */ (undefined)) {
+    const run = this.#publishChain.then(() => this.#publishOnce(options));
     this.#publishChain = run.catch((err) => {
-      if (this.#closed) return;
+      // A lost signaling connection is the call's to report (it reconnects).
+      if (this.#closed || (err instanceof SignalingError && err.code === 'connection_closed')) return;
       const reason = err instanceof SignalingError ? ` The server said: ${err.message}` : '';
       this.emit('error', { message: `Your camera and microphone could not be sent.${reason}`, cause: err });
     });
     return this.#publishChain;
   }
 
-  async #publishOnce() {
+  /**
+   * After the signaling connection was resumed: the publish connection
+   * restarts ICE (new credentials, new candidates), so a changed network
+   * path is found. The server renews the subscribe connection itself.
+   * @returns {Promise<void>}
+   */
+  restartIce() {
+    if (this.#closed || !this.publishPc) return Promise.resolve();
+    // An answer lost with the old connection will not come.
+    this.#pendingAnswer?.reject(new SignalingError('connection_closed', 'The connection to the server was replaced.'));
+    this.#pendingAnswer = null;
+    return this.#negotiatePublish({ iceRestart: true });
+  }
+
+  /** @param {RTCOfferOptions} [options] */
+  async #publishOnce(options) {
     const pc = this.publishPc;
     if (!pc || this.#closed) return;
-    await pc.setLocalDescription(await pc.createOffer());
+    await pc.setLocalDescription(await pc.createOffer(options));
     const sdp = pc.localDescription?.sdp;
     if (!sdp || this.#closed) return;
     const answer = this.#waitForPublishAnswer();
     try {
       if (!this.#signaling.send({ type: 'offer', pc: 'publish', sdp })) {
-        this.#pendingAnswer?.reject(new Error('Not connected to the server.'));
+        this.#pendingAnswer?.reject(new SignalingError('connection_closed', 'Not connected to the server.'));
         this.#pendingAnswer = null;
       } else {
         this.#startTrickle('publish');

@@ -21,7 +21,18 @@ pub struct RoomSettings {
     /// each participant (0: everyone's), 0–60. Audio is never limited.
     #[serde(default)]
     pub last_n: u32,
+    /// Seconds a participant whose connection dropped keeps its place while
+    /// it reconnects, 0–300 (0: it leaves at once).
+    #[serde(default = "default_grace")]
+    pub reconnect_grace_secs: u32,
 }
+
+fn default_grace() -> u32 {
+    30
+}
+
+/// The longest reconnection grace period.
+pub const MAX_RECONNECT_GRACE_SECS: u32 = 300;
 
 fn default_ring() -> u32 {
     30
@@ -42,6 +53,7 @@ impl Default for RoomSettings {
             max_members: 20,
             ring_timeout_secs: 30,
             last_n: 0,
+            reconnect_grace_secs: 30,
         }
     }
 }
@@ -72,6 +84,16 @@ impl RoomSettings {
                 format!(
                     "last-N is 0 (every video) or at most {MAX_MEMBERS} videos, got {}",
                     self.last_n
+                ),
+            );
+        }
+        if self.reconnect_grace_secs > MAX_RECONNECT_GRACE_SECS {
+            e.add(
+                "reconnect_grace_secs",
+                "range",
+                format!(
+                    "the reconnection grace period is 0 to {MAX_RECONNECT_GRACE_SECS} seconds, got {}",
+                    self.reconnect_grace_secs
                 ),
             );
         }
@@ -194,6 +216,27 @@ mod tests {
     }
 
     #[test]
+    fn the_reconnection_grace_period_is_at_most_five_minutes() {
+        for ok in [0, 30, 300] {
+            let r = RoomSettings {
+                reconnect_grace_secs: ok,
+                ..RoomSettings::default()
+            };
+            assert!(r.validate().is_ok(), "{ok}");
+        }
+        let e = RoomSettings {
+            reconnect_grace_secs: 301,
+            ..RoomSettings::default()
+        }
+        .validate()
+        .unwrap_err();
+        assert_eq!(
+            (e.0[0].field.as_str(), e.0[0].rule),
+            ("reconnect_grace_secs", "range")
+        );
+    }
+
+    #[test]
     fn last_n_is_off_or_up_to_the_member_limit() {
         for ok in [0, 1, 60] {
             let s = RoomSettings {
@@ -213,6 +256,10 @@ mod tests {
         let old: RoomSettings =
             serde_json::from_str(r#"{"enabled": true, "max_members": 20}"#).unwrap();
         assert_eq!(old.last_n, 0);
+        assert_eq!(
+            old.reconnect_grace_secs, 30,
+            "sections saved before it existed"
+        );
     }
 
     #[test]

@@ -457,15 +457,32 @@ impl Sfu {
             }
         }
         for id in renewed {
-            self.routes
-                .retain(|_, (p, pc)| !(*p == id && *pc == Pc::Subscribe));
-            self.to_negotiate.push(id);
-            due.push((id, Pc::Subscribe));
+            self.subscribe_renewed(id);
         }
         for (id, pc) in due {
             self.mark_dirty(id, pc);
         }
         self.settle(now);
+    }
+
+    /// Replaces a participant's subscribe connection with a new one and
+    /// offers it (`renew: true`), e.g. after its client reconnected and the
+    /// offers sent meanwhile were lost. Nothing happens for an unknown participant.
+    pub fn renew_subscribe(&mut self, now: Instant, id: ParticipantId) {
+        let Some(p) = self.participants.get_mut(&id) else {
+            return;
+        };
+        p.renew_subscribe(now, &self.config);
+        self.subscribe_renewed(id);
+        self.settle(now);
+    }
+
+    /// After a renewal: the old connection's routes go, an offer is due.
+    fn subscribe_renewed(&mut self, id: ParticipantId) {
+        self.routes
+            .retain(|_, (p, pc)| !(*p == id && *pc == Pc::Subscribe));
+        self.to_negotiate.push(id);
+        self.mark_dirty(id, Pc::Subscribe);
     }
 
     /// The next datagram to send.

@@ -57,6 +57,9 @@ pub enum ErrorCode {
     UnknownParticipant,
     /// Someone else is sharing their screen and the room allows one share.
     ScreenBusy,
+    /// `resume` named no participant that is still in its room with that
+    /// token (the grace period ended, or the server restarted): join afresh.
+    ResumeFailed,
 }
 
 /// A refusal of something a client sent: always the client's fault.

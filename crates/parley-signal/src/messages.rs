@@ -193,6 +193,14 @@ pub enum ClientMessage {
     Leave,
     /// Liveness check.
     Ping,
+    /// Take up one's place in a room again on a new connection, after the
+    /// old one dropped: the reply is `joined` with `resumed: true`.
+    Resume {
+        /// The participant id from `joined`.
+        participant: String,
+        /// The `resume_token` from `joined`.
+        token: String,
+    },
 }
 
 /// The presence a user chooses.
@@ -410,6 +418,7 @@ const CLIENT_TYPES: &[&str] = &[
     "call_hangup",
     "leave",
     "ping",
+    "resume",
 ];
 
 impl ClientMessage {
@@ -481,6 +490,7 @@ impl ClientMessage {
             ClientMessage::CallHangup { .. } => "call_hangup",
             ClientMessage::Leave => "leave",
             ClientMessage::Ping => "ping",
+            ClientMessage::Resume { .. } => "resume",
         }
     }
 }
@@ -514,6 +524,10 @@ pub struct ParticipantInfo {
     /// A moderator muted them and has not let them unmute.
     #[serde(default)]
     pub mic_locked: bool,
+    /// Their connection dropped; they keep their place while they reconnect
+    /// (until the grace period ends, then they leave).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub reconnecting: bool,
 }
 
 /// One entry of `RTCConfiguration.iceServers`.
@@ -594,6 +608,14 @@ pub enum ServerMessage {
         /// The meeting's chat so far (room messages, oldest first).
         #[serde(default)]
         chat: Vec<ChatMessage>,
+        /// Send with `resume` on a new connection to keep this place in the
+        /// room after the connection drops. Secret: it stands for you.
+        #[serde(default)]
+        resume_token: String,
+        /// This `joined` answers `resume`: the same participant, its media
+        /// connections kept (the subscribe connection is renewed).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        resumed: bool,
     },
     /// The room has a lobby: wait until a moderator admits you (`joined`
     /// follows) or turns you away (error `lobby_rejected`).

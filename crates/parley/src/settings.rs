@@ -44,6 +44,9 @@ pub fn room_policy(settings: &Settings) -> RoomPolicy {
         ring_timeout: std::time::Duration::from_secs(u64::from(settings.rooms.ring_timeout_secs)),
         buddies_all_domains: settings.history.buddy_list == parley_settings::BuddyList::AllDomains,
         last_n: usize::try_from(settings.rooms.last_n).unwrap_or(0),
+        reconnect_grace: std::time::Duration::from_secs(u64::from(
+            settings.rooms.reconnect_grace_secs,
+        )),
     }
 }
 

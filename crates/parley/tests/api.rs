@@ -134,6 +134,40 @@ async fn each_settings_rule_is_named_and_nothing_is_stored() {
 }
 
 #[tokio::test]
+async fn the_reconnection_grace_period_is_a_live_room_setting() {
+    let server = Server::start(&[]);
+    let api = Api::admin(&server).await;
+    refused(
+        &api,
+        "rooms",
+        json!({"enabled": true, "max_members": 20, "reconnect_grace_secs": 301}),
+        "reconnect_grace_secs",
+        "range",
+    )
+    .await;
+    let saved = api
+        .put(
+            "/api/v1/settings/rooms",
+            json!({"enabled": true, "max_members": 20, "reconnect_grace_secs": 0}),
+        )
+        .await;
+    assert_eq!(saved.status, StatusCode::OK, "{}", saved.body);
+    assert_eq!(saved.body["reconnect_grace_secs"], 0);
+
+    // With no grace period, a vanished participant leaves at once.
+    let (mut a, mut b) = (connect(&server).await, connect(&server).await);
+    join(&mut a, "graceless", "Ada").await;
+    let grace = join(&mut b, "graceless", "Grace").await;
+    drop(b);
+    let left = loop {
+        if let ServerMessage::ParticipantLeft { id, .. } = next(&mut a).await {
+            break id;
+        }
+    };
+    assert_eq!(left, grace);
+}
+
+#[tokio::test]
 async fn a_reaction_outside_the_list_is_refused_through_signaling() {
     let server = Server::start(&[]);
     let api = Api::admin(&server).await;

@@ -17,6 +17,7 @@ import { checkField, numberField, numberValue, sectionCard, setNumber } from './
  * @property {number} max_members
  * @property {number} ring_timeout_secs
  * @property {number} last_n
+ * @property {number} reconnect_grace_secs
  */
 
 /**
@@ -47,19 +48,28 @@ function roomsForm() {
     max: 60,
     hint: '0 sends everyone’s video. 1 to 60 sends only the video of that many most recent speakers, which saves bandwidth in large meetings; everyone is still heard.',
   });
+  const grace = numberField({
+    label: 'Place kept for a dropped connection (seconds)',
+    field: 'reconnect_grace_secs',
+    min: 0,
+    max: 300,
+    hint: '0 to 300. Someone whose network drops stays in the meeting, shown as reconnecting, this long; their page reconnects by itself. 0 removes them at once.',
+  });
   return {
-    fields: [enabled.wrap, max.wrap, ring.wrap, lastN.wrap],
+    fields: [enabled.wrap, max.wrap, ring.wrap, lastN.wrap, grace.wrap],
     render(v) {
       enabled.input.checked = v.enabled !== false;
       setNumber(max.input, v.max_members);
       setNumber(ring.input, v.ring_timeout_secs);
       setNumber(lastN.input, v.last_n ?? 0);
+      setNumber(grace.input, v.reconnect_grace_secs ?? 30);
     },
     read: () => ({
       enabled: enabled.input.checked,
       max_members: /** @type {number} */ (numberValue(max.input)),
       ring_timeout_secs: /** @type {number} */ (numberValue(ring.input)),
       last_n: /** @type {number} */ (numberValue(lastN.input)),
+      reconnect_grace_secs: /** @type {number} */ (numberValue(grace.input)),
     }),
   };
 }

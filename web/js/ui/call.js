@@ -4,9 +4,13 @@
  * and the tiles in step with signaling and media, and runs the mic, camera
  * and leave controls.
  *
- * A `Call` never outlives its WebSocket. When the call ends (leave, lost
- * connection) it tears everything down and reports how it ended; the page
- * (room.js) decides what to show next.
+ * When the WebSocket drops, the call keeps going: it shows "Reconnecting…",
+ * opens a new connection and resumes its place in the room (`resume`), and
+ * restarts ICE; the others saw it as reconnecting, never as gone. If the
+ * place is gone (the server restarted, or the grace period ended) the call
+ * ends with `rejoin` and the page joins afresh by itself. When the call
+ * ends (leave, lost connection) it tears everything down and reports how it
+ * ended; the page (room.js) decides what to show next.
  *
  * @module
  */
@@ -30,7 +34,8 @@ import { clearToasts, showToast } from './toast.js';
 /**
  * How a call ended: the user left, the connection was lost, a moderator
  * removed us, or ended the meeting.
- * @typedef {'left' | 'connection-lost' | 'removed' | 'ended' | 'call-ended'} CallEnd
+ * `rejoin`: the connection came back but the place in the room was gone.
+ * @typedef {'left' | 'connection-lost' | 'removed' | 'ended' | 'call-ended' | 'rejoin'} CallEnd
  */
 
 /**
@@ -44,6 +49,18 @@ const QUIET_ERRORS = new Set(['no_pending_offer', 'bad_candidate']);
 
 /** How long `leave` waits for the server's `left` before closing anyway. */
 const LEAVE_TIMEOUT_MS = 2000;
+/** How often the connection is checked with a `ping`, and how long the `pong` may take. */
+const WATCHDOG_INTERVAL_MS = 10_000;
+const PONG_TIMEOUT_MS = 8_000;
+/** Waits between reconnection attempts: doubling from the first to the last. */
+const RECONNECT_FIRST_DELAY_MS = 500;
+const RECONNECT_MAX_DELAY_MS = 4_000;
+/** How long one connection attempt may take. */
+const CONNECT_TIMEOUT_MS = 5_000;
+/** After this long without a connection, the call ends as lost. */
+const RECONNECT_GIVE_UP_MS = 120_000;
+
+const sleep = (/** @type {number} */ ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 export class Call {
   /** Everyone else in the room, by id, in order of arrival. @type {Map<string, Participant>} */
@@ -67,6 +84,10 @@ export class Call {
   tools;
   /** Who removed us or ended the meeting, for the page to say. */
   endedBy = '';
+  /** The secret that resumes our place on a new connection. */
+  #token = '';
+  /** A reconnection is under way. */
+  reconnecting = false;
 
   /**
    * Wires the call to signaling and media. Call this as soon as `joined`
@@ -89,6 +110,7 @@ export class Call {
     // Our own state is what the devices say, whatever the server echoed.
     this.self = { ...joined.self, mic: media.micOn, camera: media.cameraOn };
     for (const p of joined.participants) this.participants.set(p.id, p);
+    this.#token = joined.resume_token ?? '';
 
     this.#offs.push(
       signaling.on('participant_joined', ({ participant }) => this.#upsert(participant)),
@@ -114,7 +136,9 @@ export class Call {
       signaling.on('participant_left', ({ id }) => this.#remove(id)),
       signaling.on('error', (err) => this.#onServerError(err)),
       signaling.on('close', ({ expected }) => {
-        if (!expected) this.#end('connection-lost');
+        if (expected || this.reconnecting) return;
+        if (this.#token) this.#reconnect();
+        else this.#end('connection-lost');
       }),
       session.on('track', ({ participantId, track }) => tiles.addTrack(participantId, track)),
       session.on('trackended', ({ participantId, track }) => tiles.removeTrack(participantId, track)),
@@ -155,6 +179,8 @@ export class Call {
     this.#offs.push(() => quality.stop());
     const devices = new DeviceDialog({ media, session, tiles, onChange: () => this.#renderSelf() });
     this.#offs.push(() => devices.close());
+    const watchdog = setInterval(() => this.#checkConnection(), WATCHDOG_INTERVAL_MS);
+    this.#offs.push(() => clearInterval(watchdog));
     const viewButton = byId('toggle-view');
     const onView = () => {
       const speaker = viewButton.getAttribute('aria-pressed') !== 'true';
@@ -197,14 +223,109 @@ export class Call {
    */
   abandon() {
     if (this.ended) return;
+    // `leave` first: a connection that merely closes keeps its place for
+    // the reconnection grace period, and the others would see "reconnecting".
+    this.#signaling.send({ type: 'leave' });
     this.#signaling.close();
     this.#end('left');
+  }
+
+  /**
+   * Pings the server; a connection that does not answer in time is given
+   * up (a network that changed or dropped leaves the socket looking open).
+   */
+  async #checkConnection() {
+    if (this.ended || this.reconnecting || !this.#signaling.isOpen) return;
+    const answered = await Promise.race([
+      this.#signaling.ping().then(() => true, () => true),
+      sleep(PONG_TIMEOUT_MS).then(() => false),
+    ]);
+    if (!answered && !this.ended && !this.reconnecting) {
+      console.warn('parley: the server stopped answering; reconnecting');
+      this.#signaling.drop();
+    }
+  }
+
+  /**
+   * The connection dropped: keep the call on screen, connect again and
+   * resume our place, retrying until it works or {@link RECONNECT_GIVE_UP_MS}.
+   */
+  async #reconnect() {
+    this.reconnecting = true;
+    this.#showReconnecting(true);
+    const giveUp = Date.now() + RECONNECT_GIVE_UP_MS;
+    let delay = RECONNECT_FIRST_DELAY_MS;
+    while (!this.ended && Date.now() < giveUp) {
+      try {
+        // A connection attempt into a dead network can hang for long: cut it short.
+        const opened = await Promise.race([
+          this.#signaling.reopen().then(() => true),
+          sleep(CONNECT_TIMEOUT_MS).then(() => false),
+        ]);
+        if (!opened) {
+          this.#signaling.drop();
+          throw new Error('connection attempt timed out');
+        }
+        const joined = await this.#signaling.resume(this.self.id, this.#token);
+        if (this.ended) return;
+        this.#resumed(joined);
+        return;
+      } catch (err) {
+        if (this.ended) return;
+        if (err instanceof Error && 'code' in err && err.code === 'resume_failed') {
+          // Our place is gone (the server restarted): join again.
+          this.#end('rejoin');
+          return;
+        }
+        await sleep(delay);
+        delay = Math.min(delay * 2, RECONNECT_MAX_DELAY_MS);
+      }
+    }
+    this.#end('connection-lost');
+  }
+
+  /**
+   * Back in the room: the participant list as it is now, our media state
+   * told again, ICE restarted on the publish connection.
+   * @param {JoinedMessage} joined
+   */
+  #resumed(joined) {
+    this.reconnecting = false;
+    this.#showReconnecting(false);
+    this.#token = joined.resume_token || this.#token;
+    const present = new Set(joined.participants.map((p) => p.id));
+    for (const id of [...this.participants.keys()]) {
+      if (!present.has(id)) this.#remove(id);
+    }
+    for (const p of joined.participants) this.#upsert(p);
+    this.self = { ...joined.self, mic: this.#media.micOn, camera: this.#media.cameraOn };
+    this.#renderSelf();
+    this.#signaling.send({ type: 'media', mic: this.#media.micOn, camera: this.#media.cameraOn });
+    this.#session.restartIce().catch(() => {});
+  }
+
+  /** @param {boolean} on */
+  #showReconnecting(on) {
+    let banner = document.getElementById('reconnect-banner');
+    if (on && !banner) {
+      banner = document.createElement('div');
+      banner.id = 'reconnect-banner';
+      banner.className = 'reconnect-banner';
+      banner.setAttribute('role', 'status');
+      banner.textContent = 'Connection lost. Reconnecting…';
+      document.body.append(banner);
+    }
+    if (!on) banner?.remove();
+    if (on) document.body.dataset.reconnecting = 'true';
+    else delete document.body.dataset.reconnecting;
   }
 
   /** @param {CallEnd} how */
   #end(how) {
     if (this.ended) return;
     this.ended = true;
+    this.reconnecting = false;
+    this.#showReconnecting(false);
     this.#offs.forEach((off) => off());
     this.#session.close();
     this.#media.stopAll();

@@ -56,11 +56,13 @@ class Tile {
     this.element.dataset.camera = participant.camera ? 'on' : 'off';
     this.element.classList.toggle('mic-off', !participant.mic);
     this.element.classList.toggle('camera-off', !participant.camera);
-    this.element.setAttribute('aria-label', participant.name);
+    this.element.setAttribute('aria-label', participant.reconnecting ? `${participant.name} (reconnecting)` : participant.name);
+    this.element.classList.toggle('reconnecting', Boolean(participant.reconnecting));
     this.element.dataset.role = participant.role ?? 'participant';
     this.element.classList.toggle('hand-raised', participant.hand != null);
     if (this.badges) {
       const badges = [];
+      if (participant.reconnecting) badges.push('reconnecting…');
       if (participant.hand != null) badges.push('✋');
       if (participant.role === 'moderator') badges.push('★');
       else if (participant.role === 'presenter') badges.push('▶');

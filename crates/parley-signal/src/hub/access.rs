@@ -10,9 +10,7 @@ use std::time::Instant;
 use parley_sfu::{ParticipantId, RoomId};
 
 use crate::error::{ErrorCode, ProtocolError};
-use crate::messages::{
-    Knocker, MAX_ROOM_PASSWORD_BYTES, PROTOCOL_VERSION, ParticipantInfo, Role, ServerMessage,
-};
+use crate::messages::{Knocker, MAX_ROOM_PASSWORD_BYTES, PROTOCOL_VERSION, Role, ServerMessage};
 use crate::names::{DisplayName, RoomName};
 use crate::ratelimit::TokenBucket;
 
@@ -429,11 +427,6 @@ impl Hub {
                 config,
             });
         }
-        let others: Vec<ParticipantInfo> = self.rooms[&room]
-            .members
-            .iter()
-            .filter_map(|other| self.info(*other))
-            .collect();
         self.members.insert(
             id,
             Member {
@@ -449,11 +442,11 @@ impl Hub {
                 mic_forced: false,
                 mic_locked: false,
                 stopped_tracks: Vec::new(),
+                token: (self.config.tokens)(),
+                away_since: None,
             },
         );
-        let r = self.room_entry(&room);
-        r.members.push(id);
-        let chat: Vec<_> = r.chat.iter().cloned().collect();
+        self.room_entry(&room).members.push(id);
         if let Some(c) = self.conns.get_mut(&conn) {
             c.participant = Some(id);
         }
@@ -471,24 +464,11 @@ impl Hub {
         {
             r.open = false;
         }
-        let security = self.rooms[&room].security(self.room_config(&room));
         tracing::info!(%room, participant = %id, "joined");
-        let ice = self.config.ice_servers.ice_config(&id.to_string());
         // `joined` goes out before the subscribe offer the SFU makes next.
-        self.send(
-            conn,
-            ServerMessage::Joined {
-                version: PROTOCOL_VERSION,
-                room: room.to_string(),
-                me: info.clone(),
-                participants: others,
-                ice_servers: ice.servers,
-                ice_transport_policy: ice.policy,
-                reactions: self.config.rooms.reactions.clone(),
-                security,
-                chat,
-            },
-        );
+        if let Some(joined) = self.joined_message(id, false) {
+            self.send(conn, joined);
+        }
         self.broadcast(
             &room,
             Some(id),

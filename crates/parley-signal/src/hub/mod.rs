@@ -7,6 +7,7 @@ mod access;
 mod calls;
 mod conversation;
 mod moderation;
+mod resume;
 mod room;
 
 use std::collections::{HashMap, VecDeque};
@@ -66,6 +67,9 @@ pub struct RoomPolicy {
     /// Last-N: each participant gets the video of only this many most
     /// recent speakers (0: everyone's).
     pub last_n: usize,
+    /// A participant whose connection dropped keeps its place this long,
+    /// waiting for `resume` on a new connection (0: it leaves at once).
+    pub reconnect_grace: Duration,
 }
 
 impl Default for RoomPolicy {
@@ -80,9 +84,13 @@ impl Default for RoomPolicy {
             ring_timeout: DEFAULT_RING_TIMEOUT,
             buddies_all_domains: false,
             last_n: 0,
+            reconnect_grace: DEFAULT_RECONNECT_GRACE,
         }
     }
 }
+
+/// How long a participant whose connection dropped keeps its place.
+pub const DEFAULT_RECONNECT_GRACE: Duration = Duration::from_secs(30);
 
 /// Settings of the hub.
 #[derive(Clone)]
@@ -93,6 +101,9 @@ pub struct HubConfig {
     pub ice_servers: Arc<dyn IceServerSource>,
     /// A connection silent for this long is closed and its participant leaves.
     pub idle_timeout: Duration,
+    /// Makes a secret resume token (random in production; a parameter so
+    /// tests can fix it).
+    pub tokens: Arc<dyn Fn() -> String + Send + Sync>,
     /// Messages per second per connection, on average.
     pub message_rate: f64,
     /// Messages a connection may send in a burst.
@@ -123,6 +134,12 @@ impl HubConfig {
             rooms: RoomPolicy::default(),
             ice_servers: Arc::new(|_: &str| IceConfig::default()),
             idle_timeout: Duration::from_secs(30),
+            tokens: Arc::new(|| {
+                rand::random::<[u8; 16]>()
+                    .iter()
+                    .map(|b| format!("{b:02x}"))
+                    .collect()
+            }),
             message_rate: 50.0,
             message_burst: 100.0,
             transport: TransportConfig {
@@ -288,6 +305,10 @@ struct Member {
     mic_locked: bool,
     /// Screen tracks a moderator stopped.
     stopped_tracks: Vec<String>,
+    /// The secret that lets a new connection take this place (`resume`).
+    token: String,
+    /// Since when its connection is gone (it keeps its place for the grace period).
+    away_since: Option<Instant>,
 }
 
 /// Wrong room passwords one address may send in a burst ...
@@ -499,14 +520,19 @@ impl Hub {
         self.pump_sfu();
     }
 
-    /// Drops a connection: its participant leaves, its wait in a lobby
-    /// ends, its user's pages and calls are updated. False if unknown.
+    /// Drops a connection: its participant leaves (or, when the connection
+    /// just dropped, waits for `resume` during the grace period), its wait
+    /// in a lobby ends, its user's pages and calls are updated. False if unknown.
     fn forget(&mut self, now: Instant, conn: ConnId, reason: LeaveReason) -> bool {
         let Some(c) = self.conns.remove(&conn) else {
             return false;
         };
         if let Some(id) = c.participant {
-            self.leave(now, id, reason);
+            if reason == LeaveReason::Disconnected && !self.config.rooms.reconnect_grace.is_zero() {
+                self.go_away(now, id);
+            } else {
+                self.leave(now, id, reason);
+            }
         }
         if let Some(pending) = c.pending {
             self.drop_pending(conn, &pending);
@@ -551,6 +577,20 @@ impl Hub {
                 });
             }
         }
+        let gone: Vec<ParticipantId> = self
+            .members
+            .iter()
+            .filter(|(_, m)| {
+                m.away_since.is_some_and(|t| {
+                    now.saturating_duration_since(t) >= self.config.rooms.reconnect_grace
+                })
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        for id in gone {
+            tracing::info!(participant = %id, "did not reconnect within the grace period");
+            self.leave(now, id, LeaveReason::Disconnected);
+        }
         self.call_timeouts(now);
         if self.password_limits.len() > 1024 {
             self.password_limits.retain(|_, b| !b.is_full(now));
@@ -575,10 +615,21 @@ impl Hub {
             .values()
             .map(|c| c.last_activity + self.config.idle_timeout)
             .min();
-        [idle, self.sfu.poll_timeout(), self.next_ring_deadline()]
-            .into_iter()
-            .flatten()
+        let away = self
+            .members
+            .values()
+            .filter_map(|m| m.away_since)
             .min()
+            .map(|t| t + self.config.rooms.reconnect_grace);
+        [
+            idle,
+            away,
+            self.sfu.poll_timeout(),
+            self.next_ring_deadline(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     fn send(&mut self, conn: ConnId, message: ServerMessage) {
@@ -765,6 +816,9 @@ impl Hub {
                 self.send(conn, ServerMessage::Pong);
                 Ok(())
             }
+            ClientMessage::Resume { participant, token } => {
+                self.resume(now, conn, &participant, &token)
+            }
         }
     }
 
@@ -829,6 +883,7 @@ impl Hub {
             hand: m.hand,
             screen: m.screen.clone(),
             mic_locked: m.mic_locked,
+            reconnecting: m.away_since.is_some(),
         })
     }
 

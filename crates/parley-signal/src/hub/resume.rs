@@ -1,0 +1,135 @@
+//! Keeping a participant's place when its connection drops: it stays in its
+//! room, shown to the others as reconnecting, for the grace period; a new
+//! connection that sends `resume` with the participant's secret token takes
+//! the place back, gets `joined` again (with `resumed: true`) and a renewed
+//! subscribe connection. The publish connection is kept; the client restarts
+//! its ICE with a new offer.
+
+use std::time::Instant;
+
+use parley_sfu::ParticipantId;
+
+use super::{ConnId, Hub, HubOutput};
+use crate::error::{ErrorCode, ProtocolError};
+use crate::messages::{PROTOCOL_VERSION, ParticipantInfo, ServerMessage};
+
+impl Hub {
+    /// `joined` for member `id`, as it stands now.
+    pub(crate) fn joined_message(&self, id: ParticipantId, resumed: bool) -> Option<ServerMessage> {
+        let member = self.members.get(&id)?;
+        let room = self.rooms.get(&member.room)?;
+        let others: Vec<ParticipantInfo> = room
+            .members
+            .iter()
+            .filter(|other| **other != id)
+            .filter_map(|other| self.info(*other))
+            .collect();
+        let ice = self.config.ice_servers.ice_config(&id.to_string());
+        Some(ServerMessage::Joined {
+            version: PROTOCOL_VERSION,
+            room: member.room.to_string(),
+            me: self.info(id)?,
+            participants: others,
+            ice_servers: ice.servers,
+            ice_transport_policy: ice.policy,
+            reactions: self.config.rooms.reactions.clone(),
+            security: room.security(self.room_config(&member.room)),
+            chat: room.chat.iter().cloned().collect(),
+            resume_token: member.token.clone(),
+            resumed,
+        })
+    }
+
+    /// The member's connection dropped: it keeps its place, and the others
+    /// see it as reconnecting.
+    pub(crate) fn go_away(&mut self, now: Instant, id: ParticipantId) {
+        let Some(m) = self.members.get_mut(&id) else {
+            return;
+        };
+        if m.away_since.is_none() {
+            m.away_since = Some(now);
+            let room = m.room.clone();
+            tracing::info!(%room, participant = %id, "connection dropped; keeping the place");
+            if let Some(info) = self.info(id) {
+                self.broadcast(
+                    &room,
+                    Some(id),
+                    ServerMessage::ParticipantUpdated { participant: info },
+                );
+            }
+        }
+    }
+
+    /// `resume` on connection `conn`.
+    pub(crate) fn resume(
+        &mut self,
+        now: Instant,
+        conn: ConnId,
+        participant: &str,
+        token: &str,
+    ) -> Result<(), ProtocolError> {
+        let c = self
+            .conns
+            .get(&conn)
+            .ok_or_else(|| ProtocolError::new(ErrorCode::NotJoined, "no such connection"))?;
+        if c.participant.is_some() || c.pending.is_some() {
+            return Err(ProtocolError::new(
+                ErrorCode::AlreadyJoined,
+                "this connection is in a room already",
+            ));
+        }
+        let account = c.meta.account.as_ref().map(|a| a.id);
+        let failed = || {
+            ProtocolError::new(
+                ErrorCode::ResumeFailed,
+                "no place to resume (the grace period ended or the server restarted); join again",
+            )
+        };
+        let id: ParticipantId = participant.parse().map_err(|_| failed())?;
+        let m = self.members.get(&id).ok_or_else(failed)?;
+        // The token stands for the participant; a signed-in member resumes
+        // only under the same account.
+        if !same_secret(&m.token, token) || m.account != account {
+            return Err(failed());
+        }
+        let old = m.conn;
+        if old != conn && self.conns.contains_key(&old) {
+            // The server had not noticed the old connection drop yet.
+            if let Some(c) = self.conns.remove(&old) {
+                self.presence_disconnect(old, c.meta.account.map(|a| a.id));
+            }
+            self.outputs.push_back(HubOutput::Close {
+                conn: old,
+                reason: "resumed on another connection",
+            });
+        }
+        if let Some(m) = self.members.get_mut(&id) {
+            m.conn = conn;
+            m.away_since = None;
+            tracing::info!(room = %m.room, participant = %id, "resumed");
+        }
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.participant = Some(id);
+        }
+        if let Some(joined) = self.joined_message(id, true) {
+            self.send(conn, joined);
+        }
+        self.announce(id);
+        // Offers sent while away were lost: a fresh subscribe connection,
+        // offered now, carries everything.
+        self.sfu.renew_subscribe(now, id);
+        if let Some(account) = account {
+            self.refresh_presence(account);
+        }
+        Ok(())
+    }
+}
+
+/// Compares two secrets in time independent of where they differ.
+fn same_secret(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
+}
