@@ -5,10 +5,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  sharedServerAndBrowser, joinRoom, roomName, receivedByParticipant, eventually, selfId, selectedPaths,
+  sharedServerAndBrowser, joinRoom, roomName, receivedByParticipant, eventually, selfId, selectedPaths, adminApi,
 } from './harness.mjs';
 
 const shared = sharedServerAndBrowser();
+/** @type {Promise<(method: string, path: string, body?: unknown) => Promise<{status: number, body: any}>> | null} */
+let admin = null;
 
 /**
  * Init script: every RTCPeerConnection uses relay candidates only, and only
@@ -53,6 +55,19 @@ for (const transport of ['udp', 'tcp']) {
         assert.equal(paths[pc]?.relayProtocol, transport, `${p.name}'s ${pc} reaches TURN over ${transport}`);
       }
     }
+    // The administrator sees each participant's path, as their page reported
+    // it, and what the paths say about the network.
+    admin ??= adminApi(shared.server);
+    const api = await admin;
+    const wanted = `turn_${transport}`;
+    const rooms = await eventually(async () => {
+      const answer = (await api('GET', '/api/v1/rooms')).body;
+      const here = answer.active.find((r) => r.name === room);
+      return here?.participants.every((p) => p.path?.path === wanted) ? answer : null;
+    }, 20_000, `the Rooms API to show both participants relayed over ${transport}`);
+    console.log(`admin view: ${JSON.stringify(rooms.connectivity)}`);
+    assert.ok(rooms.connectivity.by_path[wanted] >= 2);
+    if (transport === 'tcp') assert.match(rooms.connectivity.advice.join(' '), /send media over TCP/);
     const metrics = await (await fetch(`${shared.server.url}/metrics`)).text();
     const relayed = Number(/parley_turn_packets_to_peers_total (\d+)/.exec(metrics)?.[1]);
     console.log(`TURN relayed ${relayed} datagrams to the SFU so far`);

@@ -158,6 +158,11 @@ export const MAX_MESSAGE_BYTES = 65536;
 /** @typedef {{type: 'leave'}} LeaveMessage */
 /** @typedef {{type: 'ping'}} PingMessage */
 /** @typedef {{type: 'resume', participant: string, token: string}} ResumeMessage */
+/**
+ * How our media reaches the server, for moderators and the administrator.
+ * @typedef {{type: 'connection', path: 'udp' | 'tcp' | 'turn_udp' | 'turn_tcp' | 'turn_tls',
+ *   rtt_ms: number, loss_permille: number}} ConnectionReportMessage
+ */
 /** @typedef {{type: 'chat', text: string, to?: string}} ChatSendMessage */
 /** @typedef {{type: 'hand', raised: boolean}} HandMessage */
 /** @typedef {{type: 'screen', mid: string | null}} ScreenMessage */
@@ -191,7 +196,7 @@ export const MAX_MESSAGE_BYTES = 65536;
  *   | PingMessage | ChatSendMessage | HandMessage | ScreenMessage | VideoSizesMessage
  *   | SecurityMessage
  *   | LobbyDecisionMessage | ModerateMessage | EndMeetingMessage | PresenceSendMessage
- *   | CallMessage | CallActionMessage | ResumeMessage} ClientMessage
+ *   | CallMessage | CallActionMessage | ResumeMessage | ConnectionReportMessage} ClientMessage
  */
 
 // ---------------------------------------------------------------------------
@@ -291,6 +296,12 @@ export const MAX_MESSAGE_BYTES = 65536;
 
 /** @typedef {{type: 'left'}} LeftMessage */
 /** @typedef {{type: 'pong'}} PongMessage */
+/**
+ * A participant's media path (to moderators).
+ * @typedef {{type: 'connection_stats', participant: string,
+ *   path: 'udp' | 'tcp' | 'turn_udp' | 'turn_tcp' | 'turn_tls', rtt_ms: number,
+ *   loss_permille: number}} ConnectionStatsMessage
+ */
 
 /**
  * @typedef {object} ErrorMessage
@@ -307,7 +318,7 @@ export const MAX_MESSAGE_BYTES = 65536;
  *   | ServerOfferMessage | LeftMessage | PongMessage | ErrorMessage | LobbyWaitingMessage
  *   | LobbyMessage | ServerChatMessage | ServerSecurityMessage | ModerationMessage
  *   | RemovedMessage | ActiveSpeakerMessage | PresenceMessage | IncomingCallMessage
- *   | CallRingingMessage | CallAcceptedMessage | CallEndedMessage} ServerMessage
+ *   | CallRingingMessage | CallAcceptedMessage | CallEndedMessage | ConnectionStatsMessage} ServerMessage
  */
 
 // ---------------------------------------------------------------------------
@@ -348,6 +359,7 @@ export const MAX_MESSAGE_BYTES = 65536;
  * @property {CallRingingMessage} call_ringing
  * @property {CallAcceptedMessage} call_accepted
  * @property {CallEndedMessage} call_ended
+ * @property {ConnectionStatsMessage} connection_stats
  * @property {ConnectionClosed} close
  */
 
@@ -363,7 +375,7 @@ const SERVER_TYPES = new Set([
   'joined', 'participant_joined', 'participant_updated', 'participant_left',
   'answer', 'offer', 'left', 'pong', 'error', 'reaction', 'room_settings',
   'lobby_waiting', 'lobby', 'chat', 'security', 'moderation', 'removed', 'active_speaker',
-  'presence', 'incoming_call', 'call_ringing', 'call_accepted', 'call_ended',
+  'presence', 'incoming_call', 'call_ringing', 'call_accepted', 'call_ended', 'connection_stats',
 ]);
 
 /**

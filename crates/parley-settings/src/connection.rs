@@ -31,7 +31,8 @@ pub struct ConnectionSettings {
     /// The media UDP port in fixed mode.
     #[serde(default = "default_port")]
     pub udp_port: u16,
-    /// The media TCP port (ICE-TCP, used by a later release) in fixed mode.
+    /// The ICE-TCP port in fixed mode (passive candidates for browsers whose
+    /// network blocks UDP).
     #[serde(default = "default_port")]
     pub tcp_port: u16,
     /// Lowest UDP port in dynamic mode; 0 disables the bound.

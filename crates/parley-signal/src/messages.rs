@@ -124,6 +124,10 @@ pub enum ClientMessage {
     },
     /// Change the room's security (moderators only). Absent fields stay.
     Security(SecurityChange),
+    /// How this client's media reaches the server (its publish connection's
+    /// selected path, round-trip time and loss), for moderators and the
+    /// administrator.
+    Connection(ConnectionReport),
     /// Let people waiting in the lobby in (moderators only).
     Admit {
         /// One waiting participant; absent with `all`.
@@ -419,6 +423,7 @@ const CLIENT_TYPES: &[&str] = &[
     "leave",
     "ping",
     "resume",
+    "connection",
 ];
 
 impl ClientMessage {
@@ -491,8 +496,51 @@ impl ClientMessage {
             ClientMessage::Leave => "leave",
             ClientMessage::Ping => "ping",
             ClientMessage::Resume { .. } => "resume",
+            ClientMessage::Connection(_) => "connection",
         }
     }
+}
+
+/// The network path a client's media takes to the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MediaPath {
+    /// UDP straight to the media port.
+    Udp,
+    /// ICE-TCP straight to the media port (UDP blocked).
+    Tcp,
+    /// Relayed by a TURN server reached over UDP.
+    TurnUdp,
+    /// Relayed by a TURN server reached over TCP.
+    TurnTcp,
+    /// Relayed by a TURN server reached over TLS.
+    TurnTls,
+}
+
+impl MediaPath {
+    /// In words, for people.
+    pub fn describe(self) -> &'static str {
+        match self {
+            MediaPath::Udp => "UDP",
+            MediaPath::Tcp => "ICE-TCP",
+            MediaPath::TurnUdp => "TURN over UDP",
+            MediaPath::TurnTcp => "TURN over TCP",
+            MediaPath::TurnTls => "TURN over TLS",
+        }
+    }
+}
+
+/// A client's report of its media path (`connection`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConnectionReport {
+    /// The selected path.
+    pub path: MediaPath,
+    /// Round-trip time to the server in milliseconds (at most 60 000).
+    #[serde(default)]
+    pub rtt_ms: u32,
+    /// Packets lost on the way to the server, per thousand (at most 1000).
+    #[serde(default)]
+    pub loss_permille: u16,
 }
 
 /// A participant as others see it.
@@ -684,6 +732,17 @@ pub enum ServerMessage {
         call_id: u64,
         /// Why.
         reason: CallEndReason,
+    },
+    /// A participant's media path, round trip and loss (to moderators).
+    ConnectionStats {
+        /// Whose.
+        participant: String,
+        /// The selected path.
+        path: MediaPath,
+        /// Round-trip time in milliseconds.
+        rtt_ms: u32,
+        /// Loss per thousand.
+        loss_permille: u16,
     },
     /// The room's active speaker changed (from the audio levels in their
     /// packets; a muted participant never becomes it).

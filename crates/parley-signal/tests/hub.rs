@@ -212,7 +212,7 @@ fn leaving_and_disconnecting_are_announced_with_the_reason() {
 }
 
 #[test]
-fn a_silent_connection_times_out_and_its_participant_leaves() {
+fn a_silent_connection_is_closed_and_its_participant_leaves_after_the_grace_period() {
     let mut h = Harness::new();
     let (a, b) = (h.connect(1), h.connect(2));
     h.join(a, "r", "Ada");
@@ -229,17 +229,29 @@ fn a_silent_connection_times_out_and_its_participant_leaves() {
         conn: b,
         reason: "idle timeout"
     }));
-    assert!(out.contains(&HubOutput::Send {
-        conn: a,
-        message: ServerMessage::ParticipantLeft {
-            id: grace,
-            reason: LeaveReason::Timeout
-        }
-    }));
+    // A silent connection is a dropped network: the place is kept for the
+    // grace period, shown as reconnecting ...
+    assert!(out.iter().any(|o| matches!(o,
+        HubOutput::Send { conn, message: ServerMessage::ParticipantUpdated { participant } }
+            if *conn == a && participant.id == grace && participant.reconnecting)));
     assert!(
         !out.iter()
             .any(|o| matches!(o, HubOutput::Close { conn, .. } if *conn == a))
     );
+    assert_eq!(h.hub.participant_count(), 2);
+    // ... and given up when it ends.
+    for _ in 0..5 {
+        h.advance(Duration::from_secs(7));
+        h.hub.handle_activity(h.now, a);
+    }
+    let out: Vec<HubOutput> = std::iter::from_fn(|| h.hub.poll_output()).collect();
+    assert!(out.contains(&HubOutput::Send {
+        conn: a,
+        message: ServerMessage::ParticipantLeft {
+            id: grace,
+            reason: LeaveReason::Disconnected
+        }
+    }));
     assert_eq!(h.hub.participant_count(), 1);
 }
 
@@ -734,4 +746,109 @@ fn resuming_while_the_old_connection_still_looks_open_closes_it() {
     h.hub.handle_disconnect(h.now, b);
     assert!(h.drain().is_empty());
     assert_eq!(h.hub.participant_count(), 2);
+}
+
+#[test]
+fn a_participant_removed_while_away_hears_it_on_resume_instead_of_coming_back() {
+    let mut h = Harness::new();
+    // Ada signs in, so she owns the room and moderates it.
+    let a = connect_signed_in(&mut h, 1);
+    let b = h.connect(2);
+    h.join(a, "r", "Ada");
+    let (grace, token) = join_with_token(&mut h, b, "r", "Grace");
+    h.hub.handle_disconnect(h.now, b);
+    h.send(
+        a,
+        &format!(r#"{{"type":"moderate","action":"remove","participant":"{grace}"}}"#),
+    );
+    h.drain();
+    let b2 = h.connect(3);
+    h.send(
+        b2,
+        &format!(r#"{{"type":"resume","participant":"{grace}","token":"{token}"}}"#),
+    );
+    let to_b2 = h.messages_to(b2);
+    assert!(
+        matches!(
+            &to_b2[..],
+            [
+                ServerMessage::Removed {
+                    reason: LeaveReason::Removed,
+                    ..
+                },
+                ServerMessage::Error {
+                    code: ErrorCode::ResumeFailed,
+                    ..
+                }
+            ]
+        ),
+        "{to_b2:?}"
+    );
+    assert_eq!(h.hub.participant_count(), 1);
+}
+
+#[test]
+fn media_paths_reach_moderators_and_the_administrator_and_bad_ones_are_refused() {
+    let mut h = Harness::new();
+    let a = connect_signed_in(&mut h, 1);
+    let (b, c) = (h.connect(2), h.connect(3));
+    h.join(a, "r", "Ada");
+    let grace = h.join(b, "r", "Grace");
+    h.join(c, "r", "Lin");
+    h.drain();
+
+    h.send(
+        b,
+        r#"{"type":"connection","path":"turn_tls","rtt_ms":42,"loss_permille":5}"#,
+    );
+    let out = h.drain();
+    let stats: Vec<_> = out
+        .iter()
+        .filter(|(_, m)| matches!(m, ServerMessage::ConnectionStats { .. }))
+        .collect();
+    assert_eq!(
+        stats,
+        vec![&(
+            a,
+            ServerMessage::ConnectionStats {
+                participant: grace.clone(),
+                path: parley_signal::MediaPath::TurnTls,
+                rtt_ms: 42,
+                loss_permille: 5
+            }
+        )],
+        "only the moderator hears it"
+    );
+    let rooms = h.hub.rooms_with_paths();
+    let (_, members) = &rooms[0];
+    let reported: Vec<_> = members
+        .iter()
+        .map(|(info, path)| (info.name.clone(), path.map(|p| p.path)))
+        .collect();
+    assert!(reported.contains(&("Grace".into(), Some(parley_signal::MediaPath::TurnTls))));
+    assert!(reported.contains(&("Lin".into(), None)));
+
+    for bad in [
+        r#"{"type":"connection","path":"carrier_pigeon"}"#,
+        r#"{"type":"connection","path":"udp","rtt_ms":60001}"#,
+        r#"{"type":"connection","path":"udp","loss_permille":1001}"#,
+    ] {
+        assert_eq!(h.error_code(c, bad), ErrorCode::BadField, "{bad}");
+    }
+}
+
+/// A connection of a signed-in user (who owns, and so moderates, the rooms
+/// they open first).
+fn connect_signed_in(h: &mut Harness, n: u64) -> ConnId {
+    let conn = ConnId(n);
+    let meta = parley_signal::ConnMeta {
+        ip: None,
+        account: Some(parley_signal::Account {
+            id: 1,
+            name: "Ada".into(),
+            domain: "example.org".into(),
+        }),
+    };
+    h.hub.handle_connect_as(h.now, conn, meta);
+    conn
 }

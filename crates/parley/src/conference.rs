@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use parley_settings::ConnectionSettings;
 use parley_signal::{
-    ConnId, ConnMeta, Hub, HubOutput, ParticipantInfo, PresenceStatus, Protocol, RoomName,
+    ConnId, ConnMeta, Hub, HubOutput, MembersWithPaths, PresenceStatus, Protocol, RoomName,
     RoomPolicy,
 };
 use tokio::sync::{mpsc, oneshot, watch};
@@ -42,8 +42,8 @@ pub enum Command {
     Disconnect(ConnId),
     /// Report counters for `/metrics`.
     Stats(oneshot::Sender<ConferenceStats>),
-    /// List the rooms in use and who is in them.
-    Rooms(oneshot::Sender<Vec<(String, Vec<ParticipantInfo>)>>),
+    /// List the rooms in use, who is in them and their media paths.
+    Rooms(oneshot::Sender<Vec<(String, MembersWithPaths)>>),
     /// The presence of every signed-in user with a page open.
     Presence(oneshot::Sender<Vec<(i64, PresenceStatus)>>),
     /// Set up a scheduled conference's room.
@@ -121,8 +121,9 @@ impl ConferenceHandle {
         rx.await.unwrap_or_else(|_| Err(stopped()))
     }
 
-    /// The rooms in use and who is in them.
-    pub async fn rooms(&self) -> Vec<(String, Vec<ParticipantInfo>)> {
+    /// The rooms in use, who is in them, and how each one's media reaches
+    /// the server (as their client last reported).
+    pub async fn rooms(&self) -> Vec<(String, MembersWithPaths)> {
         let (tx, rx) = oneshot::channel();
         if !self.send(Command::Rooms(tx)).await {
             return Vec::new();
@@ -308,7 +309,7 @@ impl Conference {
             Command::Rooms(reply) => {
                 let rooms = self
                     .hub
-                    .rooms()
+                    .rooms_with_paths()
                     .into_iter()
                     .map(|(name, members)| (name.to_string(), members))
                     .collect();
@@ -477,17 +478,17 @@ impl Conference {
     /// Hands an ICE-TCP frame to the hub; a connection whose first frame
     /// no participant's connection takes is closed.
     fn receive_tcp(&mut self, event: TcpEvent) {
-        let Some((remote, local, data, first)) = self.media.tcp().note(event) else {
+        let Some(frame) = self.media.tcp().note(event) else {
             return;
         };
-        let destination = self.media.tcp_arrival(local);
-        let taken =
-            self.hub
-                .handle_datagram(Instant::now(), Protocol::Tcp, remote, destination, &data);
-        if first && !taken {
-            tracing::debug!(%remote, "ICE-TCP connection for no participant; closed");
-            self.media.tcp().close(remote);
-        }
+        let taken = self.hub.handle_datagram(
+            Instant::now(),
+            Protocol::Tcp,
+            frame.remote,
+            frame.destination,
+            &frame.data,
+        );
+        self.media.tcp().judge(frame, taken);
     }
 
     async fn shutdown(&mut self) {

@@ -5,20 +5,25 @@
 //! were datagrams, and writes what the SFU sends back to that peer.
 //!
 //! A connection must open with a STUN message (the browser's connectivity
-//! check) and keep talking: the first frame must come within
-//! [`FIRST_FRAME_TIMEOUT`], later ones within [`IDLE_TIMEOUT`] (ICE consent
-//! checks run every few seconds). At most [`MAX_CONNECTIONS`] are open at once.
+//! check) within [`FIRST_FRAME_TIMEOUT`], and nothing more is read until a
+//! participant's connection took that check (so an unauthenticated peer can
+//! queue one small frame, no more). It must keep talking: [`IDLE_TIMEOUT`]
+//! of silence, or [`MAX_UNTAKEN`] frames in a row that no participant takes
+//! (its participant left), close it. At most [`MAX_CONNECTIONS`] are open at
+//! once, [`MAX_PER_ADDRESS`] from one IP address.
 
 use std::collections::HashMap;
 use std::io;
-use std::net::SocketAddr;
-use std::sync::Arc;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::{Semaphore, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
+
+use crate::candidates::arrival_candidate;
 
 /// How long a new connection may take to send its first frame.
 pub const FIRST_FRAME_TIMEOUT: Duration = Duration::from_secs(10);
@@ -26,6 +31,12 @@ pub const FIRST_FRAME_TIMEOUT: Duration = Duration::from_secs(10);
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Connections open at once; more are closed on arrival.
 pub const MAX_CONNECTIONS: usize = 4096;
+/// Connections open at once from one IP address (a NAT may hide a whole
+/// office: each participant uses two, one per peer connection).
+pub const MAX_PER_ADDRESS: usize = 64;
+/// Frames in a row no participant's connection takes before the
+/// connection is closed.
+pub const MAX_UNTAKEN: u32 = 200;
 /// Frames queued for one peer before further ones are dropped (media over a
 /// stalled TCP connection is better lost than buffered without end).
 const WRITE_QUEUE: usize = 512;
@@ -36,22 +47,33 @@ const EVENT_QUEUE: usize = 4096;
 /// as a far larger length and is refused without waiting for it.
 const MAX_FIRST_FRAME: usize = 1024;
 
+/// A new connection's first frame, waiting for the conference's verdict.
+#[derive(Debug)]
+pub struct Opening {
+    /// Where to queue frames for the peer.
+    frames: mpsc::Sender<Vec<u8>>,
+    /// Dropping it ends the connection, even in the middle of a write.
+    cancel: oneshot::Sender<()>,
+    /// `true`: a participant took the check, read on; `false` (or dropped): close.
+    verdict: oneshot::Sender<bool>,
+}
+
 /// What the connection tasks tell the conference task.
 #[derive(Debug)]
 pub enum TcpEvent {
-    /// A frame arrived on connection `id` from `remote`, sent to `local`.
+    /// A frame arrived on connection `id` from `remote`.
     Frame {
         /// The connection.
         id: u64,
         /// The peer's address.
         remote: SocketAddr,
-        /// Our end of the connection.
-        local: SocketAddr,
+        /// The advertised candidate the connection was made to (fixed when
+        /// it was accepted, so a later change of addresses does not strand it).
+        destination: SocketAddr,
         /// The frame's contents, without the length prefix.
         data: Vec<u8>,
-        /// With the connection's first frame: where to queue frames for the
-        /// peer. Dropping it closes the connection.
-        opened: Option<mpsc::Sender<Vec<u8>>>,
+        /// With the connection's first frame only.
+        opening: Option<Opening>,
     },
     /// The connection ended.
     Closed {
@@ -62,19 +84,39 @@ pub enum TcpEvent {
     },
 }
 
+/// A frame for the SFU, from [`IceTcp::note`].
+#[derive(Debug)]
+pub struct TcpFrame {
+    /// The connection.
+    pub id: u64,
+    /// The peer's address (the `source` for the SFU).
+    pub remote: SocketAddr,
+    /// The advertised candidate it was sent to.
+    pub destination: SocketAddr,
+    /// The packet.
+    pub data: Vec<u8>,
+    /// The connection's first frame: answer [`IceTcp::judge`].
+    pub opening: Option<Opening>,
+}
+
 struct Conn {
     id: u64,
     frames: mpsc::Sender<Vec<u8>>,
+    _cancel: oneshot::Sender<()>,
+    untaken: u32,
 }
 
 /// The listener and the open connections. Owned by the conference task.
 pub struct IceTcp {
     listener: Option<(SocketAddr, JoinHandle<()>)>,
+    /// The advertised ICE-TCP candidates, for connections accepted from now on.
+    candidates: watch::Sender<Vec<SocketAddr>>,
     events_tx: mpsc::Sender<TcpEvent>,
     events_rx: Option<mpsc::Receiver<TcpEvent>>,
-    /// Open connections by the peer's address.
+    /// Accepted connections by the peer's address.
     conns: HashMap<SocketAddr, Conn>,
     slots: Arc<Semaphore>,
+    per_address: Arc<Mutex<HashMap<IpAddr, usize>>>,
 }
 
 impl Default for IceTcp {
@@ -82,10 +124,12 @@ impl Default for IceTcp {
         let (events_tx, events_rx) = mpsc::channel(EVENT_QUEUE);
         IceTcp {
             listener: None,
+            candidates: watch::Sender::new(Vec::new()),
             events_tx,
             events_rx: Some(events_rx),
             conns: HashMap::new(),
             slots: Arc::new(Semaphore::new(MAX_CONNECTIONS)),
+            per_address: Arc::default(),
         }
     }
 }
@@ -101,6 +145,12 @@ impl IceTcp {
         self.events_rx.take()
     }
 
+    /// The advertised candidates that connections accepted from now on count
+    /// as made to (connections already open keep theirs).
+    pub fn set_candidates(&self, candidates: Vec<SocketAddr>) {
+        self.candidates.send_replace(candidates);
+    }
+
     /// Starts accepting on `listener`, closing the previous listener (its
     /// connections stay open: calls in progress keep their media).
     pub fn listen(&mut self, listener: std::net::TcpListener) -> io::Result<()> {
@@ -109,8 +159,10 @@ impl IceTcp {
         let listener = TcpListener::from_std(listener)?;
         let task = tokio::spawn(accept_loop(
             listener,
+            self.candidates.subscribe(),
             self.events_tx.clone(),
             self.slots.clone(),
+            self.per_address.clone(),
         ));
         if let Some((old, task)) = self.listener.replace((addr, task)) {
             task.abort();
@@ -127,24 +179,29 @@ impl IceTcp {
     }
 
     /// Notes an event from [`take_events`](Self::take_events)'s receiver.
-    /// Returns the frame to hand to the SFU, if the event carries one:
-    /// `(remote, local, data, first)`.
-    pub fn note(&mut self, event: TcpEvent) -> Option<(SocketAddr, SocketAddr, Vec<u8>, bool)> {
+    /// Returns the frame to hand to the SFU, if the event carries one (a
+    /// first frame, or a frame of an accepted connection); a first frame
+    /// must then be judged with [`judge`](Self::judge).
+    pub fn note(&mut self, event: TcpEvent) -> Option<TcpFrame> {
         match event {
             TcpEvent::Frame {
                 id,
                 remote,
-                local,
+                destination,
                 data,
-                opened,
+                opening,
             } => {
-                let first = opened.is_some();
-                if let Some(frames) = opened {
-                    // A peer reconnecting from the same address replaces its
-                    // old connection (dropping the sender closes it).
-                    self.conns.insert(remote, Conn { id, frames });
+                if opening.is_none() && self.conns.get(&remote).is_none_or(|c| c.id != id) {
+                    // A connection closed here, whose task has not seen it yet.
+                    return None;
                 }
-                Some((remote, local, data, first))
+                Some(TcpFrame {
+                    id,
+                    remote,
+                    destination,
+                    data,
+                    opening,
+                })
             }
             TcpEvent::Closed { id, remote } => {
                 if self.conns.get(&remote).is_some_and(|c| c.id == id) {
@@ -155,7 +212,38 @@ impl IceTcp {
         }
     }
 
-    /// Closes the connection from `remote` (its first frame was for no one).
+    /// After the SFU saw `frame`: whether a participant's connection took
+    /// it. A first frame that was taken opens the connection for reading
+    /// and sending (replacing an older one from the same address); one that
+    /// was not closes it. Too many untaken frames in a row close it too.
+    pub fn judge(&mut self, frame: TcpFrame, taken: bool) {
+        if let Some(opening) = frame.opening {
+            if taken && opening.verdict.send(true).is_ok() {
+                self.conns.insert(
+                    frame.remote,
+                    Conn {
+                        id: frame.id,
+                        frames: opening.frames,
+                        _cancel: opening.cancel,
+                        untaken: 0,
+                    },
+                );
+            } else {
+                tracing::debug!(remote = %frame.remote, "ICE-TCP connection for no participant; closed");
+            }
+            return;
+        }
+        let Some(conn) = self.conns.get_mut(&frame.remote) else {
+            return;
+        };
+        conn.untaken = if taken { 0 } else { conn.untaken + 1 };
+        if conn.untaken >= MAX_UNTAKEN {
+            tracing::debug!(remote = %frame.remote, "ICE-TCP connection carries nothing anyone takes; closed");
+            self.conns.remove(&frame.remote);
+        }
+    }
+
+    /// Closes the connection from `remote`.
     pub fn close(&mut self, remote: SocketAddr) {
         self.conns.remove(&remote);
     }
@@ -178,7 +266,7 @@ impl IceTcp {
         }
     }
 
-    /// Open connections.
+    /// Open connections that carry a participant's media.
     pub fn connections(&self) -> usize {
         self.conns.len()
     }
@@ -186,12 +274,52 @@ impl IceTcp {
 
 impl Drop for IceTcp {
     fn drop(&mut self) {
-        // Connections close as their senders go with `conns`.
+        // Connections close as their cancel senders go with `conns`.
         self.stop_listening();
     }
 }
 
-async fn accept_loop(listener: TcpListener, events: mpsc::Sender<TcpEvent>, slots: Arc<Semaphore>) {
+/// Counts a connection against its address's allowance while it lives.
+struct AddressSlot {
+    ip: IpAddr,
+    counts: Arc<Mutex<HashMap<IpAddr, usize>>>,
+}
+
+impl AddressSlot {
+    fn take(ip: IpAddr, counts: &Arc<Mutex<HashMap<IpAddr, usize>>>) -> Option<AddressSlot> {
+        let mut map = counts.lock().ok()?;
+        let n = map.entry(ip).or_default();
+        if *n >= MAX_PER_ADDRESS {
+            return None;
+        }
+        *n += 1;
+        Some(AddressSlot {
+            ip,
+            counts: counts.clone(),
+        })
+    }
+}
+
+impl Drop for AddressSlot {
+    fn drop(&mut self) {
+        if let Ok(mut map) = self.counts.lock()
+            && let Some(n) = map.get_mut(&self.ip)
+        {
+            *n -= 1;
+            if *n == 0 {
+                map.remove(&self.ip);
+            }
+        }
+    }
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    candidates: watch::Receiver<Vec<SocketAddr>>,
+    events: mpsc::Sender<TcpEvent>,
+    slots: Arc<Semaphore>,
+    per_address: Arc<Mutex<HashMap<IpAddr, usize>>>,
+) {
     let mut next_id = 0u64;
     loop {
         let (stream, remote) = match listener.accept().await {
@@ -214,29 +342,34 @@ async fn accept_loop(listener: TcpListener, events: mpsc::Sender<TcpEvent>, slot
         // speaks of them as IPv4.
         let canonical = |a: SocketAddr| SocketAddr::new(a.ip().to_canonical(), a.port());
         let (remote, local) = (canonical(remote), canonical(local));
+        let Some(address_slot) = AddressSlot::take(remote.ip(), &per_address) else {
+            tracing::debug!(%remote, "ICE-TCP connection refused: {MAX_PER_ADDRESS} already open from there");
+            continue;
+        };
+        let destination = arrival_candidate(Some(local.ip()), &candidates.borrow(), local);
         let _ = stream.set_nodelay(true);
         next_id += 1;
         let id = next_id;
         let events = events.clone();
         tokio::spawn(async move {
-            run_conn(id, stream, remote, local, &events).await;
+            run_conn(id, stream, remote, destination, &events).await;
             let _ = events.send(TcpEvent::Closed { id, remote }).await;
-            drop(slot);
+            drop((slot, address_slot));
         });
     }
 }
 
 /// Reads frames until the peer closes, breaks the framing, or goes silent,
-/// or the conference drops the connection's sender; writes queued frames meanwhile.
+/// or the conference closes the connection; writes queued frames meanwhile.
 async fn run_conn(
     id: u64,
     stream: TcpStream,
     remote: SocketAddr,
-    local: SocketAddr,
+    destination: SocketAddr,
     events: &mpsc::Sender<TcpEvent>,
 ) {
     let (frames_tx, mut frames) = mpsc::channel::<Vec<u8>>(WRITE_QUEUE);
-    let mut opened = Some(frames_tx);
+    let (cancel_tx, cancel) = oneshot::channel::<()>();
     let (mut reader, mut writer) = stream.into_split();
     let write = async move {
         while let Some(frame) = frames.recv().await {
@@ -246,20 +379,51 @@ async fn run_conn(
         }
     };
     let read = async {
-        let mut first = true;
         let mut data = Vec::new();
+        // The first frame: a STUN check, judged before anything more is read.
+        match tokio::time::timeout(
+            FIRST_FRAME_TIMEOUT,
+            read_frame(&mut reader, &mut data, MAX_FIRST_FRAME),
+        )
+        .await
+        {
+            Ok(Ok(())) if is_stun(&data) => {}
+            Ok(Ok(())) => {
+                tracing::debug!(%remote, "ICE-TCP connection did not open with STUN; closed");
+                return;
+            }
+            Ok(Err(e)) => {
+                tracing::debug!(%remote, "ICE-TCP connection ended: {e}");
+                return;
+            }
+            Err(_) => {
+                tracing::debug!(%remote, "ICE-TCP connection sent nothing; closed");
+                return;
+            }
+        }
+        let (verdict_tx, verdict) = oneshot::channel();
+        let opening = Opening {
+            frames: frames_tx,
+            cancel: cancel_tx,
+            verdict: verdict_tx,
+        };
+        let first = TcpEvent::Frame {
+            id,
+            remote,
+            destination,
+            data: std::mem::take(&mut data),
+            opening: Some(opening),
+        };
+        if events.send(first).await.is_err() || verdict.await != Ok(true) {
+            return;
+        }
         loop {
-            let limit = if first {
-                FIRST_FRAME_TIMEOUT
-            } else {
-                IDLE_TIMEOUT
-            };
-            let max = if first {
-                MAX_FIRST_FRAME
-            } else {
-                usize::from(u16::MAX)
-            };
-            match tokio::time::timeout(limit, read_frame(&mut reader, &mut data, max)).await {
+            match tokio::time::timeout(
+                IDLE_TIMEOUT,
+                read_frame(&mut reader, &mut data, usize::from(u16::MAX)),
+            )
+            .await
+            {
                 Err(_) => {
                     tracing::debug!(%remote, "ICE-TCP connection silent; closed");
                     return;
@@ -270,18 +434,13 @@ async fn run_conn(
                 }
                 Ok(Ok(())) => {}
             }
-            if first && !is_stun(&data) {
-                tracing::debug!(%remote, "ICE-TCP connection did not open with STUN; closed");
-                return;
-            }
             let frame = TcpEvent::Frame {
                 id,
                 remote,
-                local,
+                destination,
                 data: std::mem::take(&mut data),
-                opened: opened.take(),
+                opening: None,
             };
-            first = false;
             if events.send(frame).await.is_err() {
                 return;
             }
@@ -290,6 +449,8 @@ async fn run_conn(
     tokio::select! {
         () = write => {}
         () = read => {}
+        // The conference dropped the connection (or never took it).
+        _ = cancel => {}
     }
 }
 
@@ -344,30 +505,41 @@ mod tests {
     async fn listening() -> (IceTcp, mpsc::Receiver<TcpEvent>, SocketAddr) {
         let mut tcp = IceTcp::default();
         let events = tcp.take_events().unwrap();
-        tcp.listen(std::net::TcpListener::bind("127.0.0.1:0").unwrap())
-            .unwrap();
-        let addr = tcp.local_addr().unwrap();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        tcp.set_candidates(vec![addr]);
+        tcp.listen(listener).unwrap();
         (tcp, events, addr)
     }
 
-    #[tokio::test]
-    async fn a_connection_carries_frames_both_ways() {
-        let (mut tcp, mut events, addr) = listening().await;
+    async fn open(addr: SocketAddr) -> TcpStream {
         let mut client = TcpStream::connect(addr).await.unwrap();
-        let check = binding_request();
         client.write_all(&[0, 20]).await.unwrap();
-        client.write_all(&check).await.unwrap();
-        let event = events.recv().await.unwrap();
-        let (remote, local, data, first) = tcp.note(event).unwrap();
-        assert_eq!((local, data, first), (addr, check, true));
-        assert_eq!(remote, client.local_addr().unwrap());
-        assert_eq!(tcp.connections(), 1);
+        client.write_all(&binding_request()).await.unwrap();
+        client
+    }
 
-        // A second frame split across writes is read whole.
+    #[tokio::test]
+    async fn a_taken_connection_carries_frames_both_ways() {
+        let (mut tcp, mut events, addr) = listening().await;
+        let mut client = open(addr).await;
+        // Written before the check was judged: read only once it is.
         client.write_all(&[0, 3, b'r']).await.unwrap();
         client.write_all(b"tp").await.unwrap();
-        let (_, _, data, first) = tcp.note(events.recv().await.unwrap()).unwrap();
-        assert_eq!((data.as_slice(), first), (&b"rtp"[..], false));
+        let first = tcp.note(events.recv().await.unwrap()).unwrap();
+        assert_eq!((first.destination, &first.data), (addr, &binding_request()));
+        assert_eq!(first.remote, client.local_addr().unwrap());
+        assert!(first.opening.is_some());
+        let remote = first.remote;
+        tcp.judge(first, true);
+        assert_eq!(tcp.connections(), 1);
+
+        let next = tcp.note(events.recv().await.unwrap()).unwrap();
+        assert_eq!(
+            (next.data.as_slice(), next.opening.is_none()),
+            (&b"rtp"[..], true)
+        );
+        tcp.judge(next, true);
 
         tcp.send(remote, b"answer");
         let mut back = [0u8; 8];
@@ -379,6 +551,61 @@ mod tests {
         assert_eq!(client.read(&mut back).await.unwrap(), 0);
         assert!(tcp.note(events.recv().await.unwrap()).is_none());
         assert_eq!(tcp.connections(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_check_nobody_takes_closes_the_connection_before_more_is_read() {
+        let (mut tcp, mut events, addr) = listening().await;
+        let mut client = open(addr).await;
+        client.write_all(&[0, 3, b'x', b'y', b'z']).await.unwrap();
+        let first = tcp.note(events.recv().await.unwrap()).unwrap();
+        tcp.judge(first, false);
+        let mut rest = Vec::new();
+        let _ = client.read_to_end(&mut rest).await;
+        assert!(rest.is_empty());
+        // Only the close follows: the frame after the check was never read.
+        assert!(matches!(
+            events.recv().await.unwrap(),
+            TcpEvent::Closed { .. }
+        ));
+        assert_eq!(tcp.connections(), 0);
+    }
+
+    #[tokio::test]
+    async fn frames_nobody_takes_close_an_open_connection() {
+        let (mut tcp, mut events, addr) = listening().await;
+        let mut client = open(addr).await;
+        let first = tcp.note(events.recv().await.unwrap()).unwrap();
+        tcp.judge(first, true);
+        for _ in 0..MAX_UNTAKEN {
+            client.write_all(&[0, 1, 0]).await.unwrap();
+            let frame = tcp.note(events.recv().await.unwrap()).unwrap();
+            tcp.judge(frame, false);
+        }
+        assert_eq!(tcp.connections(), 0);
+        let mut rest = Vec::new();
+        let _ = client.read_to_end(&mut rest).await;
+    }
+
+    #[tokio::test]
+    async fn one_address_may_hold_only_so_many_connections() {
+        let (_tcp, mut events, addr) = listening().await;
+        let mut clients = Vec::new();
+        for _ in 0..MAX_PER_ADDRESS {
+            clients.push(open(addr).await);
+        }
+        // Kept: dropping a first frame's opening would close its connection.
+        let mut pending = Vec::new();
+        for _ in 0..MAX_PER_ADDRESS {
+            let e = events.recv().await;
+            assert!(matches!(e, Some(TcpEvent::Frame { .. })), "{e:?}");
+            pending.push(e);
+        }
+        // One more from the same address is closed at once.
+        let mut extra = open(addr).await;
+        let mut rest = Vec::new();
+        let _ = extra.read_to_end(&mut rest).await;
+        assert!(rest.is_empty());
     }
 
     #[tokio::test]

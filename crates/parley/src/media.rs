@@ -83,7 +83,17 @@ impl MediaEndpoints {
                 ),
             });
         }
-        let listener = bind_tcp(bind_ip, settings, socket.local_addr().port())?;
+        // ICE-TCP is a fallback: a TCP port held by another program leaves
+        // it off (loudly) rather than keeping the server from starting.
+        let listener = match bind_tcp(bind_ip, settings, socket.local_addr().port()) {
+            Ok(listener) => Some(listener),
+            Err(e) => {
+                tracing::error!(
+                    "ICE-TCP is off: {e}; browsers whose network blocks UDP will need TURN"
+                );
+                None
+            }
+        };
         let mut media = MediaEndpoints {
             bind_ip,
             interfaces,
@@ -96,7 +106,9 @@ impl MediaEndpoints {
             tcp: IceTcp::default(),
             tcp_candidates: Vec::new(),
         };
-        media.listen_tcp(listener)?;
+        if let Some(listener) = listener {
+            media.listen_tcp(listener)?;
+        }
         Ok(media)
     }
 
@@ -107,9 +119,18 @@ impl MediaEndpoints {
             message: format!("cannot listen for ICE-TCP: {e}"),
         };
         let local = listener.local_addr().map_err(failed)?;
+        self.set_tcp_candidates(host_candidates(
+            local,
+            &self.settings.announce,
+            &self.interfaces,
+        ));
         self.tcp.listen(listener).map_err(failed)?;
-        self.tcp_candidates = host_candidates(local, &self.settings.announce, &self.interfaces);
         Ok(())
+    }
+
+    fn set_tcp_candidates(&mut self, candidates: Vec<SocketAddr>) {
+        self.tcp.set_candidates(candidates.clone());
+        self.tcp_candidates = candidates;
     }
 
     /// The passive ICE-TCP candidates new participants are given.
@@ -125,12 +146,6 @@ impl MediaEndpoints {
     /// The ICE-TCP listener and connections.
     pub fn tcp(&mut self) -> &mut IceTcp {
         &mut self.tcp
-    }
-
-    /// Names the candidate an ICE-TCP frame arrived on, from the local end
-    /// of its connection.
-    pub fn tcp_arrival(&self, local: SocketAddr) -> SocketAddr {
-        arrival_candidate(Some(local.ip()), &self.tcp_candidates, local)
     }
 
     /// The addresses new participants are given.
@@ -242,8 +257,11 @@ impl MediaEndpoints {
             Some(listener) => self.listen_tcp(listener)?,
             None => {
                 if let Some(local) = self.tcp_local_addr() {
-                    self.tcp_candidates =
-                        host_candidates(local, &settings.announce, &self.interfaces);
+                    self.set_tcp_candidates(host_candidates(
+                        local,
+                        &settings.announce,
+                        &self.interfaces,
+                    ));
                 }
             }
         }

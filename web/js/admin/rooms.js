@@ -21,10 +21,35 @@ import { checkField, numberField, numberValue, sectionCard, setNumber } from './
  */
 
 /**
+ * How a participant's media reaches the server, as their page reported it.
+ * @typedef {{path: string, rtt_ms: number, loss_permille: number}} PathReport
+ */
+
+/**
  * @typedef {object} RoomsAnswer
- * @property {Array<{name: string, participants: Array<{id: string, name: string, mic: boolean, camera: boolean}>}>} active
+ * @property {Array<{name: string, participants: Array<{id: string, name: string, mic: boolean, camera: boolean,
+ *   reconnecting?: boolean, path?: PathReport | null}>}>} active
+ * @property {{participants: number, reported: number, by_path: Record<string, number>, advice: string[]}} [connectivity]
  * @property {Array<{name: string, first_opened_at: number, last_opened_at: number, times_opened: number}>} known
  */
+
+/** Media paths in words. @type {Record<string, string>} */
+const PATH_NAMES = {
+  udp: 'UDP',
+  tcp: 'ICE-TCP',
+  turn_udp: 'TURN over UDP',
+  turn_tcp: 'TURN over TCP',
+  turn_tls: 'TURN over TLS',
+};
+
+/**
+ * A participant's path, for people.
+ * @param {PathReport | null | undefined} p
+ */
+function pathText(p) {
+  if (!p) return 'path not reported yet';
+  return `via ${PATH_NAMES[p.path] ?? p.path}, round trip ${p.rtt_ms} ms, loss ${(p.loss_permille / 10).toFixed(1)}%`;
+}
 
 /** @returns {import('./forms.js').SectionForm<RoomSettings>} */
 function roomsForm() {
@@ -85,6 +110,7 @@ function devices(p) {
 /** The rooms in use and the rooms used before, refreshed on demand. */
 function roomsActivity() {
   const active = h('div', { 'aria-live': 'polite' });
+  const connectivity = h('div', { 'data-connectivity': '' });
   const known = h('div');
   const error = errorLine();
   const refresh = async () => {
@@ -101,9 +127,22 @@ function roomsActivity() {
           h('div', { class: 'room-item-head' },
             h('a', { class: 'mono', href: `/r/${encodeURIComponent(room.name)}`, target: '_blank', rel: 'noopener', text: room.name }),
             h('span', { class: 'hint', text: `${room.participants.length} ${room.participants.length === 1 ? 'person' : 'people'}` })),
-          h('ul', { class: 'participants' }, ...room.participants.map((p) => h('li', {},
+          h('ul', { class: 'participants' }, ...room.participants.map((p) => h('li', { 'data-path': p.path?.path ?? '' },
             h('span', { class: 'participant-name', text: p.name }),
-            h('span', { class: 'hint', text: ` — ${devices(p)}` }))))))));
+            h('span', { class: 'hint', text: ` — ${p.reconnecting ? 'reconnecting, ' : ''}${devices(p)}; ${pathText(p.path)}` }))))))));
+      }
+      const c = answer.connectivity;
+      if (!c || c.participants === 0) {
+        connectivity.replaceChildren(h('p', { class: 'hint', text: 'Nobody is in a meeting.' }));
+      } else {
+        const counts = Object.entries(c.by_path).map(([path, n]) => `${n} ${PATH_NAMES[path] ?? path}`).join(', ');
+        const summary = c.reported === 0
+          ? `${c.participants} in meetings; no path reported yet.`
+          : `${c.participants} in meetings; media paths reported by ${c.reported}: ${counts}.`;
+        connectivity.replaceChildren(
+          h('p', { text: summary }),
+          ...(c.advice.length ? [h('ul', { class: 'advice' }, ...c.advice.map((a) => h('li', { text: a })))] : []),
+        );
       }
       const list = [...(answer.known ?? [])].sort((a, b) => b.last_opened_at - a.last_opened_at);
       if (list.length === 0) {
@@ -124,11 +163,13 @@ function roomsActivity() {
     }
   };
   const refreshButton = button('Refresh', () => { refresh(); }, { class: 'secondary small' });
-  const activeCard = card('Meetings now', 'Rooms with people in them.', h('div', { class: 'card-tools' }, refreshButton), error, active);
+  const activeCard = card('Meetings now', 'Rooms with people in them, and how each participant’s media reaches the server.', h('div', { class: 'card-tools' }, refreshButton), error, active);
   activeCard.dataset.card = 'active-rooms';
+  const pathsCard = card('How media gets through', 'Counted from what the participants’ pages report: UDP straight to the media port is best; ICE-TCP and TURN mean UDP did not get through from their network.', connectivity);
+  pathsCard.dataset.card = 'connectivity';
   const knownCard = card('Rooms used before', 'Every room opened on this server, most recent first. No audio, video or chat is stored.', known);
   knownCard.dataset.card = 'known-rooms';
-  return { cards: [activeCard, knownCard], refresh };
+  return { cards: [activeCard, pathsCard, knownCard], refresh };
 }
 
 /**

@@ -20,7 +20,7 @@ import { savePrefs } from '../prefs.js';
 import { byId, setToggle } from './dom.js';
 import { DeviceDialog } from './devices.js';
 import { MeetingTools } from './meeting.js';
-import { QualityMonitor } from './quality.js';
+import { PATH_NAMES, QualityMonitor, rate } from './quality.js';
 import { clearToasts, showToast } from './toast.js';
 
 /** @typedef {import('../protocol.js').SignalingClient} SignalingClient */
@@ -57,6 +57,8 @@ const RECONNECT_FIRST_DELAY_MS = 500;
 const RECONNECT_MAX_DELAY_MS = 4_000;
 /** How long one connection attempt may take. */
 const CONNECT_TIMEOUT_MS = 5_000;
+/** Our media path is reported to the server when it changes, else this often. */
+const PATH_REPORT_INTERVAL_MS = 30_000;
 /** After this long without a connection, the call ends as lost. */
 const RECONNECT_GIVE_UP_MS = 120_000;
 
@@ -175,8 +177,17 @@ export class Call {
       onTileReaction: (id, emoji) => tiles.react(id, emoji),
     });
     this.#offs.push(() => this.tools.close());
-    const quality = new QualityMonitor(session, this.self.id, (id, q) => tiles.setQuality(id, q));
+    const quality = new QualityMonitor(
+      session,
+      this.self.id,
+      (id, q) => tiles.setQuality(id, q),
+      (report) => this.#reportPath(report),
+    );
     this.#offs.push(() => quality.stop());
+    this.#offs.push(signaling.on('connection_stats', (m) => {
+      const how = `via ${PATH_NAMES[m.path] ?? m.path}, round trip ${m.rtt_ms} ms, loss ${(m.loss_permille / 10).toFixed(1)}%`;
+      tiles.setPath(m.participant, how, m.path);
+    }));
     const devices = new DeviceDialog({ media, session, tiles, onChange: () => this.#renderSelf() });
     this.#offs.push(() => devices.close());
     const watchdog = setInterval(() => this.#checkConnection(), WATCHDOG_INTERVAL_MS);
@@ -228,6 +239,22 @@ export class Call {
     this.#signaling.send({ type: 'leave' });
     this.#signaling.close();
     this.#end('left');
+  }
+
+  /** The last path report sent, and when. @type {{key: string, at: number}} */
+  #lastReport = { key: '', at: 0 };
+
+  /**
+   * Tells the server how our media reaches it: at once when the path or
+   * the quality level changes, else every {@link PATH_REPORT_INTERVAL_MS}.
+   * @param {import('./quality.js').PathReport} report
+   */
+  #reportPath(report) {
+    if (this.ended || this.reconnecting) return;
+    const key = `${report.path}/${rate(report.loss_permille / 10, report.rtt_ms)}`;
+    const now = Date.now();
+    if (key === this.#lastReport.key && now - this.#lastReport.at < PATH_REPORT_INTERVAL_MS) return;
+    if (this.#signaling.send({ type: 'connection', ...report })) this.#lastReport = { key, at: now };
   }
 
   /**
@@ -300,8 +327,32 @@ export class Call {
     for (const p of joined.participants) this.#upsert(p);
     this.self = { ...joined.self, mic: this.#media.micOn, camera: this.#media.cameraOn };
     this.#renderSelf();
-    this.#signaling.send({ type: 'media', mic: this.#media.micOn, camera: this.#media.cameraOn });
     this.#session.restartIce().catch(() => {});
+    this.#syncMedia(joined.self);
+    // The path may have changed with the network: report it afresh.
+    this.#lastReport = { key: '', at: 0 };
+  }
+
+  /**
+   * After a resume: the server's view of our microphone and camera against
+   * ours. A microphone on here but off there was muted by a moderator while
+   * we were away (or our unmute was lost): it goes off here too, rather
+   * than on again behind the moderator's back. Otherwise ours is told again.
+   * @param {Participant} server
+   */
+  async #syncMedia(server) {
+    if (this.#media.micOn && (!server.mic || server.mic_locked)) {
+      try {
+        await this.#session.setMicEnabled(false);
+      } catch {
+        // turning off cannot fail in a way worth reporting
+      }
+      if (this.ended) return;
+      savePrefs({ mic: false });
+      this.#renderSelf();
+      showToast('Your microphone was muted while you were reconnecting.', { kind: 'info' });
+    }
+    this.#signaling.send({ type: 'media', mic: this.#media.micOn, camera: this.#media.cameraOn });
   }
 
   /** @param {boolean} on */

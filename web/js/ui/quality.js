@@ -6,10 +6,55 @@
  *
  * Others' quality is what reaches us from them (loss and jitter of their
  * tracks on our subscribe connection); our own is what the server reports
- * back about our publish connection (loss and round-trip time from RTCP).
+ * back about our publish connection (loss and round-trip time from RTCP),
+ * with the path our media takes (UDP, ICE-TCP or TURN over UDP, TCP or TLS)
+ * from the selected candidate pair. Our own figures are also handed to
+ * `onReport`, for the server (moderators and the administrator see them).
  *
  * @module
  */
+
+/** @typedef {'udp' | 'tcp' | 'turn_udp' | 'turn_tcp' | 'turn_tls'} MediaPath */
+
+/**
+ * How our media reaches the server.
+ * @typedef {object} PathReport
+ * @property {MediaPath} path
+ * @property {number} rtt_ms
+ * @property {number} loss_permille
+ */
+
+/** @type {Record<MediaPath, string>} */
+export const PATH_NAMES = {
+  udp: 'UDP',
+  tcp: 'ICE-TCP',
+  turn_udp: 'TURN over UDP',
+  turn_tcp: 'TURN over TCP',
+  turn_tls: 'TURN over TLS',
+};
+
+/**
+ * The path of a connection's selected candidate pair, from its stats.
+ * @param {RTCStatsReport} stats
+ * @returns {{path: MediaPath, rtt: number} | null}
+ */
+export function selectedPath(stats) {
+  /** @type {any} */
+  let pair = null;
+  stats.forEach((s) => {
+    if (s.type === 'transport' && s.selectedCandidatePairId) pair = stats.get(s.selectedCandidatePairId);
+  });
+  if (!pair) return null;
+  const local = stats.get(pair.localCandidateId);
+  if (!local) return null;
+  /** @type {MediaPath} */
+  let path = local.protocol === 'tcp' ? 'tcp' : 'udp';
+  if (local.candidateType === 'relay') {
+    const via = local.relayProtocol;
+    path = via === 'tls' ? 'turn_tls' : via === 'tcp' ? 'turn_tcp' : 'turn_udp';
+  }
+  return { path, rtt: (pair.currentRoundTripTime ?? 0) * 1000 };
+}
 
 /** How often statistics are read. */
 const INTERVAL_MS = 2000;
@@ -38,16 +83,19 @@ export class QualityMonitor {
   #session;
   #selfId;
   #onQuality;
+  #onReport;
 
   /**
    * @param {import('../session.js').MediaSession} session
    * @param {string} selfId
    * @param {(id: string, quality: Quality) => void} onQuality
+   * @param {(report: PathReport) => void} [onReport]
    */
-  constructor(session, selfId, onQuality) {
+  constructor(session, selfId, onQuality, onReport = () => {}) {
     this.#session = session;
     this.#selfId = selfId;
     this.#onQuality = onQuality;
+    this.#onReport = onReport;
     this.#timer = window.setInterval(() => {
       this.#sample().catch(() => {});
     }, INTERVAL_MS);
@@ -91,17 +139,28 @@ export class QualityMonitor {
     let fraction = 0;
     let rtt = 0;
     let seen = false;
-    (await pub.getStats()).forEach((s) => {
+    const stats = await pub.getStats();
+    stats.forEach((s) => {
       if (s.type !== 'remote-inbound-rtp') return;
       seen = true;
       fraction = Math.max(fraction, s.fractionLost ?? 0);
       rtt = Math.max(rtt, (s.roundTripTime ?? 0) * 1000);
     });
-    if (seen) {
+    const selected = selectedPath(stats);
+    if (selected && !seen) rtt = selected.rtt;
+    if (seen || selected) {
       const loss = fraction * 100;
+      const via = selected ? `, via ${PATH_NAMES[selected.path]}` : '';
       this.#onQuality(this.#selfId, {
         level: rate(loss, rtt),
-        detail: `sending: loss ${loss.toFixed(1)}%, round trip ${Math.round(rtt)} ms`,
+        detail: `sending: loss ${loss.toFixed(1)}%, round trip ${Math.round(rtt)} ms${via}`,
+      });
+    }
+    if (selected) {
+      this.#onReport({
+        path: selected.path,
+        rtt_ms: Math.min(60_000, Math.round(rtt)),
+        loss_permille: Math.min(1000, Math.round(fraction * 1000)),
       });
     }
   }

@@ -19,6 +19,10 @@ import { renderAvatar } from './avatar.js';
 class Tile {
   /** @type {Set<MediaStreamTrack>} */
   tracks = new Set();
+  /** How this participant's media reaches the server (shown to moderators). */
+  path = '';
+  /** The last connection quality shown. @type {{level: string, detail: string} | null} */
+  quality = null;
 
   /**
    * @param {HTMLTemplateElement} template
@@ -297,12 +301,35 @@ export class TileGrid {
   setQuality(id, quality) {
     const tile = this.#tiles.get(id);
     if (!tile) return;
-    tile.element.dataset.quality = quality.level;
+    tile.quality = quality;
+    this.#renderQuality(tile);
+  }
+
+  /**
+   * Shows how a participant's media reaches the server (a moderator's view
+   * of the others, from `connection_stats`).
+   * @param {string} id
+   * @param {string} path e.g. "via TURN over TLS, round trip 42 ms, loss 0.5%"
+   * @param {string} kind the path's short name, for styles and tests
+   */
+  setPath(id, path, kind) {
+    const tile = this.#tiles.get(id);
+    if (!tile) return;
+    tile.path = path;
+    tile.element.dataset.path = kind;
+    this.#renderQuality(tile);
+  }
+
+  /** @param {Tile} tile */
+  #renderQuality(tile) {
+    if (tile.quality) tile.element.dataset.quality = tile.quality.level;
     const dot = tile.element.querySelector('.tile-quality');
-    if (dot) {
-      dot.setAttribute('title', `Connection ${quality.level}: ${quality.detail}`);
-      dot.setAttribute('aria-label', `Connection ${quality.level}`);
-    }
+    if (!dot) return;
+    const parts = [];
+    if (tile.quality) parts.push(`Connection ${tile.quality.level}: ${tile.quality.detail}`);
+    if (tile.path) parts.push(`Media ${tile.path}`);
+    dot.setAttribute('title', parts.join('. '));
+    dot.setAttribute('aria-label', tile.quality ? `Connection ${tile.quality.level}` : 'Connection');
   }
 
   /**

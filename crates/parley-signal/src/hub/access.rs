@@ -444,6 +444,7 @@ impl Hub {
                 stopped_tracks: Vec::new(),
                 token: (self.config.tokens)(),
                 away_since: None,
+                path: None,
             },
         );
         self.room_entry(&room).members.push(id);

@@ -7,6 +7,7 @@ mod access;
 mod calls;
 mod conversation;
 mod moderation;
+mod paths;
 mod resume;
 mod room;
 
@@ -22,8 +23,8 @@ use parley_sfu::{
 
 use crate::error::{ErrorCode, ProtocolError};
 use crate::messages::{
-    ChatMessage, ClientMessage, IceConfig, LeaveReason, ParticipantInfo, PcName, Role,
-    ServerMessage,
+    ChatMessage, ClientMessage, ConnectionReport, IceConfig, LeaveReason, ParticipantInfo, PcName,
+    Role, ServerMessage,
 };
 use crate::names::{DisplayName, RoomName};
 use crate::ratelimit::TokenBucket;
@@ -88,6 +89,9 @@ impl Default for RoomPolicy {
         }
     }
 }
+
+/// A room's members, each with its last media path report.
+pub type MembersWithPaths = Vec<(ParticipantInfo, Option<ConnectionReport>)>;
 
 /// How long a participant whose connection dropped keeps its place.
 pub const DEFAULT_RECONNECT_GRACE: Duration = Duration::from_secs(30);
@@ -309,6 +313,8 @@ struct Member {
     token: String,
     /// Since when its connection is gone (it keeps its place for the grace period).
     away_since: Option<Instant>,
+    /// How its media reaches the server, as its client last reported.
+    path: Option<ConnectionReport>,
 }
 
 /// Wrong room passwords one address may send in a burst ...
@@ -330,6 +336,9 @@ pub struct Hub {
     outputs: VecDeque<HubOutput>,
     /// Presence of signed-in users and their calls.
     calls: calls::Calls,
+    /// Members removed or whose meeting ended, for a while: a client that
+    /// was away then and tries to `resume` hears why instead of rejoining.
+    farewells: HashMap<ParticipantId, resume::Farewell>,
     next_id: u64,
     next_ticket: u64,
 }
@@ -349,6 +358,7 @@ impl Hub {
             password_limits: HashMap::new(),
             outputs: VecDeque::new(),
             calls: calls::Calls::default(),
+            farewells: HashMap::new(),
             next_id: 0,
             next_ticket: 0,
         }
@@ -372,6 +382,29 @@ impl Hub {
     /// Names of the rooms with people in them.
     pub fn room_names(&self) -> Vec<RoomName> {
         self.rooms.keys().cloned().collect()
+    }
+
+    /// Every room with people in it, who is there (in order of arrival) and
+    /// how each one's media reaches the server, as last reported.
+    pub fn rooms_with_paths(&self) -> Vec<(RoomName, MembersWithPaths)> {
+        self.rooms()
+            .into_iter()
+            .map(|(name, members)| {
+                let members = members
+                    .into_iter()
+                    .map(|info| {
+                        let path = info
+                            .id
+                            .parse::<ParticipantId>()
+                            .ok()
+                            .and_then(|id| self.members.get(&id))
+                            .and_then(|m| m.path);
+                        (info, path)
+                    })
+                    .collect();
+                (name, members)
+            })
+            .collect()
     }
 
     /// Every room with people in it, and who is there (in order of arrival).
@@ -528,7 +561,10 @@ impl Hub {
             return false;
         };
         if let Some(id) = c.participant {
-            if reason == LeaveReason::Disconnected && !self.config.rooms.reconnect_grace.is_zero() {
+            // A connection that closed or went silent (a network that
+            // dropped) keeps its place; `leave` was not sent.
+            let dropped = matches!(reason, LeaveReason::Disconnected | LeaveReason::Timeout);
+            if dropped && !self.config.rooms.reconnect_grace.is_zero() {
                 self.go_away(now, id);
             } else {
                 self.leave(now, id, reason);
@@ -591,6 +627,7 @@ impl Hub {
             tracing::info!(participant = %id, "did not reconnect within the grace period");
             self.leave(now, id, LeaveReason::Disconnected);
         }
+        self.forget_farewells(now);
         self.call_timeouts(now);
         if self.password_limits.len() > 1024 {
             self.password_limits.retain(|_, b| !b.is_full(now));
@@ -818,6 +855,10 @@ impl Hub {
             }
             ClientMessage::Resume { participant, token } => {
                 self.resume(now, conn, &participant, &token)
+            }
+            ClientMessage::Connection(report) => {
+                let id = self.joined_participant(conn)?;
+                self.report_path(id, report)
             }
         }
     }

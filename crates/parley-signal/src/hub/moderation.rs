@@ -248,14 +248,13 @@ impl Hub {
                         (None, None) => {}
                     }
                 }
-                self.send(
-                    target_conn,
-                    ServerMessage::Removed {
-                        reason: LeaveReason::Removed,
-                        by,
-                        blocked: act.block,
-                    },
-                );
+                let removed = ServerMessage::Removed {
+                    reason: LeaveReason::Removed,
+                    by,
+                    blocked: act.block,
+                };
+                self.remember_farewell(now, target, removed.clone());
+                self.send(target_conn, removed);
                 tracing::info!(%room, participant = %target, block = act.block, "removed by a moderator");
                 self.leave(now, target, LeaveReason::Removed);
                 return Ok(());
@@ -327,14 +326,13 @@ impl Hub {
         }
         for id in members {
             if let Some(conn) = self.members.get(&id).map(|m| m.conn) {
-                self.send(
-                    conn,
-                    ServerMessage::Removed {
-                        reason: LeaveReason::Ended,
-                        by: by.clone(),
-                        blocked: false,
-                    },
-                );
+                let ended = ServerMessage::Removed {
+                    reason: LeaveReason::Ended,
+                    by: by.clone(),
+                    blocked: false,
+                };
+                self.remember_farewell(now, id, ended.clone());
+                self.send(conn, ended);
             }
             self.leave(now, id, LeaveReason::Ended);
         }

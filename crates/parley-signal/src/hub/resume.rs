@@ -5,15 +5,52 @@
 //! subscribe connection. The publish connection is kept; the client restarts
 //! its ICE with a new offer.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use parley_sfu::ParticipantId;
 
 use super::{ConnId, Hub, HubOutput};
 use crate::error::{ErrorCode, ProtocolError};
-use crate::messages::{PROTOCOL_VERSION, ParticipantInfo, ServerMessage};
+use crate::messages::{PROTOCOL_VERSION, ParticipantInfo, Role, ServerMessage};
+
+/// How long a farewell is kept at least (longer with a longer grace period).
+const FAREWELL_KEPT: Duration = Duration::from_secs(120);
+
+/// Why a place ended while its client may have been away.
+pub(crate) struct Farewell {
+    token: String,
+    message: ServerMessage,
+    at: Instant,
+}
 
 impl Hub {
+    /// Keeps the `removed` message sent to member `id`, so a client that
+    /// missed it (its connection was down) hears it when it tries to resume.
+    pub(crate) fn remember_farewell(
+        &mut self,
+        now: Instant,
+        id: ParticipantId,
+        message: ServerMessage,
+    ) {
+        if let Some(m) = self.members.get(&id) {
+            self.farewells.insert(
+                id,
+                Farewell {
+                    token: m.token.clone(),
+                    message,
+                    at: now,
+                },
+            );
+        }
+    }
+
+    /// Drops farewells old enough that no client can still be reconnecting.
+    pub(crate) fn forget_farewells(&mut self, now: Instant) {
+        let kept = FAREWELL_KEPT.max(self.config.rooms.reconnect_grace * 2);
+        self.farewells
+            .retain(|_, f| now.saturating_duration_since(f.at) < kept);
+    }
+
     /// `joined` for member `id`, as it stands now.
     pub(crate) fn joined_message(&self, id: ParticipantId, resumed: bool) -> Option<ServerMessage> {
         let member = self.members.get(&id)?;
@@ -86,6 +123,16 @@ impl Hub {
             )
         };
         let id: ParticipantId = participant.parse().map_err(|_| failed())?;
+        if let Some(farewell) = self.farewells.get(&id)
+            && same_secret(&farewell.token, token)
+        {
+            // Removed, or the meeting ended, while this client was away:
+            // it hears so now, and does not come back by itself.
+            let message = farewell.message.clone();
+            self.farewells.remove(&id);
+            self.send(conn, message);
+            return Err(failed());
+        }
         let m = self.members.get(&id).ok_or_else(failed)?;
         // The token stands for the participant; a signed-in member resumes
         // only under the same account.
@@ -103,9 +150,12 @@ impl Hub {
                 reason: "resumed on another connection",
             });
         }
+        let fresh = (self.config.tokens)();
         if let Some(m) = self.members.get_mut(&id) {
             m.conn = conn;
             m.away_since = None;
+            // A new secret each time: one seen on the old connection is spent.
+            m.token = fresh;
             tracing::info!(room = %m.room, participant = %id, "resumed");
         }
         if let Some(c) = self.conns.get_mut(&conn) {
@@ -115,6 +165,12 @@ impl Hub {
             self.send(conn, joined);
         }
         self.announce(id);
+        if self.role_of(id) == Role::Moderator
+            && let Some(room) = self.members.get(&id).map(|m| m.room.clone())
+        {
+            // People who knocked meanwhile were told to no one.
+            self.send_lobby(&room);
+        }
         // Offers sent while away were lost: a fresh subscribe connection,
         // offered now, carries everything.
         self.sfu.renew_subscribe(now, id);
