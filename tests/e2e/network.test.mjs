@@ -12,6 +12,7 @@ import {
   startServer, launchBrowser, newContext, waitForPrejoin, clickJoin, watchPage, roomName,
   receivedByParticipant, eventually, selfId, selectedPaths, CHROMIUM, recordSignaling, signalingLog, sleep,
 } from './harness.mjs';
+import { join } from 'node:path';
 import { Internet, unavailable, run } from './netns.mjs';
 
 /** Fetches `url` from inside namespace `ns` (the test runner is outside the small internet). */
@@ -21,7 +22,9 @@ const fetchInSite = (ns, url) => run('ip', [
 ]);
 
 const why = unavailable();
-const SERVER_V4 = '10.77.0.2';
+// A public-looking address (TEST-NET-3): browsers refuse ICE candidates on
+// port 443 at private addresses, as a guard against reaching into LANs.
+const SERVER_V4 = '203.0.113.2';
 const SERVER_V6 = 'fd77::2';
 
 /**
@@ -38,8 +41,8 @@ function build(inet) {
   const net = inet.namespace('net');
   inet.forward(net);
   const srv = inet.namespace('srv');
-  inet.link(net, 'n-srv', ['10.77.0.1/24', 'fd77::1/64'], srv, 'eth0', [`${SERVER_V4}/24`, `${SERVER_V6}/64`]);
-  inet.route(srv, '10.77.0.1');
+  inet.link(net, 'n-srv', ['203.0.113.1/24', 'fd77::1/64'], srv, 'eth0', [`${SERVER_V4}/24`, `${SERVER_V6}/64`]);
+  inet.route(srv, '203.0.113.1');
   inet.route(srv, 'fd77::1');
 
   /** A client namespace routed straight to `net` on subnet `10.77.<n>.0/24`. */
@@ -81,7 +84,15 @@ function build(inet) {
     noudp: direct('noudp', 5),
     // One participant of the network-cut test: its link is taken down.
     cut: direct('cut', 7),
+    only443: direct('only443', 8),
   };
+  // A firewall that lets only TCP to port 443 out (and its answers back in).
+  inet.nft(sites.only443, `table inet filter {
+    chain outbound { type filter hook output priority filter; policy drop;
+      oifname "lo" accept; ct state established,related accept; tcp dport 443 accept; }
+    chain inbound { type filter hook input priority filter; policy drop;
+      iifname "lo" accept; ct state established,related accept; }
+  }`);
   // UDP blocked both ways (a firewall that lets only TCP through).
   inet.nft(sites.noudp, `table inet filter {
     chain outbound { type filter hook output priority filter; oifname != "lo" meta l4proto udp drop; }
@@ -119,7 +130,8 @@ function pathName(p) {
 /**
  * The cases: which sites the three participants join from, and what path
  * their connections must take (checked on every connection of every page).
- * @type {{name: string, sites: string[], v6?: boolean, initScript?: string, expect: (p: any) => string | null}[]}
+ * @type {{name: string, sites: string[], v6?: boolean, https?: boolean, initScript?: string,
+ *   expect: (p: any) => string | null}[]}
  */
 const CASES = [
   {
@@ -150,6 +162,12 @@ const CASES = [
     expect: (p) => (iceTcp(p) ? null : 'ICE-TCP'),
   },
   {
+    name: '(e) only TCP 443 allowed (one-port mode)',
+    sites: ['only443', 'only443', 'only443'],
+    https: true,
+    expect: (p) => (iceTcp(p) ? null : 'ICE-TCP on port 443'),
+  },
+  {
     name: '(f) IPv6-only client, dual-stack server',
     sites: ['v6', 'v6', 'v6'],
     v6: true,
@@ -169,7 +187,14 @@ describe('connectivity matrix (network namespaces)', { skip: why ?? false }, () 
   before(async () => {
     const built = build(inet);
     sites = built.sites;
-    server = await startServer([], { wrap: ['ip', 'netns', 'exec', built.srv], http: '[::]:0' });
+    // A throwaway certificate for one-port mode on 443.
+    const cert = join(inet.dir, 'cert.pem');
+    const key = join(inet.dir, 'key.pem');
+    run('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
+      '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=parley-matrix',
+      '-addext', `subjectAltName=IP:${SERVER_V4},IP:${SERVER_V6}`]);
+    server = await startServer(['--https', '[::]:443', '--tls-cert', cert, '--tls-key', key],
+      { wrap: ['ip', 'netns', 'exec', built.srv], http: '[::]:0' });
   });
   after(async () => {
     await server?.stop();
@@ -181,7 +206,7 @@ describe('connectivity matrix (network namespaces)', { skip: why ?? false }, () 
    * Opens Chromium in each site once and joins `room` as P1, P2, … from `siteNames`.
    * @param {any} t the test (its end closes the browsers)
    */
-  async function joinFrom(t, siteNames, room, base, initScript) {
+  async function joinFrom(t, siteNames, room, base, initScript, browserArgs) {
     /** @type {Record<string, any>} */
     const browsers = {};
     t.after(async () => {
@@ -192,8 +217,9 @@ describe('connectivity matrix (network namespaces)', { skip: why ?? false }, () 
       browsers[site] ??= await launchBrowser({
         executablePath: inet.chromiumIn(sites[site], CHROMIUM),
         // Camera and microphone need a secure context; this plain-HTTP
-        // address counts as one for the test.
-        extraArgs: [`--unsafely-treat-insecure-origin-as-secure=${base}`],
+        // address counts as one for the test (HTTPS has a throwaway
+        // certificate instead).
+        extraArgs: browserArgs ?? [`--unsafely-treat-insecure-origin-as-secure=${base}`],
       });
       const name = `P${i + 1}`;
       const context = await newContext(browsers[site].browser);
@@ -258,31 +284,9 @@ describe('connectivity matrix (network namespaces)', { skip: why ?? false }, () 
   for (const c of CASES) {
     test(c.name, { timeout: 120_000 }, async (t) => {
       const host = c.v6 ? `[${SERVER_V6}]` : SERVER_V4;
-      const base = `http://${host}:${server.port}`;
-      const room = roomName('matrix');
-      /** @type {Record<string, any>} */
-      const browsers = {};
-      t.after(async () => {
-        for (const b of Object.values(browsers)) await b.close().catch(() => {});
-      });
-      const people = [];
-      for (const [i, site] of c.sites.entries()) {
-        browsers[site] ??= await launchBrowser({
-          executablePath: inet.chromiumIn(sites[site], CHROMIUM),
-          // Camera and microphone need a secure context; this plain-HTTP
-          // address counts as one for the test.
-          extraArgs: [`--unsafely-treat-insecure-origin-as-secure=${base}`],
-        });
-        const name = `P${i + 1}`;
-        const context = await newContext(browsers[site].browser);
-        if (c.initScript) await context.addInitScript(c.initScript);
-        const page = await context.newPage();
-        const errors = watchPage(page, `${c.name} ${name}`);
-        await page.goto(`${base}/r/${room}`);
-        await waitForPrejoin(page);
-        await clickJoin(page, name);
-        people.push({ name, site, page, errors, id: await selfId(page) });
-      }
+      const base = c.https ? `https://${host}` : `http://${host}:${server.port}`;
+      const browserArgs = c.https ? ['--ignore-certificate-errors'] : undefined;
+      const people = await joinFrom(t, c.sites, roomName('matrix'), base, c.initScript, browserArgs);
       for (const p of people) {
         const others = people.filter((o) => o !== p);
         await eventually(async () => {

@@ -27,6 +27,11 @@ pub struct ServeArgs {
     /// HTTP and WebSocket listen address [default: 0.0.0.0:8080].
     #[arg(long, env = "PARLEY_HTTP", value_name = "ADDR:PORT")]
     pub http: Option<SocketAddr>,
+    /// One-port mode: HTTPS, WSS and ICE-TCP on this address (e.g.
+    /// 0.0.0.0:443), told apart by their first bytes; needs --tls-cert and
+    /// --tls-key (reloaded when the files change).
+    #[arg(long, env = "PARLEY_HTTPS", value_name = "ADDR:PORT")]
+    pub https: Option<SocketAddr>,
     /// UDP port for all media [default: 10000].
     #[arg(long, env = "PARLEY_MEDIA_PORT", value_name = "PORT")]
     pub media_port: Option<u16>,
@@ -107,6 +112,7 @@ pub struct ServeArgs {
 #[serde(deny_unknown_fields)]
 struct FileConfig {
     http: Option<SocketAddr>,
+    https: Option<SocketAddr>,
     media_port: Option<u16>,
     media_bind: Option<IpAddr>,
     data_dir: Option<PathBuf>,
@@ -145,6 +151,8 @@ pub struct ServeConfig {
     pub max_room_members: usize,
     /// The built-in TURN server, unless turned off.
     pub turn: Option<TurnOptions>,
+    /// One-port mode: the HTTPS address and the certificate.
+    pub https: Option<(SocketAddr, TlsFiles)>,
 }
 
 /// The built-in TURN server's settings in `parley serve`.
@@ -217,19 +225,27 @@ impl ServeConfig {
         if !(2..=60).contains(&max_room_members) {
             bail!("max_room_members must be between 2 and 60, got {max_room_members}");
         }
+        let tls_files = match (
+            args.tls_cert.clone().or(file.tls_cert.clone()),
+            args.tls_key.clone().or(file.tls_key.clone()),
+        ) {
+            (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
+            (None, None) => None,
+            _ => bail!("TLS needs both tls_cert and tls_key"),
+        };
+        let https = match (args.https.or(file.https), &tls_files) {
+            (Some(addr), Some(files)) => Some((addr, files.clone())),
+            (Some(_), None) => bail!("https (one-port mode) needs tls_cert and tls_key"),
+            (None, _) => None,
+        };
         let turn_enabled = !args.no_turn && file.turn.unwrap_or(true);
         let turn = if turn_enabled {
-            let tls = match (
-                args.tls_cert.clone().or(file.tls_cert),
-                args.tls_key.clone().or(file.tls_key),
-            ) {
-                (Some(cert), Some(key)) => Some((
+            let tls = tls_files.clone().map(|files| {
+                (
                     args.turn_tls_port.or(file.turn_tls_port).unwrap_or(5349),
-                    TlsFiles { cert, key },
-                )),
-                (None, None) => None,
-                _ => bail!("TLS needs both tls_cert and tls_key"),
-            };
+                    files,
+                )
+            });
             let allow_peers = if args.turn_allow_peers.is_empty() {
                 file.turn_allow_peers
                     .iter()
@@ -273,6 +289,7 @@ impl ServeConfig {
             log,
             max_room_members,
             turn,
+            https,
         })
     }
 }

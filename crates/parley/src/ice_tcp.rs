@@ -15,6 +15,7 @@
 use std::collections::HashMap;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -106,17 +107,27 @@ struct Conn {
     untaken: u32,
 }
 
+/// What every connection task shares: where events go and the limits.
+#[derive(Clone)]
+struct Shared {
+    events: mpsc::Sender<TcpEvent>,
+    slots: Arc<Semaphore>,
+    per_address: Arc<Mutex<HashMap<IpAddr, usize>>>,
+    next_id: Arc<AtomicU64>,
+}
+
 /// The listener and the open connections. Owned by the conference task.
 pub struct IceTcp {
     listener: Option<(SocketAddr, JoinHandle<()>)>,
     /// The advertised ICE-TCP candidates, for connections accepted from now on.
     candidates: watch::Sender<Vec<SocketAddr>>,
-    events_tx: mpsc::Sender<TcpEvent>,
+    /// The same for connections handed over by the one-port listener.
+    one_port_candidates: watch::Sender<Vec<SocketAddr>>,
+    adopting: Option<JoinHandle<()>>,
+    shared: Shared,
     events_rx: Option<mpsc::Receiver<TcpEvent>>,
     /// Accepted connections by the peer's address.
     conns: HashMap<SocketAddr, Conn>,
-    slots: Arc<Semaphore>,
-    per_address: Arc<Mutex<HashMap<IpAddr, usize>>>,
 }
 
 impl Default for IceTcp {
@@ -125,11 +136,16 @@ impl Default for IceTcp {
         IceTcp {
             listener: None,
             candidates: watch::Sender::new(Vec::new()),
-            events_tx,
+            one_port_candidates: watch::Sender::new(Vec::new()),
+            adopting: None,
+            shared: Shared {
+                events: events_tx,
+                slots: Arc::new(Semaphore::new(MAX_CONNECTIONS)),
+                per_address: Arc::default(),
+                next_id: Arc::default(),
+            },
             events_rx: Some(events_rx),
             conns: HashMap::new(),
-            slots: Arc::new(Semaphore::new(MAX_CONNECTIONS)),
-            per_address: Arc::default(),
         }
     }
 }
@@ -160,9 +176,7 @@ impl IceTcp {
         let task = tokio::spawn(accept_loop(
             listener,
             self.candidates.subscribe(),
-            self.events_tx.clone(),
-            self.slots.clone(),
-            self.per_address.clone(),
+            self.shared.clone(),
         ));
         if let Some((old, task)) = self.listener.replace((addr, task)) {
             task.abort();
@@ -176,6 +190,34 @@ impl IceTcp {
         if let Some((_, task)) = self.listener.take() {
             task.abort();
         }
+        if let Some(task) = self.adopting.take() {
+            task.abort();
+        }
+    }
+
+    /// Takes ICE-TCP connections another listener accepted (one-port mode):
+    /// streams sent to the returned sender are served like accepted ones,
+    /// counting as made to `candidates` (see [`set_one_port_candidates`](Self::set_one_port_candidates)).
+    pub fn adopt(&mut self, candidates: Vec<SocketAddr>) -> mpsc::Sender<TcpStream> {
+        self.one_port_candidates.send_replace(candidates);
+        let (tx, mut rx) = mpsc::channel::<TcpStream>(64);
+        let shared = self.shared.clone();
+        let candidates = self.one_port_candidates.subscribe();
+        if let Some(old) = self.adopting.replace(tokio::spawn(async move {
+            while let Some(stream) = rx.recv().await {
+                if let Ok(remote) = stream.peer_addr() {
+                    start_conn(stream, remote, &candidates, &shared);
+                }
+            }
+        })) {
+            old.abort();
+        }
+        tx
+    }
+
+    /// The advertised one-port candidates, for connections handed over from now on.
+    pub fn set_one_port_candidates(&self, candidates: Vec<SocketAddr>) {
+        self.one_port_candidates.send_replace(candidates);
     }
 
     /// Notes an event from [`take_events`](Self::take_events)'s receiver.
@@ -316,11 +358,8 @@ impl Drop for AddressSlot {
 async fn accept_loop(
     listener: TcpListener,
     candidates: watch::Receiver<Vec<SocketAddr>>,
-    events: mpsc::Sender<TcpEvent>,
-    slots: Arc<Semaphore>,
-    per_address: Arc<Mutex<HashMap<IpAddr, usize>>>,
+    shared: Shared,
 ) {
-    let mut next_id = 0u64;
     loop {
         let (stream, remote) = match listener.accept().await {
             Ok(accepted) => accepted,
@@ -331,32 +370,41 @@ async fn accept_loop(
                 continue;
             }
         };
-        let Ok(slot) = slots.clone().try_acquire_owned() else {
-            tracing::debug!(%remote, "ICE-TCP connection refused: {MAX_CONNECTIONS} already open");
-            continue;
-        };
-        let Ok(local) = stream.local_addr() else {
-            continue;
-        };
-        // A dual-stack listener sees IPv4 peers as ::ffff:a.b.c.d; ICE
-        // speaks of them as IPv4.
-        let canonical = |a: SocketAddr| SocketAddr::new(a.ip().to_canonical(), a.port());
-        let (remote, local) = (canonical(remote), canonical(local));
-        let Some(address_slot) = AddressSlot::take(remote.ip(), &per_address) else {
-            tracing::debug!(%remote, "ICE-TCP connection refused: {MAX_PER_ADDRESS} already open from there");
-            continue;
-        };
-        let destination = arrival_candidate(Some(local.ip()), &candidates.borrow(), local);
-        let _ = stream.set_nodelay(true);
-        next_id += 1;
-        let id = next_id;
-        let events = events.clone();
-        tokio::spawn(async move {
-            run_conn(id, stream, remote, destination, &events).await;
-            let _ = events.send(TcpEvent::Closed { id, remote }).await;
-            drop((slot, address_slot));
-        });
+        start_conn(stream, remote, &candidates, &shared);
     }
+}
+
+/// Serves one accepted connection in its own task, if the limits allow.
+fn start_conn(
+    stream: TcpStream,
+    remote: SocketAddr,
+    candidates: &watch::Receiver<Vec<SocketAddr>>,
+    shared: &Shared,
+) {
+    let Ok(slot) = shared.slots.clone().try_acquire_owned() else {
+        tracing::debug!(%remote, "ICE-TCP connection refused: {MAX_CONNECTIONS} already open");
+        return;
+    };
+    let Ok(local) = stream.local_addr() else {
+        return;
+    };
+    // A dual-stack listener sees IPv4 peers as ::ffff:a.b.c.d; ICE
+    // speaks of them as IPv4.
+    let canonical = |a: SocketAddr| SocketAddr::new(a.ip().to_canonical(), a.port());
+    let (remote, local) = (canonical(remote), canonical(local));
+    let Some(address_slot) = AddressSlot::take(remote.ip(), &shared.per_address) else {
+        tracing::debug!(%remote, "ICE-TCP connection refused: {MAX_PER_ADDRESS} already open from there");
+        return;
+    };
+    let destination = arrival_candidate(Some(local.ip()), &candidates.borrow(), local);
+    let _ = stream.set_nodelay(true);
+    let id = shared.next_id.fetch_add(1, Ordering::Relaxed) + 1;
+    let events = shared.events.clone();
+    tokio::spawn(async move {
+        run_conn(id, stream, remote, destination, &events).await;
+        let _ = events.send(TcpEvent::Closed { id, remote }).await;
+        drop((slot, address_slot));
+    });
 }
 
 /// Reads frames until the peer closes, breaks the framing, or goes silent,

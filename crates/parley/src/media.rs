@@ -53,6 +53,9 @@ pub struct MediaEndpoints {
     tcp: IceTcp,
     /// What new participants are told of ICE-TCP.
     tcp_candidates: Vec<SocketAddr>,
+    /// One-port mode: the HTTPS listener's address, whose ICE-TCP
+    /// connections are handed over, and what is advertised for it.
+    one_port: Option<(SocketAddr, Vec<SocketAddr>)>,
 }
 
 /// Why the media port could not be (re)bound, in words for the administrator.
@@ -105,6 +108,7 @@ impl MediaEndpoints {
             }],
             tcp: IceTcp::default(),
             tcp_candidates: Vec::new(),
+            one_port: None,
         };
         if let Some(listener) = listener {
             media.listen_tcp(listener)?;
@@ -133,9 +137,26 @@ impl MediaEndpoints {
         self.tcp_candidates = candidates;
     }
 
-    /// The passive ICE-TCP candidates new participants are given.
-    pub fn tcp_candidates(&self) -> &[SocketAddr] {
-        &self.tcp_candidates
+    /// The passive ICE-TCP candidates new participants are given: the
+    /// ICE-TCP port's, and in one-port mode the HTTPS port's.
+    pub fn tcp_candidates(&self) -> Vec<SocketAddr> {
+        let mut all = self.tcp_candidates.clone();
+        if let Some((_, one_port)) = &self.one_port {
+            all.extend(one_port.iter().copied());
+        }
+        all
+    }
+
+    /// One-port mode: ICE-TCP connections accepted by the HTTPS listener
+    /// bound at `bound` are sent to the returned sender; its addresses are
+    /// advertised as ICE-TCP candidates too.
+    pub fn enable_one_port(
+        &mut self,
+        bound: SocketAddr,
+    ) -> tokio::sync::mpsc::Sender<tokio::net::TcpStream> {
+        let candidates = host_candidates(bound, &self.settings.announce, &self.interfaces);
+        self.one_port = Some((bound, candidates.clone()));
+        self.tcp.adopt(candidates)
     }
 
     /// The bound address of the ICE-TCP listener.
@@ -264,6 +285,11 @@ impl MediaEndpoints {
                     ));
                 }
             }
+        }
+        if let Some((bound, candidates)) = &mut self.one_port {
+            // Announced addresses apply to the HTTPS port too.
+            *candidates = host_candidates(*bound, &settings.announce, &self.interfaces);
+            self.tcp.set_one_port_candidates(candidates.clone());
         }
         Ok(())
     }

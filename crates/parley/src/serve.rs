@@ -21,6 +21,7 @@ use crate::ice::provider::{self, ProviderCache};
 use crate::ice::{BuiltinEndpoints, IceComposer, IceService};
 use crate::media::{MediaAddresses, MediaEndpoints};
 use crate::settings::{SettingsService, room_policy};
+use crate::tls::ReloadingCert;
 use crate::turn::{TurnService, TurnSettings};
 
 /// Runs the server until SIGINT or SIGTERM.
@@ -34,11 +35,27 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         crate::logging::set_level(settings.logging.level);
     }
 
-    let media = bind_media(&config, &base, &mut settings)?;
+    let mut media = bind_media(&config, &base, &mut settings)?;
     let listener = TcpListener::bind(config.http)
         .await
         .with_context(|| format!("cannot listen for HTTP on {}", config.http))?;
     let http = listener.local_addr()?;
+    // One-port mode: HTTPS and ICE-TCP on one listener.
+    let one_port = match &config.https {
+        Some((addr, files)) => {
+            let cert = ReloadingCert::load(files)?;
+            // WebSocket upgrades need HTTP/1.1.
+            let acceptor = cert.acceptor(&[b"http/1.1"])?;
+            tokio::spawn(cert.watch());
+            let https = TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen for HTTPS on {addr}"))?;
+            let bound = https.local_addr()?;
+            let handoff = media.enable_one_port(bound);
+            Some((https, bound, acceptor, handoff))
+        }
+        None => None,
+    };
 
     let turn = match &config.turn {
         Some(options) => Some(Arc::new(
@@ -68,7 +85,7 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         credential_ttl,
     ));
     let mut hub_config = HubConfig::new(media.candidates().to_vec(), rand::random());
-    hub_config.transport.tcp_candidates = media.tcp_candidates().to_vec();
+    hub_config.transport.tcp_candidates = media.tcp_candidates();
     hub_config.rooms = room_policy(&settings);
     hub_config.ice_servers = composer.clone();
     let arrivals = Arrivals::default();
@@ -131,6 +148,15 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         turn: turn.clone(),
         services,
     });
+    if let Some((https, bound, acceptor, handoff)) = one_port {
+        tracing::info!("one-port mode: HTTPS and ICE-TCP on {bound}");
+        tokio::spawn(crate::one_port::serve(
+            https,
+            acceptor,
+            app.clone(),
+            handoff,
+        ));
+    }
     axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),
@@ -172,7 +198,7 @@ fn describe_media(media: &MediaEndpoints) -> String {
     let tcp = match media.tcp_local_addr() {
         Some(local) => format!(
             "; ICE-TCP {local}, advertised as {}",
-            show_addrs(media.tcp_candidates())
+            show_addrs(&media.tcp_candidates())
         ),
         None => String::new(),
     };

@@ -339,26 +339,13 @@ fn relay_ips(settings: &TurnSettings) -> anyhow::Result<Vec<IpAddr>> {
     Ok(ips)
 }
 
+/// TURN's TLS acceptor: the certificate files, reloaded when they change
+/// (no ALPN: TURN clients do not ask for one).
 fn tls_acceptor(files: &TlsFiles) -> anyhow::Result<TlsAcceptor> {
-    use rustls::pki_types::pem::PemObject;
-    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&files.cert)
-        .with_context(|| format!("cannot read the TLS certificate {}", files.cert.display()))?
-        .collect::<Result<_, _>>()
-        .with_context(|| format!("invalid PEM in {}", files.cert.display()))?;
-    if certs.is_empty() {
-        bail!("no certificate in {}", files.cert.display());
-    }
-    let key = PrivateKeyDer::from_pem_file(&files.key)
-        .with_context(|| format!("cannot read the TLS private key {}", files.key.display()))?;
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .context("TLS protocol versions")?
-        .with_no_client_auth()
-        .with_single_cert(certs, key)
-        .context("the TLS certificate and key do not match")?;
-    Ok(TlsAcceptor::from(Arc::new(config)))
+    let cert = crate::tls::ReloadingCert::load(files)?;
+    let acceptor = cert.acceptor(&[])?;
+    tokio::spawn(cert.watch());
+    Ok(acceptor)
 }
 
 /// Now, as an instant and as unix seconds.

@@ -1,0 +1,139 @@
+//! One-port mode: HTTPS (the web client, the API and the signaling
+//! WebSocket) and ICE-TCP media share one TCP port, usually 443, so a
+//! participant whose network lets only HTTPS out still joins with media.
+//! Each connection is told apart by its first bytes: a TLS record (`0x16`)
+//! is HTTPS; an RFC 4571 frame holding a STUN message (two length bytes,
+//! then a STUN header with its magic cookie) is ICE-TCP and goes to the
+//! SFU's ICE-TCP connections; anything else is closed.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::connect_info::ConnectInfo;
+use hyper_util::rt::TokioIo;
+use hyper_util::service::TowerToHyperService;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+use tokio_rustls::TlsAcceptor;
+
+/// How long a connection may take to show its first bytes, and a TLS
+/// handshake to finish.
+const FIRST_BYTES: Duration = Duration::from_secs(10);
+
+/// What a connection's first bytes say it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A TLS ClientHello: HTTPS or WSS.
+    Tls,
+    /// An RFC 4571 frame holding STUN: ICE-TCP.
+    IceTcp,
+    /// Neither (yet, with fewer bytes than needed; or at all).
+    Unknown,
+}
+
+/// Classifies the first bytes of a connection (at least 10 are needed for
+/// ICE-TCP, 1 for TLS).
+pub fn classify(first: &[u8]) -> Kind {
+    match first {
+        [0x16, ..] => Kind::Tls,
+        [_, _, t, _, _, _, 0x21, 0x12, 0xA4, 0x42, ..] if *t < 4 => Kind::IceTcp,
+        _ => Kind::Unknown,
+    }
+}
+
+/// Accepts connections on `listener` until the task is dropped: HTTPS is
+/// served with `app`, ICE-TCP handed to `ice_tcp`.
+pub async fn serve(
+    listener: TcpListener,
+    tls: TlsAcceptor,
+    app: Router,
+    ice_tcp: mpsc::Sender<TcpStream>,
+) {
+    loop {
+        let (stream, remote) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(e) => {
+                tracing::warn!("HTTPS accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let remote = SocketAddr::new(remote.ip().to_canonical(), remote.port());
+        let (tls, app, ice_tcp) = (tls.clone(), app.clone(), ice_tcp.clone());
+        tokio::spawn(async move {
+            match tokio::time::timeout(FIRST_BYTES, first_bytes(&stream)).await {
+                Ok(Kind::Tls) => https(stream, remote, tls, app).await,
+                Ok(Kind::IceTcp) => {
+                    let _ = ice_tcp.send(stream).await;
+                }
+                Ok(Kind::Unknown) => tracing::debug!(%remote, "neither TLS nor ICE-TCP; closed"),
+                Err(_) => tracing::debug!(%remote, "sent nothing; closed"),
+            }
+        });
+    }
+}
+
+/// Peeks until the first bytes tell what the connection is, or it ends.
+async fn first_bytes(stream: &TcpStream) -> Kind {
+    let mut buf = [0u8; 10];
+    let mut last = 0;
+    loop {
+        let n = match stream.peek(&mut buf).await {
+            Ok(0) | Err(_) => return Kind::Unknown,
+            Ok(n) => n,
+        };
+        let kind = classify(&buf[..n]);
+        if kind != Kind::Unknown || n == buf.len() {
+            return kind;
+        }
+        if n == last {
+            // Nothing new arrived yet: peek returns at once while data is
+            // waiting, so wait for more before looking again.
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        last = n;
+    }
+}
+
+/// Completes the TLS handshake and serves HTTP/1.1 (with WebSocket upgrades).
+async fn https(stream: TcpStream, remote: SocketAddr, tls: TlsAcceptor, app: Router) {
+    let stream = match tokio::time::timeout(FIRST_BYTES, tls.accept(stream)).await {
+        Ok(Ok(stream)) => stream,
+        Ok(Err(e)) => {
+            tracing::debug!(%remote, "TLS handshake failed: {e}");
+            return;
+        }
+        Err(_) => {
+            tracing::debug!(%remote, "TLS handshake timed out");
+            return;
+        }
+    };
+    let service = TowerToHyperService::new(app.layer(axum::Extension(ConnectInfo(remote))));
+    let served = hyper::server::conn::http1::Builder::new()
+        .serve_connection(TokioIo::new(stream), service)
+        .with_upgrades()
+        .await;
+    if let Err(e) = served {
+        tracing::debug!(%remote, "HTTPS connection ended: {e}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn first_bytes_tell_tls_from_ice_tcp() {
+        assert_eq!(classify(&[0x16, 0x03, 0x01]), Kind::Tls);
+        let check = [0, 20, 0, 1, 0, 0, 0x21, 0x12, 0xA4, 0x42];
+        assert_eq!(classify(&check), Kind::IceTcp);
+        assert_eq!(classify(&check[..9]), Kind::Unknown, "not enough bytes yet");
+        assert_eq!(classify(b"GET / HTTP/1.1\r\n"), Kind::Unknown);
+        // Plain STUN without the RFC 4571 length is TURN over TCP, not ICE-TCP.
+        assert_eq!(
+            classify(&[0, 1, 0, 0, 0x21, 0x12, 0xA4, 0x42, 0, 0]),
+            Kind::Unknown
+        );
+    }
+}

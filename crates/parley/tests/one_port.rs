@@ -1,0 +1,121 @@
+//! One-port mode against a real `parley serve`: HTTPS on the one port, the
+//! certificate reloaded when its files change, ICE-TCP handed over to the
+//! SFU, and anything else closed.
+
+#![allow(clippy::unwrap_used)] // test code: a panic is a failed test
+
+mod support;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use support::start_parley_logged;
+
+fn make_cert(dir: &Path, name: &str) {
+    let made = Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt"])
+        .args(["ec_paramgen_curve:prime256v1", "-nodes", "-days", "1"])
+        .args(["-subj", &format!("/CN={name}")])
+        .args(["-addext", "subjectAltName=IP:127.0.0.1"])
+        .arg("-keyout")
+        .arg(dir.join("key.pem"))
+        .arg("-out")
+        .arg(dir.join("cert.pem"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("openssl (scripts/install-test-deps installs it)");
+    assert!(made.success(), "openssl could not make a test certificate");
+}
+
+#[tokio::test]
+async fn https_and_ice_tcp_share_one_port_and_the_certificate_is_reloaded() {
+    let dir = std::env::temp_dir().join(format!("parley-one-port-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    make_cert(&dir, "first");
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let data = dir.join("data");
+    let (_server, rest, log) = start_parley_logged(
+        &[
+            "serve",
+            "--http",
+            "127.0.0.1:0",
+            "--https",
+            "127.0.0.1:0",
+            "--tls-cert",
+            cert.to_str().unwrap(),
+            "--tls-key",
+            key.to_str().unwrap(),
+            "--media-port",
+            "0",
+            "--no-turn",
+            "--log",
+            "debug",
+            "--data-dir",
+            data.to_str().unwrap(),
+        ],
+        "one-port mode: HTTPS and ICE-TCP on ",
+    );
+    let addr: std::net::SocketAddr = rest.trim().parse().unwrap();
+    let client = reqwest::Client::builder()
+        .danger_accept_invalid_certs(true)
+        .build()
+        .unwrap();
+    let health = client
+        .get(format!("https://{addr}/healthz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+
+    // The one port is advertised as an ICE-TCP candidate too.
+    let ready = log.wait_for("ready:", Duration::from_secs(5)).unwrap();
+    assert!(ready.contains(&format!("{addr}")), "{ready}");
+
+    // An RFC 4571 frame holding STUN goes to ICE-TCP; a check for no
+    // participant closes the connection.
+    let mut ice = TcpStream::connect(addr).unwrap();
+    ice.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut check = vec![0, 20, 0, 1, 0, 0, 0x21, 0x12, 0xA4, 0x42];
+    check.extend([7u8; 12]);
+    ice.write_all(&check).unwrap();
+    let mut buf = [0u8; 16];
+    assert_eq!(ice.read(&mut buf).unwrap(), 0, "closed without an answer");
+    assert!(
+        log.wait_for(
+            "ICE-TCP connection for no participant",
+            Duration::from_secs(5)
+        )
+        .is_some()
+    );
+
+    // Plain HTTP (neither TLS nor ICE-TCP) is closed too.
+    let mut plain = TcpStream::connect(addr).unwrap();
+    plain
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    plain
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    assert_eq!(plain.read(&mut buf).unwrap_or(0), 0);
+
+    // A renewed certificate is picked up without a restart.
+    std::thread::sleep(Duration::from_millis(1100)); // a new modification time
+    make_cert(&dir, "second");
+    assert!(
+        log.wait_for("TLS certificate", Duration::from_secs(25))
+            .is_some_and(|l| l.contains("loaded again")),
+        "{:?}",
+        log.lines()
+    );
+    let again = client
+        .get(format!("https://{addr}/healthz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 200);
+    let _ = std::fs::remove_dir_all(&dir);
+}
