@@ -1,21 +1,28 @@
 //! One-port mode: HTTPS (the web client, the API and the signaling
-//! WebSocket) and ICE-TCP media share one TCP port, usually 443, so a
-//! participant whose network lets only HTTPS out still joins with media.
-//! Each connection is told apart by its first bytes: a TLS record (`0x16`)
-//! is HTTPS; an RFC 4571 frame holding a STUN message (two length bytes,
-//! then a STUN header with its magic cookie) is ICE-TCP and goes to the
-//! SFU's ICE-TCP connections; anything else is closed.
+//! WebSocket), TURN over TLS and ICE-TCP media share one TCP port, usually
+//! 443, so a participant whose network lets only HTTPS out still joins with
+//! media. Each connection is told apart by its first bytes: a TLS record
+//! (`0x16`) is decrypted, and then a STUN message is TURN over TLS and
+//! anything else HTTP; an RFC 4571 frame holding a STUN message (two length
+//! bytes, then a STUN header with its magic cookie) is ICE-TCP and goes to
+//! the SFU's ICE-TCP connections; anything else is closed.
 
 use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::Router;
 use axum::extract::connect_info::ConnectInfo;
 use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio_rustls::TlsAcceptor;
+
+use crate::turn::TurnService;
 
 /// How long a connection may take to show its first bytes, and a TLS
 /// handshake to finish.
@@ -42,14 +49,19 @@ pub fn classify(first: &[u8]) -> Kind {
     }
 }
 
-/// Accepts connections on `listener` until the task is dropped: HTTPS is
-/// served with `app`, ICE-TCP handed to `ice_tcp`.
-pub async fn serve(
-    listener: TcpListener,
-    tls: TlsAcceptor,
-    app: Router,
-    ice_tcp: mpsc::Sender<TcpStream>,
-) {
+/// Where one-port connections go.
+#[derive(Clone)]
+pub struct Routes {
+    /// HTTPS and WSS.
+    pub app: Router,
+    /// ICE-TCP connections, for the SFU.
+    pub ice_tcp: mpsc::Sender<TcpStream>,
+    /// TURN over TLS, when the built-in TURN server runs.
+    pub turn: Option<Arc<TurnService>>,
+}
+
+/// Accepts connections on `listener` until the task is dropped.
+pub async fn serve(listener: TcpListener, tls: TlsAcceptor, routes: Routes) {
     loop {
         let (stream, remote) = match listener.accept().await {
             Ok(accepted) => accepted,
@@ -60,12 +72,12 @@ pub async fn serve(
             }
         };
         let remote = SocketAddr::new(remote.ip().to_canonical(), remote.port());
-        let (tls, app, ice_tcp) = (tls.clone(), app.clone(), ice_tcp.clone());
+        let (tls, routes) = (tls.clone(), routes.clone());
         tokio::spawn(async move {
             match tokio::time::timeout(FIRST_BYTES, first_bytes(&stream)).await {
-                Ok(Kind::Tls) => https(stream, remote, tls, app).await,
+                Ok(Kind::Tls) => tls_connection(stream, remote, tls, routes).await,
                 Ok(Kind::IceTcp) => {
-                    let _ = ice_tcp.send(stream).await;
+                    let _ = routes.ice_tcp.send(stream).await;
                 }
                 Ok(Kind::Unknown) => tracing::debug!(%remote, "neither TLS nor ICE-TCP; closed"),
                 Err(_) => tracing::debug!(%remote, "sent nothing; closed"),
@@ -96,9 +108,11 @@ async fn first_bytes(stream: &TcpStream) -> Kind {
     }
 }
 
-/// Completes the TLS handshake and serves HTTP/1.1 (with WebSocket upgrades).
-async fn https(stream: TcpStream, remote: SocketAddr, tls: TlsAcceptor, app: Router) {
-    let stream = match tokio::time::timeout(FIRST_BYTES, tls.accept(stream)).await {
+/// Completes the TLS handshake; then TURN over TLS or HTTP/1.1 (with
+/// WebSocket upgrades), by the first decrypted bytes.
+async fn tls_connection(stream: TcpStream, remote: SocketAddr, tls: TlsAcceptor, routes: Routes) {
+    let local = stream.local_addr().ok();
+    let mut stream = match tokio::time::timeout(FIRST_BYTES, tls.accept(stream)).await {
         Ok(Ok(stream)) => stream,
         Ok(Err(e)) => {
             tracing::debug!(%remote, "TLS handshake failed: {e}");
@@ -109,7 +123,29 @@ async fn https(stream: TcpStream, remote: SocketAddr, tls: TlsAcceptor, app: Rou
             return;
         }
     };
-    let service = TowerToHyperService::new(app.layer(axum::Extension(ConnectInfo(remote))));
+    let mut first = vec![0u8; 2048];
+    let n = match tokio::time::timeout(FIRST_BYTES, stream.read(&mut first)).await {
+        Ok(Ok(n)) if n > 0 => n,
+        _ => return,
+    };
+    first.truncate(n);
+    let is_stun = first.len() >= 8 && first[0] < 4 && first[4..8] == [0x21, 0x12, 0xA4, 0x42];
+    let stream = Prefixed {
+        first,
+        at: 0,
+        inner: stream,
+    };
+    if is_stun {
+        match (&routes.turn, local) {
+            (Some(turn), Some(local)) => {
+                let local = SocketAddr::new(local.ip().to_canonical(), local.port());
+                turn.serve_tls_stream(stream, remote, local).await;
+            }
+            _ => tracing::debug!(%remote, "TURN over TLS, but the built-in TURN server is off"),
+        }
+        return;
+    }
+    let service = TowerToHyperService::new(routes.app.layer(axum::Extension(ConnectInfo(remote))));
     let served = hyper::server::conn::http1::Builder::new()
         .serve_connection(TokioIo::new(stream), service)
         .with_upgrades()
@@ -119,9 +155,63 @@ async fn https(stream: TcpStream, remote: SocketAddr, tls: TlsAcceptor, app: Rou
     }
 }
 
+/// A stream whose first bytes were read already: they are read again first.
+struct Prefixed<S> {
+    first: Vec<u8>,
+    at: usize,
+    inner: S,
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Prefixed<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        if self.at < self.first.len() {
+            let n = (self.first.len() - self.at).min(buf.remaining());
+            let at = self.at;
+            buf.put_slice(&self.first[at..at + n]);
+            self.at += n;
+            return Poll::Ready(Ok(()));
+        }
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Prefixed<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, data)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn bytes_read_ahead_are_read_again_first() {
+        let mut s = Prefixed {
+            first: b"GET ".to_vec(),
+            at: 0,
+            inner: &b"/ HTTP/1.1"[..],
+        };
+        let mut all = String::new();
+        s.read_to_string(&mut all).await.unwrap();
+        assert_eq!(all, "GET / HTTP/1.1");
+    }
 
     #[test]
     fn first_bytes_tell_tls_from_ice_tcp() {

@@ -68,7 +68,11 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
             credentials: service.credentials(),
             host: options.host.clone(),
             port: service.udp_addrs().first().map(SocketAddr::port),
-            tls_port: service.tls_addrs().first().map(SocketAddr::port),
+            // TURN over TLS on the one port reaches more networks than 5349.
+            tls_port: one_port
+                .as_ref()
+                .map(|(_, bound, ..)| bound.port())
+                .or_else(|| service.tls_addrs().first().map(SocketAddr::port)),
         }),
         _ => None,
     };
@@ -149,13 +153,20 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         services,
     });
     if let Some((https, bound, acceptor, handoff)) = one_port {
-        tracing::info!("one-port mode: HTTPS and ICE-TCP on {bound}");
-        tokio::spawn(crate::one_port::serve(
-            https,
-            acceptor,
-            app.clone(),
-            handoff,
-        ));
+        tracing::info!(
+            "one-port mode on {bound} (HTTPS, ICE-TCP{})",
+            if turn.is_some() {
+                ", TURN over TLS"
+            } else {
+                ""
+            }
+        );
+        let routes = crate::one_port::Routes {
+            app: app.clone(),
+            ice_tcp: handoff,
+            turn: turn.clone(),
+        };
+        tokio::spawn(crate::one_port::serve(https, acceptor, routes));
     }
     axum::serve(
         listener,

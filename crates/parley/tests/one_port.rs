@@ -1,6 +1,7 @@
 //! One-port mode against a real `parley serve`: HTTPS on the one port, the
 //! certificate reloaded when its files change, ICE-TCP handed over to the
-//! SFU, and anything else closed.
+//! SFU, TURN over TLS relaying for coturn's `turnutils_uclient`, and
+//! anything else closed.
 
 #![allow(clippy::unwrap_used)] // test code: a panic is a failed test
 
@@ -12,7 +13,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use support::start_parley_logged;
+use support::{Process, start_parley_logged};
 
 fn make_cert(dir: &Path, name: &str) {
     let made = Command::new("openssl")
@@ -31,35 +32,41 @@ fn make_cert(dir: &Path, name: &str) {
     assert!(made.success(), "openssl could not make a test certificate");
 }
 
+/// Starts `parley serve` in one-port mode with a fresh certificate in `dir`
+/// and `extra` arguments; returns the process, the one port and the log.
+fn start_one_port(
+    dir: &Path,
+    extra: &[&str],
+) -> (Process, std::net::SocketAddr, support::Log, String) {
+    std::fs::create_dir_all(dir).unwrap();
+    make_cert(dir, "first");
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let data = dir.join("data");
+    let mut args = vec![
+        "serve",
+        "--http",
+        "127.0.0.1:0",
+        "--https",
+        "127.0.0.1:0",
+        "--tls-cert",
+        cert.to_str().unwrap(),
+        "--tls-key",
+        key.to_str().unwrap(),
+        "--media-port",
+        "0",
+        "--data-dir",
+        data.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    let (server, rest, log) = start_parley_logged(&args, "one-port mode on ");
+    let addr = rest.split_whitespace().next().unwrap().parse().unwrap();
+    (server, addr, log, rest)
+}
+
 #[tokio::test]
 async fn https_and_ice_tcp_share_one_port_and_the_certificate_is_reloaded() {
     let dir = std::env::temp_dir().join(format!("parley-one-port-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    make_cert(&dir, "first");
-    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
-    let data = dir.join("data");
-    let (_server, rest, log) = start_parley_logged(
-        &[
-            "serve",
-            "--http",
-            "127.0.0.1:0",
-            "--https",
-            "127.0.0.1:0",
-            "--tls-cert",
-            cert.to_str().unwrap(),
-            "--tls-key",
-            key.to_str().unwrap(),
-            "--media-port",
-            "0",
-            "--no-turn",
-            "--log",
-            "debug",
-            "--data-dir",
-            data.to_str().unwrap(),
-        ],
-        "one-port mode: HTTPS and ICE-TCP on ",
-    );
-    let addr: std::net::SocketAddr = rest.trim().parse().unwrap();
+    let (_server, addr, log, _) = start_one_port(&dir, &["--no-turn", "--log", "debug"]);
     let client = reqwest::Client::builder()
         .danger_accept_invalid_certs(true)
         .build()
@@ -117,5 +124,73 @@ async fn https_and_ice_tcp_share_one_port_and_the_certificate_is_reloaded() {
         .await
         .unwrap();
     assert_eq!(again.status(), 200);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn coturn_client_relays_over_tls_on_the_one_port() {
+    let dir = std::env::temp_dir().join(format!("parley-one-port-turn-{}", std::process::id()));
+    let (_server, addr, _log, rest) = start_one_port(
+        &dir,
+        &[
+            "--turn-port",
+            "0",
+            "--turn-tls-port",
+            "0",
+            "--turn-relay-ip",
+            "127.0.0.1",
+            "--turn-allow-peer",
+            "127.0.0.1/32",
+            "--turn-secret",
+            "one-port-secret",
+        ],
+    );
+    assert!(rest.contains("TURN over TLS"), "{rest}");
+    let peer_port = std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let _peer = Process(
+        Command::new("turnutils_peer")
+            .args(["-L", "127.0.0.1", "-p", &peer_port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("turnutils_peer (Debian's coturn; scripts/install-test-deps installs it)"),
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let out = Command::new("timeout")
+        .args(["60", "turnutils_uclient", "-t", "-S"])
+        .args(["-u", "someone", "-W", "one-port-secret"])
+        .args(["-p", &addr.port().to_string()])
+        .args(["-e", "127.0.0.1", "-r", &peer_port.to_string()])
+        .args([
+            "-m",
+            "2",
+            "-n",
+            "200",
+            "-z",
+            "5",
+            "-l",
+            "170",
+            "-c",
+            "127.0.0.1",
+        ])
+        .output()
+        .expect("turnutils_uclient");
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    let field = |key: &str| -> u64 {
+        text.rsplit(key)
+            .next()
+            .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0)
+    };
+    let (sent, received) = (field("tot_send_msgs="), field("tot_recv_msgs="));
+    eprintln!("TURN over TLS on the one port: sent {sent}, received {received}");
+    assert_eq!(sent, 400, "uclient sent all its messages:\n{text}");
+    assert_eq!(received, sent, "every message came back:\n{text}");
     let _ = std::fs::remove_dir_all(&dir);
 }

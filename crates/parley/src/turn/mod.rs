@@ -83,6 +83,8 @@ pub struct TurnService {
     acceptors: Vec<tokio::task::JoinHandle<()>>,
     inboxes: Arc<Vec<WorkerInbox>>,
     allow_peers: Vec<Cidr>,
+    /// Round robin over the workers for connections handed over.
+    next_adopted: std::sync::atomic::AtomicUsize,
 }
 
 /// A snapshot of the service's counters.
@@ -231,7 +233,17 @@ impl TurnService {
             acceptors,
             inboxes,
             allow_peers: settings.allow_peers.clone(),
+            next_adopted: std::sync::atomic::AtomicUsize::new(0),
         })
+    }
+
+    /// Serves a TURN-over-TLS connection another listener accepted and
+    /// decrypted (one-port mode); returns when it ends.
+    pub async fn serve_tls_stream<S>(&self, stream: S, client: SocketAddr, server: SocketAddr)
+    where
+        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+    {
+        stream::adopt(stream, client, server, &self.inboxes, &self.next_adopted).await;
     }
 
     /// UDP listening addresses.

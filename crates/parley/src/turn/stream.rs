@@ -87,6 +87,29 @@ pub async fn serve(
     }
 }
 
+/// Serves one TURN-over-TLS connection accepted elsewhere (one-port mode),
+/// on the next worker.
+pub(crate) async fn adopt<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: S,
+    client: SocketAddr,
+    server: SocketAddr,
+    workers: &[WorkerInbox],
+    next: &AtomicUsize,
+) {
+    let Some(worker) = workers
+        .get(next.fetch_add(1, Ordering::Relaxed) % workers.len().max(1))
+        .cloned()
+    else {
+        return;
+    };
+    let tuple = FiveTuple {
+        client,
+        server,
+        transport: Transport::Tls,
+    };
+    connection(stream, tuple, worker).await;
+}
+
 async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
     stream: S,
     tuple: FiveTuple,
