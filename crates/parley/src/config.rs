@@ -32,6 +32,20 @@ pub struct ServeArgs {
     /// --tls-key (reloaded when the files change).
     #[arg(long, env = "PARLEY_HTTPS", value_name = "ADDR:PORT")]
     pub https: Option<SocketAddr>,
+    /// With --https: get the certificate for this host name from an ACME CA
+    /// (Let's Encrypt), answering HTTP-01 challenges on --http (which the CA
+    /// reaches on port 80), instead of --tls-cert/--tls-key.
+    #[arg(long, env = "PARLEY_ACME_DOMAIN", value_name = "NAME")]
+    pub acme_domain: Option<String>,
+    /// Contact e-mail for the ACME CA.
+    #[arg(long, env = "PARLEY_ACME_EMAIL", value_name = "ADDRESS")]
+    pub acme_email: Option<String>,
+    /// The ACME CA's directory URL [default: Let's Encrypt].
+    #[arg(long, env = "PARLEY_ACME_DIRECTORY", value_name = "URL")]
+    pub acme_directory: Option<String>,
+    /// Extra root certificate (PEM) trusted for the ACME CA's own HTTPS (a private or test CA).
+    #[arg(long, env = "PARLEY_ACME_CA_ROOT", value_name = "FILE")]
+    pub acme_ca_root: Option<PathBuf>,
     /// UDP port for all media [default: 10000].
     #[arg(long, env = "PARLEY_MEDIA_PORT", value_name = "PORT")]
     pub media_port: Option<u16>,
@@ -113,6 +127,10 @@ pub struct ServeArgs {
 struct FileConfig {
     http: Option<SocketAddr>,
     https: Option<SocketAddr>,
+    acme_domain: Option<String>,
+    acme_email: Option<String>,
+    acme_directory: Option<String>,
+    acme_ca_root: Option<PathBuf>,
     media_port: Option<u16>,
     media_bind: Option<IpAddr>,
     data_dir: Option<PathBuf>,
@@ -153,6 +171,8 @@ pub struct ServeConfig {
     pub turn: Option<TurnOptions>,
     /// One-port mode: the HTTPS address and the certificate.
     pub https: Option<(SocketAddr, TlsFiles)>,
+    /// Certificates from an ACME CA (the files are then in the data directory).
+    pub acme: Option<crate::acme::AcmeOptions>,
 }
 
 /// The built-in TURN server's settings in `parley serve`.
@@ -225,19 +245,49 @@ impl ServeConfig {
         if !(2..=60).contains(&max_room_members) {
             bail!("max_room_members must be between 2 and 60, got {max_room_members}");
         }
+        let acme = match args.acme_domain.clone().or(file.acme_domain) {
+            Some(domain) => {
+                if domain.is_empty() || domain.parse::<IpAddr>().is_ok() || !domain.contains('.') {
+                    bail!(
+                        "acme_domain must be a host name such as meet.example.org, got {domain:?}"
+                    );
+                }
+                Some(crate::acme::AcmeOptions {
+                    domain,
+                    email: args.acme_email.clone().or(file.acme_email),
+                    directory: args
+                        .acme_directory
+                        .clone()
+                        .or(file.acme_directory)
+                        .unwrap_or_else(|| crate::acme::LETS_ENCRYPT.to_owned()),
+                    ca_root: args.acme_ca_root.clone().or(file.acme_ca_root),
+                })
+            }
+            None => None,
+        };
         let tls_files = match (
             args.tls_cert.clone().or(file.tls_cert.clone()),
             args.tls_key.clone().or(file.tls_key.clone()),
+            &acme,
         ) {
-            (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
-            (None, None) => None,
+            (Some(_), _, Some(_)) | (_, Some(_), Some(_)) => {
+                bail!("give either tls_cert and tls_key or acme_domain, not both")
+            }
+            (None, None, Some(_)) => Some(crate::acme::files(&data_dir)),
+            (Some(cert), Some(key), None) => Some(TlsFiles { cert, key }),
+            (None, None, None) => None,
             _ => bail!("TLS needs both tls_cert and tls_key"),
         };
         let https = match (args.https.or(file.https), &tls_files) {
             (Some(addr), Some(files)) => Some((addr, files.clone())),
-            (Some(_), None) => bail!("https (one-port mode) needs tls_cert and tls_key"),
+            (Some(_), None) => {
+                bail!("https (one-port mode) needs tls_cert and tls_key, or acme_domain")
+            }
             (None, _) => None,
         };
+        if acme.is_some() && https.is_none() {
+            bail!("acme_domain is for one-port mode: give https too (e.g. 0.0.0.0:443)");
+        }
         let turn_enabled = !args.no_turn && file.turn.unwrap_or(true);
         let turn = if turn_enabled {
             let tls = tls_files.clone().map(|files| {
@@ -290,6 +340,7 @@ impl ServeConfig {
             max_room_members,
             turn,
             https,
+            acme,
         })
     }
 }
@@ -346,6 +397,67 @@ mod tests {
         assert_eq!(turn.port, 3478);
         assert!(turn.tls.is_none());
         assert_eq!(turn.relay_ports, 49152..=65535);
+    }
+
+    #[test]
+    fn one_port_mode_needs_a_certificate_from_files_or_acme() {
+        let https = Some("0.0.0.0:443".parse().unwrap());
+        let err = ServeConfig::resolve(&ServeArgs {
+            https,
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert!(err.to_string().contains("acme_domain"), "{err}");
+        let files = ServeConfig::resolve(&ServeArgs {
+            https,
+            tls_cert: Some("c.pem".into()),
+            tls_key: Some("k.pem".into()),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(files.https.unwrap().1.cert, PathBuf::from("c.pem"));
+        let acme = ServeConfig::resolve(&ServeArgs {
+            https,
+            acme_domain: Some("meet.example.org".into()),
+            data_dir: Some("/var/lib/parley".into()),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(
+            acme.https.unwrap().1.cert,
+            PathBuf::from("/var/lib/parley/acme/cert.pem")
+        );
+        assert_eq!(acme.acme.unwrap().directory, crate::acme::LETS_ENCRYPT);
+        for (args, says) in [
+            (
+                ServeArgs {
+                    acme_domain: Some("meet.example.org".into()),
+                    ..Default::default()
+                },
+                "give https too",
+            ),
+            (
+                ServeArgs {
+                    https,
+                    acme_domain: Some("203.0.113.7".into()),
+                    ..Default::default()
+                },
+                "host name",
+            ),
+            (
+                ServeArgs {
+                    https,
+                    acme_domain: Some("meet.example.org".into()),
+                    tls_cert: Some("c.pem".into()),
+                    tls_key: Some("k.pem".into()),
+                    ..Default::default()
+                },
+                "not both",
+            ),
+        ] {
+            let err = ServeConfig::resolve(&args).unwrap_err();
+            assert!(err.to_string().contains(says), "{err}");
+        }
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The `parley` binary's pieces: command line, configuration, the async
 //! drivers around the sans-IO cores, and the HTTP/WebSocket front.
 
+pub mod acme;
 pub mod admin_cli;
 pub mod auth;
 pub mod batch;

@@ -35,6 +35,11 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         crate::logging::set_level(settings.logging.level);
     }
 
+    let acme_challenges = crate::acme::Challenges::default();
+    if let Some(acme) = &config.acme {
+        // A stand-in until the CA issues the real one.
+        crate::acme::ensure_certificate(&crate::acme::files(&config.data_dir), &acme.domain)?;
+    }
     let mut media = bind_media(&config, &base, &mut settings)?;
     let listener = TcpListener::bind(config.http)
         .await
@@ -119,6 +124,7 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         db: db.clone(),
         auth: Auth::new(setup.clone()),
         settings: SettingsService::new(db, base, settings_tx, handle.clone()),
+        acme: acme_challenges.clone(),
         ice: IceService {
             composer,
             provider: provider_cache,
@@ -167,6 +173,14 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
             turn: turn.clone(),
         };
         tokio::spawn(crate::one_port::serve(https, acceptor, routes));
+    }
+    if let Some(acme) = config.acme.clone() {
+        tokio::spawn(crate::acme::run(
+            acme,
+            crate::acme::files(&config.data_dir),
+            config.data_dir.clone(),
+            acme_challenges,
+        ));
     }
     axum::serve(
         listener,

@@ -9,29 +9,9 @@ mod support;
 
 use std::process::{Command, Stdio};
 
-use support::{Process, start_parley};
+use support::{Process, free_udp_port, require, start_parley};
 
 const SECRET: &str = "interop-secret";
-
-fn require(tool: &str) {
-    let found = Command::new("sh")
-        .args(["-c", &format!("command -v {tool}")])
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(
-        found,
-        "{tool} is missing: it comes with Debian's coturn package (scripts/install-test-deps installs it)"
-    );
-}
-
-fn free_udp_port() -> u16 {
-    std::net::UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 struct Lab {
     _turn: Process,

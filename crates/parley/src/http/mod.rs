@@ -32,6 +32,8 @@ pub struct Services {
     pub settings: SettingsService,
     /// ICE servers and the connectivity check.
     pub ice: IceService,
+    /// ACME HTTP-01 challenges in progress.
+    pub acme: crate::acme::Challenges,
 }
 
 /// What request handlers share.
@@ -53,6 +55,7 @@ pub fn app(state: AppState) -> Router {
         .route("/assets/{*path}", get(asset))
         .route("/favicon.ico", get(|| page("favicon.svg")))
         .route("/healthz", get(healthz))
+        .route("/.well-known/acme-challenge/{token}", get(acme_challenge))
         .route("/metrics", get(metrics))
         .route("/ws", get(ws::upgrade))
         .route("/login", get(|| page("login.html")))
@@ -63,6 +66,19 @@ pub fn app(state: AppState) -> Router {
         .fallback(not_found)
         .layer(axum::middleware::map_response(security_headers))
         .with_state(state)
+}
+
+/// An ACME CA fetching the answer to an HTTP-01 challenge.
+async fn acme_challenge(
+    State(state): State<AppState>,
+    axum::extract::Path(token): axum::extract::Path<String>,
+) -> axum::response::Response {
+    match state.services.acme.answer(&token) {
+        Some(answer) => {
+            ([(header::CONTENT_TYPE, "application/octet-stream")], answer).into_response()
+        }
+        None => axum::http::StatusCode::NOT_FOUND.into_response(),
+    }
 }
 
 async fn healthz() -> impl IntoResponse {
