@@ -165,6 +165,14 @@ const CASES = [
     name: '(e) only TCP 443 allowed (one-port mode)',
     sites: ['only443', 'only443', 'only443'],
     https: true,
+    // Both reach the one port: ICE-TCP, or TURN over TLS (turns: names 443).
+    expect: (p) => (iceTcp(p) || p.relayProtocol === 'tls' ? null : 'ICE-TCP or TURN over TLS on port 443'),
+  },
+  {
+    name: '(e) only TCP 443 allowed, no TURN offered',
+    sites: ['only443', 'only443', 'only443'],
+    https: true,
+    initScript: `(${noIceServers.toString()})()`,
     expect: (p) => (iceTcp(p) ? null : 'ICE-TCP on port 443'),
   },
   {

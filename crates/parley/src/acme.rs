@@ -3,12 +3,13 @@
 //! plain HTTP listener (`/.well-known/acme-challenge/{token}`; the CA asks
 //! on port 80 of the host name, so `--http` must be reachable there).
 //!
-//! The certificate and key live in `{data_dir}/acme/` and are the files the
-//! HTTPS listener reloads when they change. Until the first certificate
-//! arrives a self-signed one stands in. A certificate is renewed when it is
-//! 60 days old (ACME certificates last 90); a failed attempt is tried again
-//! after ten minutes, then less often, while the old certificate keeps
-//! serving.
+//! The certificate and key live in `{data_dir}/acme/` (readable by this
+//! user only) and are the files the HTTPS listener reloads when they
+//! change. Until the first certificate arrives a self-signed one stands in.
+//! A certificate is renewed when it is 60 days old (ACME certificates last
+//! 90) or came from another CA directory or for another name; a failed
+//! attempt (or one with no answer within 5 minutes) is tried again after
+//! ten minutes, then less often, while the old certificate keeps serving.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -31,6 +32,8 @@ const RENEW_AFTER: Duration = Duration::from_secs(60 * 86_400);
 const CHECK_EVERY: Duration = Duration::from_secs(12 * 3600);
 /// First wait after a failed attempt; doubles up to [`CHECK_EVERY`].
 const RETRY_FIRST: Duration = Duration::from_secs(600);
+/// One whole attempt (account, order, validation, issuance) may take this long.
+const ATTEMPT_LIMIT: Duration = Duration::from_secs(300);
 
 /// Where certificates come from.
 #[derive(Debug, Clone)]
@@ -69,6 +72,27 @@ impl Challenges {
     }
 }
 
+/// Closes the challenges it opened when dropped, however the attempt ends.
+struct OpenChallenges<'a> {
+    challenges: &'a Challenges,
+    tokens: Vec<String>,
+}
+
+impl OpenChallenges<'_> {
+    fn open(&mut self, token: String, answer: String) {
+        self.challenges.open(token.clone(), answer);
+        self.tokens.push(token);
+    }
+}
+
+impl Drop for OpenChallenges<'_> {
+    fn drop(&mut self) {
+        for token in &self.tokens {
+            self.challenges.close(token);
+        }
+    }
+}
+
 /// The certificate files ACME keeps in `data_dir`.
 pub fn files(data_dir: &Path) -> TlsFiles {
     let dir = data_dir.join("acme");
@@ -82,27 +106,29 @@ fn placeholder_marker(files: &TlsFiles) -> PathBuf {
     files.cert.with_file_name("self-signed")
 }
 
-/// Makes a self-signed certificate for `domain` if there is no certificate
-/// yet, so HTTPS can start before the CA answers.
-pub fn ensure_certificate(files: &TlsFiles, domain: &str) -> anyhow::Result<()> {
-    if files.cert.exists() && files.key.exists() {
-        return Ok(());
-    }
-    if let Some(dir) = files.cert.parent() {
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    }
-    let made = rcgen::generate_simple_self_signed(vec![domain.to_owned()])
-        .context("cannot make a stand-in certificate")?;
-    write_files(files, &made.cert.pem(), &made.signing_key.serialize_pem())?;
-    std::fs::write(placeholder_marker(files), b"until the CA issues one\n")?;
-    Ok(())
+/// Names the CA and domain the certificate came from: another one (say, from
+/// a staging directory to production) is due at once.
+fn issued_for(files: &TlsFiles) -> PathBuf {
+    files.cert.with_file_name("issued-for")
 }
 
-/// Writes a certificate and key (the key readable by this user only).
-fn write_files(files: &TlsFiles, cert: &str, key: &str) -> anyhow::Result<()> {
+fn origin(options: &AcmeOptions) -> String {
+    format!("{} {}\n", options.directory, options.domain)
+}
+
+/// Creates the ACME directory, readable by this user only.
+fn private_dir(dir: &Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+        .with_context(|| format!("cannot restrict {}", dir.display()))
+}
+
+/// Writes `contents` to `path` through a temporary file, readable by this user only.
+fn write_private(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
-    let tmp = files.key.with_extension("pem.new");
+    let tmp = path.with_extension("new");
     let mut f = std::fs::OpenOptions::new()
         .write(true)
         .create(true)
@@ -110,17 +136,42 @@ fn write_files(files: &TlsFiles, cert: &str, key: &str) -> anyhow::Result<()> {
         .mode(0o600)
         .open(&tmp)
         .with_context(|| format!("cannot write {}", tmp.display()))?;
-    f.write_all(key.as_bytes())?;
-    std::fs::rename(&tmp, &files.key)?;
-    let tmp = files.cert.with_extension("pem.new");
-    std::fs::write(&tmp, cert).with_context(|| format!("cannot write {}", tmp.display()))?;
-    std::fs::rename(&tmp, &files.cert)?;
+    f.write_all(contents)?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// Makes a self-signed certificate for `domain` if there is no certificate
+/// yet, so HTTPS can start before the CA answers.
+pub fn ensure_certificate(files: &TlsFiles, domain: &str) -> anyhow::Result<()> {
+    if let Some(dir) = files.cert.parent() {
+        private_dir(dir)?;
+    }
+    if files.cert.exists() && files.key.exists() && crate::tls::ReloadingCert::load(files).is_ok() {
+        return Ok(());
+    }
+    // Missing, or a pair that does not load (a crash between writes): a
+    // stand-in, marked first so it is never taken for an issued one.
+    std::fs::write(placeholder_marker(files), b"until the CA issues one\n")?;
+    let made = rcgen::generate_simple_self_signed(vec![domain.to_owned()])
+        .context("cannot make a stand-in certificate")?;
+    write_files(files, &made.cert.pem(), &made.signing_key.serialize_pem())?;
     Ok(())
 }
 
-/// Whether the certificate should be (re)issued: a stand-in, or an old one.
-fn due(files: &TlsFiles) -> bool {
+/// Writes a certificate and key (the key readable by this user only).
+fn write_files(files: &TlsFiles, cert: &str, key: &str) -> anyhow::Result<()> {
+    write_private(&files.key, key.as_bytes())?;
+    write_private(&files.cert, cert.as_bytes())
+}
+
+/// Whether the certificate should be (re)issued: a stand-in, one from
+/// another CA or for another name, or an old one.
+fn due(files: &TlsFiles, options: &AcmeOptions) -> bool {
     if placeholder_marker(files).exists() {
+        return true;
+    }
+    if std::fs::read_to_string(issued_for(files)).ok() != Some(origin(options)) {
         return true;
     }
     let age = std::fs::metadata(&files.cert)
@@ -134,12 +185,23 @@ fn due(files: &TlsFiles) -> bool {
 pub async fn run(options: AcmeOptions, files: TlsFiles, data_dir: PathBuf, challenges: Challenges) {
     let mut retry = RETRY_FIRST;
     loop {
-        if !due(&files) {
+        if !due(&files, &options) {
             tokio::time::sleep(CHECK_EVERY).await;
             continue;
         }
         tracing::info!(domain = %options.domain, "asking {} for a certificate", options.directory);
-        match obtain(&options, &files, &data_dir, &challenges).await {
+        let attempt = tokio::time::timeout(
+            ATTEMPT_LIMIT,
+            obtain(&options, &files, &data_dir, &challenges),
+        )
+        .await
+        .unwrap_or_else(|_| {
+            Err(anyhow::anyhow!(
+                "no answer from the CA within {} s",
+                ATTEMPT_LIMIT.as_secs()
+            ))
+        });
+        match attempt {
             Ok(()) => {
                 tracing::info!(domain = %options.domain, "certificate issued; HTTPS uses it within seconds");
                 retry = RETRY_FIRST;
@@ -188,8 +250,9 @@ async fn account(options: &AcmeOptions, data_dir: &Path) -> anyhow::Result<Accou
         )
         .await
         .context("cannot create an ACME account")?;
+    // The account's private key: this user only.
     let text = serde_json::to_string(&(&options.directory, &credentials))?;
-    std::fs::write(&saved, text).with_context(|| format!("cannot write {}", saved.display()))?;
+    write_private(&saved, text.as_bytes())?;
     Ok(account)
 }
 
@@ -205,7 +268,10 @@ async fn obtain(
         .new_order(&NewOrder::new(&identifiers))
         .await
         .context("the CA refused the order")?;
-    let mut tokens = Vec::new();
+    let mut open = OpenChallenges {
+        challenges,
+        tokens: Vec::new(),
+    };
     let mut authorizations = order.authorizations();
     while let Some(authz) = authorizations.next().await {
         let mut authz = authz.context("cannot read an authorization")?;
@@ -217,12 +283,10 @@ async fn obtain(
         let mut challenge = authz
             .challenge(ChallengeType::Http01)
             .context("the CA offers no HTTP-01 challenge")?;
-        let token = challenge.token.clone();
-        challenges.open(
-            token.clone(),
+        open.open(
+            challenge.token.clone(),
             challenge.key_authorization().as_str().to_owned(),
         );
-        tokens.push(token);
         challenge
             .set_ready()
             .await
@@ -230,9 +294,7 @@ async fn obtain(
     }
     let retries = RetryPolicy::default().timeout(Duration::from_secs(120));
     let status = order.poll_ready(&retries).await;
-    for token in &tokens {
-        challenges.close(token);
-    }
+    drop(open);
     let status = status.context("the CA did not validate the challenge")?;
     if status != OrderStatus::Ready {
         bail!(
@@ -249,6 +311,10 @@ async fn obtain(
         .await
         .context("the CA did not issue the certificate")?;
     write_files(files, &cert, &key)?;
-    let _ = std::fs::remove_file(placeholder_marker(files));
-    Ok(())
+    std::fs::write(issued_for(files), origin(options))?;
+    match std::fs::remove_file(placeholder_marker(files)) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e).context("cannot remove the stand-in marker"),
+    }
 }

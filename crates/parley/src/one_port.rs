@@ -27,6 +27,12 @@ use crate::turn::TurnService;
 /// How long a connection may take to show its first bytes, and a TLS
 /// handshake to finish.
 const FIRST_BYTES: Duration = Duration::from_secs(10);
+/// How long a request's headers may take (also the wait for the next
+/// request on a kept-alive connection).
+const HEADER_READ: Duration = Duration::from_secs(30);
+/// Connections served at once, and from one IP address; more are closed.
+const MAX_CONNECTIONS: usize = 8192;
+const MAX_PER_ADDRESS: usize = 256;
 
 /// What a connection's first bytes say it is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,6 +68,9 @@ pub struct Routes {
 
 /// Accepts connections on `listener` until the task is dropped.
 pub async fn serve(listener: TcpListener, tls: TlsAcceptor, routes: Routes) {
+    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+    let per_address: Arc<std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>> =
+        Arc::default();
     loop {
         let (stream, remote) = match listener.accept().await {
             Ok(accepted) => accepted,
@@ -72,8 +81,38 @@ pub async fn serve(listener: TcpListener, tls: TlsAcceptor, routes: Routes) {
             }
         };
         let remote = SocketAddr::new(remote.ip().to_canonical(), remote.port());
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            tracing::debug!(%remote, "one port: {MAX_CONNECTIONS} connections open; refused");
+            continue;
+        };
+        let ip = remote.ip();
+        let admitted = per_address.lock().is_ok_and(|mut map| {
+            let n = map.entry(ip).or_default();
+            *n += 1;
+            *n <= MAX_PER_ADDRESS
+        });
+        let release = {
+            let per_address = per_address.clone();
+            move || {
+                if let Ok(mut map) = per_address.lock()
+                    && let Some(n) = map.get_mut(&ip)
+                {
+                    *n -= 1;
+                    if *n == 0 {
+                        map.remove(&ip);
+                    }
+                }
+            }
+        };
+        if !admitted {
+            tracing::debug!(%remote, "one port: {MAX_PER_ADDRESS} connections open from there; refused");
+            release();
+            continue;
+        }
         let (tls, routes) = (tls.clone(), routes.clone());
         tokio::spawn(async move {
+            let _slot = slot;
+            let _release = Release(Some(Box::new(release)));
             match tokio::time::timeout(FIRST_BYTES, first_bytes(&stream)).await {
                 Ok(Kind::Tls) => tls_connection(stream, remote, tls, routes).await,
                 Ok(Kind::IceTcp) => {
@@ -83,6 +122,17 @@ pub async fn serve(listener: TcpListener, tls: TlsAcceptor, routes: Routes) {
                 Err(_) => tracing::debug!(%remote, "sent nothing; closed"),
             }
         });
+    }
+}
+
+/// Runs a closure when dropped.
+struct Release(Option<Box<dyn FnOnce() + Send>>);
+
+impl Drop for Release {
+    fn drop(&mut self) {
+        if let Some(f) = self.0.take() {
+            f();
+        }
     }
 }
 
@@ -96,7 +146,9 @@ async fn first_bytes(stream: &TcpStream) -> Kind {
             Ok(n) => n,
         };
         let kind = classify(&buf[..n]);
-        if kind != Kind::Unknown || n == buf.len() {
+        // Neither TLS nor (with its third byte) an RFC 4571 STUN frame: done.
+        let hopeless = n >= 3 && buf[0] != 0x16 && buf[2] >= 4;
+        if kind != Kind::Unknown || n == buf.len() || hopeless {
             return kind;
         }
         if n == last {
@@ -145,14 +197,31 @@ async fn tls_connection(stream: TcpStream, remote: SocketAddr, tls: TlsAcceptor,
         }
         return;
     }
-    let service = TowerToHyperService::new(routes.app.layer(axum::Extension(ConnectInfo(remote))));
+    let app = routes
+        .app
+        .layer(axum::middleware::map_request(over_tls))
+        .layer(axum::Extension(ConnectInfo(remote)));
+    let service = TowerToHyperService::new(app);
     let served = hyper::server::conn::http1::Builder::new()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(HEADER_READ)
         .serve_connection(TokioIo::new(stream), service)
         .with_upgrades()
         .await;
     if let Err(e) = served {
         tracing::debug!(%remote, "HTTPS connection ended: {e}");
     }
+}
+
+/// Requests on the one port came over TLS that Parley terminated itself:
+/// they say so the way a TLS proxy would (secure cookies, https links), and
+/// a client's own `X-Forwarded-Proto` is not taken at its word.
+async fn over_tls(mut request: axum::extract::Request) -> axum::extract::Request {
+    request.headers_mut().insert(
+        "x-forwarded-proto",
+        axum::http::HeaderValue::from_static("https"),
+    );
+    request
 }
 
 /// A stream whose first bytes were read already: they are read again first.

@@ -50,7 +50,8 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         Some((addr, files)) => {
             let cert = ReloadingCert::load(files)?;
             // WebSocket upgrades need HTTP/1.1.
-            let acceptor = cert.acceptor(&[b"http/1.1"])?;
+            // (and TURN clients that ask for RFC 7443's ALPN).
+            let acceptor = cert.acceptor(&[b"http/1.1", b"stun.turn"])?;
             tokio::spawn(cert.watch());
             let https = TcpListener::bind(addr)
                 .await

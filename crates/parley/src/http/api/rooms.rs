@@ -63,13 +63,10 @@ fn connectivity(paths: &[Option<ConnectionReport>], media_port: Option<u16>) -> 
         *by_path.entry(p.path).or_default() += 1;
     }
     let reported: usize = by_path.values().sum();
-    let share = |n: usize| {
-        if reported == 0 {
-            0
-        } else {
-            (100 * n).div_ceil(reported)
-        }
-    };
+    // Rounded to the nearest percent for the words; the 20 % thresholds
+    // compare exactly (5 n >= reported).
+    let share = |n: usize| (100 * n + reported / 2).checked_div(reported).unwrap_or(0);
+    let fifth = |n: usize| n > 0 && 5 * n >= reported;
     let count = |paths: &[MediaPath]| {
         paths
             .iter()
@@ -81,18 +78,18 @@ fn connectivity(paths: &[Option<ConnectionReport>], media_port: Option<u16>) -> 
     let tls = count(&[MediaPath::TurnTls]);
     let tcp = count(&[MediaPath::Tcp, MediaPath::TurnTcp, MediaPath::TurnTls]);
     let relayed = count(&[MediaPath::TurnUdp, MediaPath::TurnTcp, MediaPath::TurnTls]);
-    if tls > 0 && share(tls) >= 20 {
+    if fifth(tls) {
         advice.push(format!(
             "{}% of participants are relayed over TLS: {port} and TURN over UDP and TCP are probably blocked on their networks.",
             share(tls)
         ));
-    } else if tcp > 0 && share(tcp) >= 20 {
+    } else if fifth(tcp) {
         advice.push(format!(
             "{}% of participants send media over TCP: {port} is probably blocked on their networks (or not forwarded to this server).",
             share(tcp)
         ));
     }
-    if relayed > 0 && share(relayed) >= 20 && count(&[MediaPath::TurnUdp]) == relayed {
+    if fifth(relayed) && count(&[MediaPath::TurnUdp]) == relayed {
         advice.push(format!(
             "{}% of participants are relayed through TURN over UDP although UDP works for them: check that the announced address and {port} reach this server.",
             share(relayed)
@@ -139,7 +136,7 @@ mod tests {
         );
         let advice = tls["advice"][0].as_str().unwrap();
         assert!(
-            advice.starts_with("34% of participants are relayed over TLS"),
+            advice.starts_with("33% of participants are relayed over TLS"),
             "{advice}"
         );
         assert!(advice.contains("UDP 10000"), "{advice}");
