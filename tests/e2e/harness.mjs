@@ -252,6 +252,26 @@ export async function receivedByParticipant(page) {
   });
 }
 
+/**
+ * Waits until every page decodes more than 10 new video frames from every
+ * other page (participant ids read afresh, so rejoined pages count), each
+ * within `ms`.
+ * @param {Array<{name: string, site?: string, page: import('playwright-core').Page}>} people
+ * @param {number} ms
+ * @param {string} what for the failure message, e.g. "after the cut"
+ */
+export async function decodeEachOther(people, ms, what) {
+  const ids = await Promise.all(people.map((p) => selfId(p.page)));
+  for (const [i, p] of people.entries()) {
+    const others = ids.filter((_, j) => j !== i);
+    const before = await receivedByParticipant(p.page);
+    await eventually(async () => {
+      const got = await receivedByParticipant(p.page);
+      return others.every((o) => (got[o]?.video ?? 0) > (before[o]?.video ?? 0) + 10);
+    }, ms, `${p.name}${p.site ? ` (${p.site})` : ''} to decode the others' video ${what}`);
+  }
+}
+
 /** The participant id a page's tile for `name` carries. */
 export async function participantIdByName(page, name) {
   return page.evaluate((wanted) => {

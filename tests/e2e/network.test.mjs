@@ -9,8 +9,8 @@
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  startServer, launchBrowser, newContext, waitForPrejoin, clickJoin, watchPage, roomName,
-  receivedByParticipant, eventually, selfId, selectedPaths, CHROMIUM, recordSignaling, signalingLog, sleep,
+  startServer, launchBrowser, newContext, openRoom, clickJoin, roomName, decodeEachOther,
+  receivedByParticipant, selfId, selectedPaths, CHROMIUM, recordSignaling, signalingLog, sleep,
 } from './harness.mjs';
 import { join } from 'node:path';
 import { Internet, unavailable, run } from './netns.mjs';
@@ -232,27 +232,11 @@ describe('connectivity matrix (network namespaces)', { skip: why ?? false }, () 
       const name = `P${i + 1}`;
       const context = await newContext(browsers[site].browser);
       await context.addInitScript(recordSignaling);
-      if (initScript) await context.addInitScript(initScript);
-      const page = await context.newPage();
-      const errors = watchPage(page, name);
-      await page.goto(`${base}/r/${room}`);
-      await waitForPrejoin(page);
+      const { page, errors } = await openRoom(browsers[site].browser, base, room, name, { initScript, context });
       await clickJoin(page, name);
       people.push({ name, site, page, errors, id: await selfId(page) });
     }
     return people;
-  }
-
-  /** Waits until every page decodes video from every other, each within `ms`. */
-  async function allDecode(people, ms, what) {
-    for (const p of people) {
-      const others = people.filter((o) => o !== p);
-      const before = await receivedByParticipant(p.page);
-      await eventually(async () => {
-        const got = await receivedByParticipant(p.page);
-        return others.every((o) => (got[o.id]?.video ?? 0) > (before[o.id]?.video ?? 0) + 10);
-      }, ms, `${p.name} (${p.site}) to decode the others' video ${what}`);
-    }
   }
 
   // 10 s: the WebSocket usually survives and ICE recovers by itself. 25 s:
@@ -262,7 +246,7 @@ describe('connectivity matrix (network namespaces)', { skip: why ?? false }, () 
   test(`a participant whose network is cut for ${seconds} s comes back without rejoining, and nobody saw them leave`, { timeout: 180_000 }, async (t) => {
     const base = `http://${SERVER_V4}:${server.port}`;
     const people = await joinFrom(t, ['direct', 'direct', 'cut'], roomName('cut'), base);
-    await allDecode(people, 45_000, 'before the cut');
+    await decodeEachOther(people, 45_000, 'before the cut');
     const [p1, p2, p3] = people;
     const net = inet.namespaces.find((n) => n.endsWith('-net'));
     run('ip', ['-n', net, 'link', 'set', 'n-cut', 'down']);
@@ -275,7 +259,7 @@ describe('connectivity matrix (network namespaces)', { skip: why ?? false }, () 
     run('ip', ['-n', net, 'link', 'set', 'n-cut', 'up']);
     console.log(`network of ${p3.name} cut for ${Date.now() - cutAt} ms`);
     assert.equal(later, during, `no video from ${p3.name} reached ${p1.name} while the link was down`);
-    await allDecode(people, 45_000, 'after the cut');
+    await decodeEachOther(people, 45_000, 'after the cut');
     assert.equal(await selfId(p3.page), p3.id, `${p3.name} is the same participant (no rejoin)`);
     const resumed = (await signalingLog(p3.page, { dir: 'out', type: 'resume' })).length;
     console.log(`${p3.name} ${resumed ? 'resumed on a new signaling connection' : 'kept its signaling connection'}; back in ${Date.now() - cutAt} ms after the cut began`);
@@ -295,13 +279,7 @@ describe('connectivity matrix (network namespaces)', { skip: why ?? false }, () 
       const base = c.https ? `https://${host}` : `http://${host}:${server.port}`;
       const browserArgs = c.https ? ['--ignore-certificate-errors'] : undefined;
       const people = await joinFrom(t, c.sites, roomName('matrix'), base, c.initScript, browserArgs);
-      for (const p of people) {
-        const others = people.filter((o) => o !== p);
-        await eventually(async () => {
-          const got = await receivedByParticipant(p.page);
-          return others.every((o) => got[o.id]?.video > 10);
-        }, 45_000, `${p.name} (${p.site}) to decode the others' video`);
-      }
+      await decodeEachOther(people, 45_000, 'in this network');
       const problems = [];
       const rows = [];
       for (const p of people) {

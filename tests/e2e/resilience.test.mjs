@@ -10,22 +10,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  startServer, launchBrowser, joinRoom, roomName, receivedByParticipant, eventually, selfId,
-  recordSignaling, signalingLog,
+  startServer, launchBrowser, joinRoom, roomName, eventually, selfId, recordSignaling, signalingLog,
+  decodeEachOther,
 } from './harness.mjs';
-
-/** Waits until every page decodes more video from every other than it had. */
-async function allDecode(people, ms, what) {
-  const ids = await Promise.all(people.map((p) => selfId(p.page)));
-  for (const [i, p] of people.entries()) {
-    const before = await receivedByParticipant(p.page);
-    const others = ids.filter((_, j) => j !== i);
-    await eventually(async () => {
-      const got = await receivedByParticipant(p.page);
-      return others.every((o) => (got[o]?.video ?? 0) > (before[o]?.video ?? 0) + 10);
-    }, ms, `${p.name} to decode the others' video ${what}`);
-  }
-}
 
 /** A TCP port free right now on 127.0.0.1. */
 function freePort() {
@@ -52,7 +39,7 @@ test('a page whose signaling connection drops resumes its place; the others neve
   for (const name of ['Ada', 'Grace', 'Lin']) {
     people.push(await joinRoom(chrome.browser, server.url, room, name, { initScript: recordSignaling }));
   }
-  await allDecode(people, 30_000, 'at first');
+  await decodeEachOther(people, 30_000, 'at first');
   const [ada, grace, lin] = people;
   const linId = await selfId(lin.page);
 
@@ -64,7 +51,7 @@ test('a page whose signaling connection drops resumes its place; the others neve
   assert.equal(await selfId(lin.page), linId, 'the same participant, not a new join');
   const resumes = await signalingLog(lin.page, { dir: 'out', type: 'resume' });
   assert.equal(resumes.length, 1, 'Lin resumed once');
-  await allDecode(people, 30_000, 'after Lin resumed');
+  await decodeEachOther(people, 30_000, 'after Lin resumed');
 
   for (const p of [ada, grace]) {
     const left = (await signalingLog(p.page, { dir: 'in', type: 'participant_left' })).filter((e) => e.msg.id === linId);
@@ -90,7 +77,7 @@ test('after a server restart, the pages rejoin the same room by themselves', { t
   });
   const room = roomName('restart');
   for (const name of ['Ada', 'Grace']) people.push(await joinRoom(chrome.browser, server.url, room, name));
-  await allDecode(people, 30_000, 'before the restart');
+  await decodeEachOther(people, 30_000, 'before the restart');
   const before = await Promise.all(people.map((p) => selfId(p.page)));
 
   await server.stop();
@@ -108,5 +95,5 @@ test('after a server restart, the pages rejoin the same room by themselves', { t
       return now.state === 'joined' && now.id && !before.includes(now.id) && now.room === room;
     }, 60_000, `${p.name} to be back in ${room} as a new participant`);
   }
-  await allDecode(people, 30_000, 'after the restart');
+  await decodeEachOther(people, 30_000, 'after the restart');
 });

@@ -517,19 +517,6 @@ pub enum MediaPath {
     TurnTls,
 }
 
-impl MediaPath {
-    /// In words, for people.
-    pub fn describe(self) -> &'static str {
-        match self {
-            MediaPath::Udp => "UDP",
-            MediaPath::Tcp => "ICE-TCP",
-            MediaPath::TurnUdp => "TURN over UDP",
-            MediaPath::TurnTcp => "TURN over TCP",
-            MediaPath::TurnTls => "TURN over TLS",
-        }
-    }
-}
-
 /// A client's report of its media path (`connection`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConnectionReport {

@@ -819,7 +819,7 @@ fn media_paths_reach_moderators_and_the_administrator_and_bad_ones_are_refused()
         )],
         "only the moderator hears it"
     );
-    let rooms = h.hub.rooms_with_paths();
+    let rooms = h.hub.rooms();
     let (_, members) = &rooms[0];
     let reported: Vec<_> = members
         .iter()

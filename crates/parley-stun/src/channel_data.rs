@@ -70,6 +70,15 @@ pub fn kind(buf: &[u8]) -> Kind {
     }
 }
 
+/// The STUN magic cookie (RFC 8489 §5), bytes 4–7 of every STUN message.
+pub const MAGIC_COOKIE: [u8; 4] = [0x21, 0x12, 0xA4, 0x42];
+
+/// Whether `buf` starts like a STUN message: a STUN first byte (RFC 7983)
+/// and the magic cookie (so at least 8 bytes are needed).
+pub fn starts_with_stun(buf: &[u8]) -> bool {
+    kind(buf) == Kind::Stun && buf.get(4..8) == Some(&MAGIC_COOKIE[..])
+}
+
 /// How long the next frame on a TCP or TLS stream is (RFC 8656 §12.5): a
 /// STUN message is its 20-byte header plus its length; ChannelData is its
 /// 4-byte header plus its length rounded up to a multiple of 4.

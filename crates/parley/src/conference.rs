@@ -193,12 +193,11 @@ impl Conference {
     /// to `arrivals`.
     pub fn new(
         hub: Hub,
-        media: MediaEndpoints,
+        mut media: MediaEndpoints,
         addresses: watch::Sender<MediaAddresses>,
         arrivals: Arrivals,
         store: Db,
     ) -> (Conference, ConferenceHandle) {
-        let mut media = media;
         let tcp_events = media
             .tcp()
             .take_events()
@@ -309,7 +308,7 @@ impl Conference {
             Command::Rooms(reply) => {
                 let rooms = self
                     .hub
-                    .rooms_with_paths()
+                    .rooms()
                     .into_iter()
                     .map(|(name, members)| (name.to_string(), members))
                     .collect();

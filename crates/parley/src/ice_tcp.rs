@@ -14,17 +14,19 @@
 
 use std::collections::HashMap;
 use std::io;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use parley_stun::channel_data::starts_with_stun;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Semaphore, mpsc, oneshot, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
 use crate::candidates::arrival_candidate;
+use crate::conn_limit::ConnLimit;
 
 /// How long a new connection may take to send its first frame.
 pub const FIRST_FRAME_TIMEOUT: Duration = Duration::from_secs(10);
@@ -111,8 +113,7 @@ struct Conn {
 #[derive(Clone)]
 struct Shared {
     events: mpsc::Sender<TcpEvent>,
-    slots: Arc<Semaphore>,
-    per_address: Arc<Mutex<HashMap<IpAddr, usize>>>,
+    limit: ConnLimit,
     next_id: Arc<AtomicU64>,
 }
 
@@ -140,8 +141,7 @@ impl Default for IceTcp {
             adopting: None,
             shared: Shared {
                 events: events_tx,
-                slots: Arc::new(Semaphore::new(MAX_CONNECTIONS)),
-                per_address: Arc::default(),
+                limit: ConnLimit::new(MAX_CONNECTIONS, MAX_PER_ADDRESS),
                 next_id: Arc::default(),
             },
             events_rx: Some(events_rx),
@@ -285,11 +285,6 @@ impl IceTcp {
         }
     }
 
-    /// Closes the connection from `remote`.
-    pub fn close(&mut self, remote: SocketAddr) {
-        self.conns.remove(&remote);
-    }
-
     /// Queues `data` to the peer at `remote`, framed. Dropped if no
     /// connection from there is open or its queue is full.
     pub fn send(&self, remote: SocketAddr, data: &[u8]) {
@@ -321,40 +316,6 @@ impl Drop for IceTcp {
     }
 }
 
-/// Counts a connection against its address's allowance while it lives.
-struct AddressSlot {
-    ip: IpAddr,
-    counts: Arc<Mutex<HashMap<IpAddr, usize>>>,
-}
-
-impl AddressSlot {
-    fn take(ip: IpAddr, counts: &Arc<Mutex<HashMap<IpAddr, usize>>>) -> Option<AddressSlot> {
-        let mut map = counts.lock().ok()?;
-        let n = map.entry(ip).or_default();
-        if *n >= MAX_PER_ADDRESS {
-            return None;
-        }
-        *n += 1;
-        Some(AddressSlot {
-            ip,
-            counts: counts.clone(),
-        })
-    }
-}
-
-impl Drop for AddressSlot {
-    fn drop(&mut self) {
-        if let Ok(mut map) = self.counts.lock()
-            && let Some(n) = map.get_mut(&self.ip)
-        {
-            *n -= 1;
-            if *n == 0 {
-                map.remove(&self.ip);
-            }
-        }
-    }
-}
-
 async fn accept_loop(
     listener: TcpListener,
     candidates: watch::Receiver<Vec<SocketAddr>>,
@@ -381,10 +342,6 @@ fn start_conn(
     candidates: &watch::Receiver<Vec<SocketAddr>>,
     shared: &Shared,
 ) {
-    let Ok(slot) = shared.slots.clone().try_acquire_owned() else {
-        tracing::debug!(%remote, "ICE-TCP connection refused: {MAX_CONNECTIONS} already open");
-        return;
-    };
     let Ok(local) = stream.local_addr() else {
         return;
     };
@@ -392,9 +349,12 @@ fn start_conn(
     // speaks of them as IPv4.
     let canonical = |a: SocketAddr| SocketAddr::new(a.ip().to_canonical(), a.port());
     let (remote, local) = (canonical(remote), canonical(local));
-    let Some(address_slot) = AddressSlot::take(remote.ip(), &shared.per_address) else {
-        tracing::debug!(%remote, "ICE-TCP connection refused: {MAX_PER_ADDRESS} already open from there");
-        return;
+    let admission = match shared.limit.admit(remote.ip()) {
+        Ok(admission) => admission,
+        Err(refused) => {
+            tracing::debug!(%remote, "ICE-TCP connection refused: {refused}");
+            return;
+        }
     };
     let destination = arrival_candidate(Some(local.ip()), &candidates.borrow(), local);
     let _ = stream.set_nodelay(true);
@@ -403,7 +363,7 @@ fn start_conn(
     tokio::spawn(async move {
         run_conn(id, stream, remote, destination, &events).await;
         let _ = events.send(TcpEvent::Closed { id, remote }).await;
-        drop((slot, address_slot));
+        drop(admission);
     });
 }
 
@@ -521,9 +481,9 @@ async fn read_frame(
     Ok(())
 }
 
-/// A STUN message: a first byte of 0–3 (RFC 7983), a header, the magic cookie (RFC 8489).
+/// A whole STUN header (20 bytes) with the magic cookie.
 fn is_stun(data: &[u8]) -> bool {
-    data.len() >= 20 && data[0] < 4 && data[4..8] == [0x21, 0x12, 0xA4, 0x42]
+    data.len() >= 20 && starts_with_stun(data)
 }
 
 #[cfg(test)]
@@ -594,11 +554,14 @@ mod tests {
         client.read_exact(&mut back).await.unwrap();
         assert_eq!(&back, b"\0\x06answer");
 
-        // Closed by the server: the client sees the end, the server the event.
-        tcp.close(remote);
+        // Closed by the server (all its connections go with it): the
+        // client sees the end, and the task reports it.
+        drop(tcp);
         assert_eq!(client.read(&mut back).await.unwrap(), 0);
-        assert!(tcp.note(events.recv().await.unwrap()).is_none());
-        assert_eq!(tcp.connections(), 0);
+        assert!(matches!(
+            events.recv().await.unwrap(),
+            TcpEvent::Closed { remote: r, .. } if r == remote
+        ));
     }
 
     #[tokio::test]

@@ -10,6 +10,7 @@ pub mod cli;
 pub mod clock;
 pub mod conference;
 pub mod config;
+pub mod conn_limit;
 pub mod db;
 pub mod http;
 pub mod ice;

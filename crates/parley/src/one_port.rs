@@ -17,11 +17,13 @@ use axum::Router;
 use axum::extract::connect_info::ConnectInfo;
 use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
+use parley_stun::channel_data::starts_with_stun;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio_rustls::TlsAcceptor;
 
+use crate::conn_limit::ConnLimit;
 use crate::turn::TurnService;
 
 /// How long a connection may take to show its first bytes, and a TLS
@@ -48,10 +50,12 @@ pub enum Kind {
 /// Classifies the first bytes of a connection (at least 10 are needed for
 /// ICE-TCP, 1 for TLS).
 pub fn classify(first: &[u8]) -> Kind {
-    match first {
-        [0x16, ..] => Kind::Tls,
-        [_, _, t, _, _, _, 0x21, 0x12, 0xA4, 0x42, ..] if *t < 4 => Kind::IceTcp,
-        _ => Kind::Unknown,
+    if first.first() == Some(&0x16) {
+        Kind::Tls
+    } else if first.get(2..).is_some_and(starts_with_stun) {
+        Kind::IceTcp
+    } else {
+        Kind::Unknown
     }
 }
 
@@ -68,9 +72,7 @@ pub struct Routes {
 
 /// Accepts connections on `listener` until the task is dropped.
 pub async fn serve(listener: TcpListener, tls: TlsAcceptor, routes: Routes) {
-    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
-    let per_address: Arc<std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>> =
-        Arc::default();
+    let limit = ConnLimit::new(MAX_CONNECTIONS, MAX_PER_ADDRESS);
     loop {
         let (stream, remote) = match listener.accept().await {
             Ok(accepted) => accepted,
@@ -81,38 +83,16 @@ pub async fn serve(listener: TcpListener, tls: TlsAcceptor, routes: Routes) {
             }
         };
         let remote = SocketAddr::new(remote.ip().to_canonical(), remote.port());
-        let Ok(slot) = slots.clone().try_acquire_owned() else {
-            tracing::debug!(%remote, "one port: {MAX_CONNECTIONS} connections open; refused");
-            continue;
-        };
-        let ip = remote.ip();
-        let admitted = per_address.lock().is_ok_and(|mut map| {
-            let n = map.entry(ip).or_default();
-            *n += 1;
-            *n <= MAX_PER_ADDRESS
-        });
-        let release = {
-            let per_address = per_address.clone();
-            move || {
-                if let Ok(mut map) = per_address.lock()
-                    && let Some(n) = map.get_mut(&ip)
-                {
-                    *n -= 1;
-                    if *n == 0 {
-                        map.remove(&ip);
-                    }
-                }
+        let admission = match limit.admit(remote.ip()) {
+            Ok(admission) => admission,
+            Err(refused) => {
+                tracing::debug!(%remote, "one port: refused, {refused}");
+                continue;
             }
         };
-        if !admitted {
-            tracing::debug!(%remote, "one port: {MAX_PER_ADDRESS} connections open from there; refused");
-            release();
-            continue;
-        }
         let (tls, routes) = (tls.clone(), routes.clone());
         tokio::spawn(async move {
-            let _slot = slot;
-            let _release = Release(Some(Box::new(release)));
+            let _admission = admission;
             match tokio::time::timeout(FIRST_BYTES, first_bytes(&stream)).await {
                 Ok(Kind::Tls) => tls_connection(stream, remote, tls, routes).await,
                 Ok(Kind::IceTcp) => {
@@ -122,17 +102,6 @@ pub async fn serve(listener: TcpListener, tls: TlsAcceptor, routes: Routes) {
                 Err(_) => tracing::debug!(%remote, "sent nothing; closed"),
             }
         });
-    }
-}
-
-/// Runs a closure when dropped.
-struct Release(Option<Box<dyn FnOnce() + Send>>);
-
-impl Drop for Release {
-    fn drop(&mut self) {
-        if let Some(f) = self.0.take() {
-            f();
-        }
     }
 }
 
@@ -181,7 +150,7 @@ async fn tls_connection(stream: TcpStream, remote: SocketAddr, tls: TlsAcceptor,
         _ => return,
     };
     first.truncate(n);
-    let is_stun = first.len() >= 8 && first[0] < 4 && first[4..8] == [0x21, 0x12, 0xA4, 0x42];
+    let is_stun = starts_with_stun(&first);
     let stream = Prefixed {
         first,
         at: 0,

@@ -36,9 +36,14 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     }
 
     let acme_challenges = crate::acme::Challenges::default();
-    if let Some(acme) = &config.acme {
+    // With ACME, the one port's certificate files are the ones ACME keeps.
+    let acme = match (&config.acme, &config.https) {
+        (Some(acme), Some((_, files))) => Some((acme.clone(), files.clone())),
+        _ => None,
+    };
+    if let Some((acme, files)) = &acme {
         // A stand-in until the CA issues the real one.
-        crate::acme::ensure_certificate(&crate::acme::files(&config.data_dir), &acme.domain)?;
+        crate::acme::ensure_certificate(files, &acme.domain)?;
     }
     let mut media = bind_media(&config, &base, &mut settings)?;
     let listener = TcpListener::bind(config.http)
@@ -175,10 +180,10 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         };
         tokio::spawn(crate::one_port::serve(https, acceptor, routes));
     }
-    if let Some(acme) = config.acme.clone() {
+    if let Some((acme, files)) = acme {
         tokio::spawn(crate::acme::run(
             acme,
-            crate::acme::files(&config.data_dir),
+            files,
             config.data_dir.clone(),
             acme_challenges,
         ));

@@ -1,6 +1,6 @@
 //! One-port mode against a real `parley serve`: HTTPS on the one port, the
 //! certificate reloaded when its files change, ICE-TCP handed over to the
-//! SFU, TURN over TLS relaying for coturn's `turnutils_uclient`, and
+//! SFU, TURN over TLS relaying every message of coturn's `turnutils_uclient`, and
 //! anything else closed.
 
 #![allow(clippy::unwrap_used)] // test code: a panic is a failed test
@@ -13,7 +13,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use support::{Process, start_parley_logged};
+use support::{Process, coturn, start_parley_logged};
 
 fn make_cert(dir: &Path, name: &str) {
     let made = Command::new("openssl")
@@ -146,51 +146,12 @@ fn coturn_client_relays_over_tls_on_the_one_port() {
         ],
     );
     assert!(rest.contains("TURN over TLS"), "{rest}");
-    let peer_port = std::net::UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let _peer = Process(
-        Command::new("turnutils_peer")
-            .args(["-L", "127.0.0.1", "-p", &peer_port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("turnutils_peer (Debian's coturn; scripts/install-test-deps installs it)"),
+    let peer = coturn::start_peer();
+    coturn::relays_everything(
+        addr.port(),
+        &["-u", "someone", "-W", "one-port-secret"],
+        &["-t", "-S"],
+        &peer,
     );
-    std::thread::sleep(Duration::from_millis(300));
-    let out = Command::new("timeout")
-        .args(["60", "turnutils_uclient", "-t", "-S"])
-        .args(["-u", "someone", "-W", "one-port-secret"])
-        .args(["-p", &addr.port().to_string()])
-        .args(["-e", "127.0.0.1", "-r", &peer_port.to_string()])
-        .args([
-            "-m",
-            "2",
-            "-n",
-            "200",
-            "-z",
-            "5",
-            "-l",
-            "170",
-            "-c",
-            "127.0.0.1",
-        ])
-        .output()
-        .expect("turnutils_uclient");
-    let text =
-        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
-    let field = |key: &str| -> u64 {
-        text.rsplit(key)
-            .next()
-            .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
-            .and_then(|n| n.parse().ok())
-            .unwrap_or(0)
-    };
-    let (sent, received) = (field("tot_send_msgs="), field("tot_recv_msgs="));
-    eprintln!("TURN over TLS on the one port: sent {sent}, received {received}");
-    assert_eq!(sent, 400, "uclient sent all its messages:\n{text}");
-    assert_eq!(received, sent, "every message came back:\n{text}");
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -9,16 +9,15 @@ mod support;
 
 use std::process::{Command, Stdio};
 
-use support::{Process, free_udp_port, require, start_parley};
+use support::{Process, coturn, require, start_parley};
 
 const SECRET: &str = "interop-secret";
 
 struct Lab {
     _turn: Process,
-    _peer: Process,
+    peer: coturn::Peer,
     turn_port: u16,
     tls_port: Option<u16>,
-    peer_port: u16,
 }
 
 fn lab() -> Lab {
@@ -60,79 +59,29 @@ fn lab_with(extra: &[&str]) -> Lab {
     let (turn, ready) = start_parley(&args, "TURN ready: ");
     let turn_port = port_after(&ready, "udp and tcp ").expect("port in the ready line");
     let tls_port = port_after(&ready, "tls ");
-    let peer_port = free_udp_port();
-    let peer = Command::new("turnutils_peer")
-        .args(["-L", "127.0.0.1", "-p", &peer_port.to_string()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start turnutils_peer");
-    std::thread::sleep(std::time::Duration::from_millis(300));
+    let peer = coturn::start_peer();
     Lab {
         _turn: turn,
-        _peer: Process(peer),
+        peer,
         turn_port,
         tls_port,
-        peer_port,
     }
 }
 
-/// Runs `turnutils_uclient` with `auth` and `extra` flags; returns (sent, received, lost).
-fn uclient(lab: &Lab, auth: &[&str], extra: &[&str], peer: &str) -> (u64, u64, u64, String) {
-    let mut args: Vec<String> = auth.iter().map(|s| s.to_string()).collect();
-    args.extend(extra.iter().map(|s| s.to_string()));
-    // uclient picks TLS with -S; the TLS listener has its own port.
-    let port = if extra.contains(&"-S") {
+/// The lab's TURN port for `extra` flags: uclient picks TLS with -S, and
+/// the TLS listener has its own port.
+fn port_for(lab: &Lab, extra: &[&str]) -> u16 {
+    if extra.contains(&"-S") {
         lab.tls_port.expect("a TLS listener")
     } else {
         lab.turn_port
-    };
-    args.extend(["-p".to_string(), port.to_string()]);
-    args.extend(
-        [
-            "-e",
-            peer,
-            "-r",
-            &lab.peer_port.to_string(),
-            // 4 clients, 400 messages each, one every 5 ms: a moderate 800 messages/s.
-            "-m",
-            "4",
-            "-n",
-            "400",
-            "-z",
-            "5",
-            "-l",
-            "170",
-            "-c",
-            "127.0.0.1",
-        ]
-        .iter()
-        .map(|s| s.to_string()),
-    );
-    let out = Command::new("timeout")
-        .arg("60")
-        .arg("turnutils_uclient")
-        .args(&args)
-        .output()
-        .expect("run turnutils_uclient");
-    let text =
-        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
-    let field = |key: &str| -> u64 {
-        text.lines()
-            .rev()
-            .find_map(|l| l.split(key).nth(1))
-            .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
-            .and_then(|n| n.parse().ok())
-            .unwrap_or(0)
-    };
-    let lost = text
-        .lines()
-        .rev()
-        .find_map(|l| l.split("Total lost packets ").nth(1))
-        .and_then(|rest| rest.split_whitespace().next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(u64::MAX);
-    (field("tot_send_msgs="), field("tot_recv_msgs="), lost, text)
+    }
+}
+
+/// Runs `turnutils_uclient` through the lab to `peer` (an IP address).
+fn uclient(lab: &Lab, auth: &[&str], extra: &[&str], peer: &str) -> (u64, u64, u64, String) {
+    let run = coturn::uclient(port_for(lab, extra), auth, extra, peer, lab.peer.port);
+    (run.sent, run.received, run.lost, run.text)
 }
 
 fn relays_everything(auth: &[&str], extra: &[&str]) {
@@ -141,20 +90,7 @@ fn relays_everything(auth: &[&str], extra: &[&str]) {
 }
 
 fn relays_everything_in(lab: &Lab, auth: &[&str], extra: &[&str]) {
-    let (mut sent, mut received, mut lost, mut text) = uclient(lab, auth, extra, "127.0.0.1");
-    if sent == 0 && text.contains("channel bind: error 400") {
-        // Seen once in a CI run of 8 (over TLS), never in 6 reruns: uclient
-        // at random skips reading a ChannelBind response and may later bind
-        // the same peer under another random number, which RFC 8656 §12
-        // requires the server to refuse with 400. One more run tells that
-        // apart from a server that refuses binds: it fails twice.
-        eprintln!("uclient's channel bind was refused once; running it again:\n{text}");
-        (sent, received, lost, text) = uclient(lab, auth, extra, "127.0.0.1");
-    }
-    eprintln!("auth {auth:?} {extra:?}: sent {sent}, received {received}, lost {lost}");
-    assert_eq!(sent, 1600, "uclient sent all its messages:\n{text}");
-    assert_eq!(received, sent, "every message came back:\n{text}");
-    assert_eq!(lost, 0, "{text}");
+    coturn::relays_everything(port_for(lab, extra), auth, extra, &lab.peer);
 }
 
 #[test]

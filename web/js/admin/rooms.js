@@ -10,6 +10,9 @@ import { api, ApiError, sentence } from '../api.js';
 import { page } from './context.js';
 import { button, card, errorLine, formatTime, h, setError } from './dom.js';
 import { checkField, numberField, numberValue, sectionCard, setNumber } from './forms.js';
+import { PATH_NAMES, describePath } from '../ui/quality.js';
+
+/** @typedef {import('../ui/quality.js').MediaPath} MediaPath */
 
 /**
  * @typedef {object} RoomSettings
@@ -33,22 +36,13 @@ import { checkField, numberField, numberValue, sectionCard, setNumber } from './
  * @property {Array<{name: string, first_opened_at: number, last_opened_at: number, times_opened: number}>} known
  */
 
-/** Media paths in words. @type {Record<string, string>} */
-const PATH_NAMES = {
-  udp: 'UDP',
-  tcp: 'ICE-TCP',
-  turn_udp: 'TURN over UDP',
-  turn_tcp: 'TURN over TCP',
-  turn_tls: 'TURN over TLS',
-};
-
 /**
  * A participant's path, for people.
  * @param {PathReport | null | undefined} p
  */
 function pathText(p) {
   if (!p) return 'path not reported yet';
-  return `via ${PATH_NAMES[p.path] ?? p.path}, round trip ${p.rtt_ms} ms, loss ${(p.loss_permille / 10).toFixed(1)}%`;
+  return describePath(p);
 }
 
 /** @returns {import('./forms.js').SectionForm<RoomSettings>} */
@@ -135,7 +129,7 @@ function roomsActivity() {
       if (!c || c.participants === 0) {
         connectivity.replaceChildren(h('p', { class: 'hint', text: 'Nobody is in a meeting.' }));
       } else {
-        const counts = Object.entries(c.by_path).map(([path, n]) => `${n} ${PATH_NAMES[path] ?? path}`).join(', ');
+        const counts = Object.entries(c.by_path).map(([path, n]) => `${n} ${PATH_NAMES[/** @type {MediaPath} */ (path)] ?? path}`).join(', ');
         const summary = c.reported === 0
           ? `${c.participants} in meetings; no path reported yet.`
           : `${c.participants} in meetings; media paths reported by ${c.reported}: ${counts}.`;

@@ -20,7 +20,7 @@ import { savePrefs } from '../prefs.js';
 import { byId, setToggle } from './dom.js';
 import { DeviceDialog } from './devices.js';
 import { MeetingTools } from './meeting.js';
-import { PATH_NAMES, QualityMonitor, rate } from './quality.js';
+import { QualityMonitor, describePath, rate } from './quality.js';
 import { clearToasts, showToast } from './toast.js';
 
 /** @typedef {import('../protocol.js').SignalingClient} SignalingClient */
@@ -185,8 +185,7 @@ export class Call {
     );
     this.#offs.push(() => quality.stop());
     this.#offs.push(signaling.on('connection_stats', (m) => {
-      const how = `via ${PATH_NAMES[m.path] ?? m.path}, round trip ${m.rtt_ms} ms, loss ${(m.loss_permille / 10).toFixed(1)}%`;
-      tiles.setPath(m.participant, how, m.path);
+      tiles.setPath(m.participant, describePath(m), m.path);
     }));
     const devices = new DeviceDialog({ media, session, tiles, onChange: () => this.#renderSelf() });
     this.#offs.push(() => devices.close());

@@ -34,6 +34,15 @@ export const PATH_NAMES = {
 };
 
 /**
+ * A path report in words: "via ICE-TCP, round trip 12 ms, loss 0.5%".
+ * @param {{path: string, rtt_ms: number, loss_permille: number}} report
+ */
+export function describePath(report) {
+  const name = PATH_NAMES[/** @type {MediaPath} */ (report.path)] ?? report.path;
+  return `via ${name}, round trip ${report.rtt_ms} ms, loss ${(report.loss_permille / 10).toFixed(1)}%`;
+}
+
+/**
  * The path of a connection's selected candidate pair, from its stats.
  * @param {RTCStatsReport} stats
  * @returns {{path: MediaPath, rtt: number} | null}

@@ -386,37 +386,15 @@ impl Hub {
 
     /// Every room with people in it, who is there (in order of arrival) and
     /// how each one's media reaches the server, as last reported.
-    pub fn rooms_with_paths(&self) -> Vec<(RoomName, MembersWithPaths)> {
-        self.rooms()
-            .into_iter()
-            .map(|(name, members)| {
-                let members = members
-                    .into_iter()
-                    .map(|info| {
-                        let path = info
-                            .id
-                            .parse::<ParticipantId>()
-                            .ok()
-                            .and_then(|id| self.members.get(&id))
-                            .and_then(|m| m.path);
-                        (info, path)
-                    })
-                    .collect();
-                (name, members)
-            })
-            .collect()
-    }
-
-    /// Every room with people in it, and who is there (in order of arrival).
-    pub fn rooms(&self) -> Vec<(RoomName, Vec<ParticipantInfo>)> {
+    pub fn rooms(&self) -> Vec<(RoomName, MembersWithPaths)> {
         let mut rooms: Vec<_> = self
             .rooms
             .iter()
             .map(|(name, room)| {
-                let members: Vec<ParticipantInfo> = room
+                let members: MembersWithPaths = room
                     .members
                     .iter()
-                    .filter_map(|id| self.info(*id))
+                    .filter_map(|id| Some((self.info(*id)?, self.members.get(id)?.path)))
                     .collect();
                 (name.clone(), members)
             })

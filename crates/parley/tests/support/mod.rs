@@ -3,6 +3,7 @@
 #![allow(dead_code)] // each test binary uses part of this
 
 pub mod api;
+pub mod coturn;
 pub mod smtp;
 pub mod ws;
 
