@@ -3,6 +3,7 @@
 
 use std::io::{self, IoSliceMut};
 use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use quinn_udp::{BATCH_SIZE, RecvMeta, UdpSocketState};
 use tokio::io::Interest;
@@ -29,6 +30,9 @@ pub struct MediaSocket {
     local: SocketAddr,
     buffer: Vec<u8>,
     meta: Vec<RecvMeta>,
+    /// Whether frames go out as one segmented message (UDP GSO); turned
+    /// off for good when the kernel refuses it.
+    gso: AtomicBool,
 }
 
 impl MediaSocket {
@@ -53,12 +57,14 @@ impl MediaSocket {
         }
         let local = std_socket.local_addr()?;
         let socket = tokio::net::UdpSocket::from_std(std_socket)?;
+        let gso = state.max_gso_segments() > 1;
         Ok(MediaSocket {
             socket,
             state,
             local,
             buffer: vec![0; SLOT * BATCH_SIZE],
             meta: vec![RecvMeta::default(); BATCH_SIZE],
+            gso: AtomicBool::new(gso),
         })
     }
 
@@ -107,10 +113,21 @@ impl MediaSocket {
     }
 
     /// Sends `packets` a batch per system call (sendmmsg), waiting while the
-    /// socket buffer is full. Errors about one destination are logged and
+    /// socket buffer is full; runs of equal-sized datagrams to one
+    /// destination go as one segmented message where the kernel can (see
+    /// [`crate::batch::plan_gso`]). Errors about one destination are logged and
     /// that datagram skipped: one bad peer must not stop the media of others.
     pub async fn send_batch(&self, packets: &[(SocketAddr, &[u8])]) {
         let mut rest = packets;
+        if self.gso.load(Ordering::Relaxed) && packets.len() > 1 {
+            let mut plan = Vec::new();
+            crate::batch::plan_gso(packets, crate::batch::MAX_SEGMENTS, &mut plan);
+            if plan.len() < packets.len() {
+                // Returns early only when GSO was refused: the rest go one by one.
+                let sent = self.send_segmented(packets, &plan).await;
+                rest = &packets[sent..];
+            }
+        }
         while !rest.is_empty() {
             let result = self.socket.try_io(Interest::WRITABLE, || {
                 crate::batch::send_once(&self.socket, rest).map_err(io::Error::from)
@@ -129,6 +146,46 @@ impl MediaSocket {
                 }
             }
         }
+    }
+
+    /// Sends the messages of `plan`; returns how many of `packets` were
+    /// dealt with (sent, or skipped for an error about their destination).
+    /// Stops early, turning GSO off, when the kernel cannot segment.
+    async fn send_segmented(
+        &self,
+        packets: &[(SocketAddr, &[u8])],
+        plan: &[crate::batch::GsoMessage],
+    ) -> usize {
+        let mut rest = plan;
+        while let Some(first) = rest.first() {
+            let result = self.socket.try_io(Interest::WRITABLE, || {
+                crate::batch::send_gso_once(&self.socket, packets, rest).map_err(io::Error::from)
+            });
+            match result {
+                Ok(n) => rest = &rest[n.clamp(1, rest.len())..],
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    if let Err(e) = self.socket.writable().await {
+                        tracing::warn!("media socket unusable: {e}");
+                        return packets.len();
+                    }
+                }
+                Err(e)
+                    if first.count > 1
+                        && matches!(e.raw_os_error(), Some(libc::EIO | libc::EINVAL)) =>
+                {
+                    tracing::warn!(
+                        "the kernel refused a segmented send ({e}); sending datagrams one by one"
+                    );
+                    self.gso.store(false, Ordering::Relaxed);
+                    return first.first;
+                }
+                Err(e) => {
+                    tracing::debug!(destination = %packets[first.first].0, "media send failed: {e}");
+                    rest = &rest[1..];
+                }
+            }
+        }
+        packets.len()
     }
 
     /// The address to send to from this socket: an IPv6 socket reaches IPv4
