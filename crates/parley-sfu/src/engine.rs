@@ -9,13 +9,20 @@ use std::time::Instant;
 
 use str0m::Event;
 use str0m::bwe::BweKind;
-use str0m::format::Codec;
-use str0m::media::{Direction, KeyframeRequestKind, MediaData, MediaKind};
+use str0m::format::{Codec, detect_h264_keyframe, detect_h264_nalu, detect_vp9_keyframe};
+use str0m::media::{Direction, KeyframeRequestKind, MediaKind};
+use str0m::rtp::{ExtensionValues, RtpPacket, RtpWrite, SeqNo, Vp8Descriptor};
 
-use crate::forward::Verdict;
+use crate::forward::{Packet, PictureId, Verdict};
 use crate::ids::{ParticipantId, Pc, RoomId, TrackKey};
 use crate::participant::SubState;
-use crate::track::{PublishedTrack, vp8_keyframe_size};
+use crate::track::{PublishedTrack, vp8_descriptor_len, vp8_keyframe_size, vp8_long_picture_id};
+
+/// Incoming RTP streams remembered per publisher; more (a client cycling
+/// SSRCs) starts the list afresh.
+const MAX_STREAMS: usize = 32;
+/// H.264 sequence parameter set (RFC 6184 NAL unit type 7).
+const H264_SPS: u8 = 7;
 use crate::transport::TransportState;
 use crate::{Sfu, SfuEvent};
 
@@ -90,7 +97,7 @@ impl Sfu {
 
     fn handle_event(&mut self, now: Instant, id: ParticipantId, pc: Pc, event: Event) {
         match (pc, event) {
-            (Pc::Publish, Event::MediaData(data)) => self.forward(now, id, data),
+            (Pc::Publish, Event::RtpPacket(packet)) => self.forward(now, id, packet),
             (Pc::Publish, Event::MediaAdded(added)) => {
                 let rids = added
                     .simulcast
@@ -177,33 +184,99 @@ impl Sfu {
         }
     }
 
-    /// Sends one incoming frame to every subscriber of its track.
-    fn forward(&mut self, now: Instant, id: ParticipantId, data: MediaData) {
-        let key = TrackKey {
-            publisher: id,
-            mid: data.mid,
-        };
+    /// Sends one incoming RTP packet to every subscriber of its track.
+    fn forward(&mut self, now: Instant, id: ParticipantId, packet: RtpPacket) {
         let Some(p) = self.participants.get_mut(&id) else {
             return;
         };
+        let ssrc = packet.header.ssrc;
+        let (mid, rid) = match p.streams.iter().find(|(s, _, _)| *s == ssrc) {
+            Some(&(_, mid, rid)) => (mid, rid),
+            None => {
+                let found = p
+                    .publish
+                    .guard(|rtc| {
+                        rtc.direct_api()
+                            .stream_rx(&ssrc)
+                            .map(|stream| (stream.mid(), stream.rid()))
+                    })
+                    .flatten();
+                let Some((mid, rid)) = found else {
+                    return;
+                };
+                if p.streams.len() >= MAX_STREAMS {
+                    p.streams.clear();
+                }
+                p.streams.push((ssrc, mid, rid));
+                (mid, rid)
+            }
+        };
         let room = p.room;
-        let Some(track) = p.published.iter_mut().find(|t| t.mid == data.mid) else {
+        let pt = packet.header.payload_type;
+        let Some(track) = p.published.iter_mut().find(|t| t.mid == mid) else {
             return;
         };
         // What moderation holds back never reaches a subscriber.
         if !p.gate.passes(track.kind, track.mid) {
             return;
         }
-        let is_keyframe = data.is_keyframe();
-        let size = if is_keyframe && data.params.spec().codec == Codec::Vp8 {
-            vp8_keyframe_size(&data.data)
+        let Some(params) = track.params(pt, || {
+            p.publish
+                .guard(|rtc| rtc.codec_config().find(|c| c.pt() == pt).copied())
+                .flatten()
+        }) else {
+            return;
+        };
+        let is_video = track.kind == MediaKind::Video;
+        let payload = &packet.payload;
+        let codec = params.spec().codec;
+        let vp8 = if codec == Codec::Vp8 {
+            Vp8Descriptor::parse(payload).ok()
         } else {
             None
         };
-        let new_layer = track.record(now, data.rid, size, data.data.len());
-        let is_video = track.kind == MediaKind::Video;
-        let audio_level = data.ext_vals.audio_level;
-        let voice_activity = data.ext_vals.voice_activity.unwrap_or(false);
+        let vp8_key = vp8.is_some_and(|d| d.starts_keyframe(payload));
+        let size = if vp8_key {
+            vp8_keyframe_size(&payload[vp8_descriptor_len(payload)..])
+        } else {
+            None
+        };
+        let recorded = track.record(now, rid, size, payload.len(), packet.time.numer());
+        let keyframe_start = match codec {
+            Codec::Vp8 => vp8_key,
+            // B (beginning of a frame) and no inter-picture prediction.
+            Codec::Vp9 => {
+                payload.first().is_some_and(|b| b & 0x08 != 0) && detect_vp9_keyframe(payload)
+            }
+            // A keyframe's first packet carries the parameter sets or the IDR slice.
+            Codec::H264 => {
+                recorded.frame_start
+                    && (detect_h264_nalu(payload, H264_SPS) || detect_h264_keyframe(payload))
+            }
+            _ => false,
+        };
+        let facts = Packet {
+            rid,
+            ssrc: *ssrc,
+            seq: *packet.seq_no,
+            time: packet.time,
+            arrival: packet.timestamp,
+            keyframe_start,
+            picture_id: vp8.and_then(|d| d.picture_id()).map(|value| PictureId {
+                value,
+                long: vp8_long_picture_id(payload),
+            }),
+            tl0_pic_idx: vp8.and_then(|d| d.tl0_pic_idx()),
+        };
+        let audio_level = packet.header.ext_vals.audio_level;
+        let mut ext = ExtensionValues::default();
+        if is_video {
+            ext.video_orientation = packet.header.ext_vals.video_orientation;
+        } else {
+            ext.audio_level = audio_level;
+            ext.voice_activity = packet.header.ext_vals.voice_activity;
+        }
+        let marker = packet.header.marker;
         if !is_video
             && let Some(level) = audio_level
             && let Some(speaker) = self
@@ -219,12 +292,13 @@ impl Sfu {
             // Video follows the speaker: everyone's priorities changed.
             self.allocate_room(room);
         }
-        if is_video && new_layer {
-            // A layer appeared: decide before this frame goes out, so a
+        if is_video && recorded.new_layer {
+            // A layer appeared: decide before this packet goes out, so a
             // first keyframe is not wasted.
             self.allocate_room(room);
             self.allocate_pending(now);
         }
+        let key = TrackKey { publisher: id, mid };
         let Some(members) = self.rooms.get(&room) else {
             return;
         };
@@ -245,38 +319,63 @@ impl Sfu {
             let SubState::Open(out_mid) = sub.state else {
                 continue;
             };
-            let time = if is_video {
-                match sub
-                    .forwarder
-                    .on_frame(data.rid, is_keyframe, data.time, data.network_time)
-                {
-                    Verdict::Forward(time) => time,
-                    Verdict::Drop => {
-                        if let Some(rid) = sub.forwarder.wants_keyframe() {
-                            self.keyframe_requests.push((key, rid));
-                        }
-                        continue;
-                    }
-                }
+            let verdict = if is_video {
+                sub.forwarder.on_video(&facts)
             } else {
-                data.time
+                sub.forwarder.on_audio(&facts)
             };
-            let written = sub_p.subscribe.guard(|rtc| {
-                let Some(mut writer) = rtc.writer(out_mid) else {
-                    return false;
-                };
-                let Some(pt) = writer.match_params(data.params) else {
-                    return false;
-                };
-                if let Some(level) = audio_level {
-                    writer = writer.audio_level(level, voice_activity);
+            let out = match verdict {
+                Verdict::Forward(out) => out,
+                Verdict::Drop => {
+                    if let Some(rid) = sub.forwarder.wants_keyframe()
+                        && !self.keyframe_requests.contains(&(key, rid))
+                    {
+                        self.keyframe_requests.push((key, rid));
+                    }
+                    continue;
                 }
-                writer
-                    .write(pt, data.network_time, time, data.data.clone())
-                    .is_ok()
+            };
+            let patch = vp8
+                .filter(|_| out.picture_id.is_some() || out.tl0_pic_idx.is_some())
+                .and_then(|d| {
+                    let mut patch = d.patch();
+                    if let Some(id) = out.picture_id {
+                        patch = patch.picture_id(id);
+                    }
+                    if let Some(tl0) = out.tl0_pic_idx {
+                        patch = patch.tl0_pic_idx(tl0);
+                    }
+                    patch.build().ok()
+                });
+            let cached = sub.payload_type;
+            let written = sub_p.subscribe.guard(|rtc| {
+                let out_pt = match cached {
+                    Some((from, to)) if from == pt => to,
+                    _ => rtc.codec_config().match_params(params)?.pt(),
+                };
+                let mut api = rtc.direct_api();
+                let stream = api.stream_tx_by_mid(out_mid, None)?;
+                let mut write = RtpWrite::new(
+                    out_pt,
+                    SeqNo::from(out.seq),
+                    out.time.numer() as u32,
+                    packet.timestamp,
+                    packet.payload.clone(),
+                )
+                .marker(marker)
+                .ext_vals(ext.clone())
+                .nackable(is_video);
+                if let Some(patch) = patch {
+                    write = write.vp8_patch(patch);
+                }
+                stream.write_rtp(write);
+                Some(out_pt)
             });
-            if written == Some(true) {
-                self.stats.frames_forwarded += 1;
+            if let Some(Some(out_pt)) = written {
+                sub.payload_type = Some((pt, out_pt));
+                if marker || !is_video {
+                    self.stats.frames_forwarded += 1;
+                }
                 sub_p.subscribe.dirty = true;
                 self.dirty.push((*member, Pc::Subscribe));
             }
@@ -294,16 +393,11 @@ impl Sfu {
             if !track.take_keyframe_request_slot(now, rid) {
                 continue;
             }
+            // PLI: every browser negotiates it for video (str0m's frame
+            // API fell back to FIR only when it was missing).
             p.publish.guard(|rtc| {
-                if let Some(mut writer) = rtc.writer(key.mid) {
-                    let kind = if writer.is_request_keyframe_possible(KeyframeRequestKind::Pli) {
-                        KeyframeRequestKind::Pli
-                    } else {
-                        KeyframeRequestKind::Fir
-                    };
-                    if let Err(e) = writer.request_keyframe(rid, kind) {
-                        tracing::debug!("keyframe request failed: {e}");
-                    }
+                if let Some(stream) = rtc.direct_api().stream_rx_by_mid(key.mid, rid) {
+                    stream.request_keyframe(KeyframeRequestKind::Pli);
                 }
             });
             self.mark_dirty(key.publisher, Pc::Publish);

@@ -1,7 +1,12 @@
 //! Per-subscriber forwarding decisions for one track: which simulcast layer
-//! goes out, when a switch may happen, and how timestamps stay continuous.
+//! goes out, when a switch may happen, and how the outgoing stream stays
+//! continuous (sequence numbers, timestamps, VP8 picture ids) whatever
+//! layers it is cut from.
 //!
-//! The decisions are pure (no str0m state), so they are tested directly.
+//! The SFU forwards RTP packets as they arrive (str0m's RTP mode): nothing
+//! is depacketized or packetized again, and one payload is shared by every
+//! subscriber. The decisions are pure (no str0m state), so they are tested
+//! directly.
 
 use std::time::Instant;
 
@@ -9,17 +14,55 @@ use str0m::media::{MediaTime, Rid};
 
 use crate::allocate::Choice;
 
-/// What to do with one incoming frame for one subscriber.
+/// What the forwarder needs to know about one incoming RTP packet.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Packet {
+    /// The simulcast layer it belongs to.
+    pub(crate) rid: Option<Rid>,
+    /// Its RTP stream (a new one means a new sequence and timestamp base).
+    pub(crate) ssrc: u32,
+    /// Extended sequence number.
+    pub(crate) seq: u64,
+    /// Extended media time.
+    pub(crate) time: MediaTime,
+    /// When it arrived.
+    pub(crate) arrival: Instant,
+    /// The first packet of a keyframe: a clean place to start or switch.
+    pub(crate) keyframe_start: bool,
+    /// VP8 picture id and TL0PICIDX, when the payload descriptor has them.
+    pub(crate) picture_id: Option<PictureId>,
+    pub(crate) tl0_pic_idx: Option<u8>,
+}
+
+/// A VP8 picture id and the width it is written in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct PictureId {
+    pub(crate) value: u16,
+    /// 15 bits (else 7).
+    pub(crate) long: bool,
+}
+
+/// Where a forwarded packet goes in the subscriber's stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Out {
+    pub(crate) seq: u64,
+    pub(crate) time: MediaTime,
+    /// Rewritten VP8 picture id, in the packet's own width.
+    pub(crate) picture_id: Option<u16>,
+    pub(crate) tl0_pic_idx: Option<u8>,
+}
+
+/// What to do with one incoming packet for one subscriber.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Verdict {
-    /// Write the frame with this (rebased) media time.
-    Forward(MediaTime),
+    /// Write the packet there.
+    Forward(Out),
     /// Do not send; if the forwarder [`wants_keyframe`](Forwarder::wants_keyframe),
     /// ask the publisher for one.
     Drop,
 }
 
-/// Forwarding state of one published video track towards one subscriber.
+/// Forwarding state of one published track towards one subscriber.
 #[derive(Debug)]
 pub(crate) struct Forwarder {
     /// The layer currently forwarded, once the first keyframe went out.
@@ -32,13 +75,16 @@ pub(crate) struct Forwarder {
     /// Nothing goes out (the subscriber's estimate leaves no room, or its tile is hidden).
     paused: bool,
     /// Switching down because the subscriber's link is short: the current
-    /// layer stops at once rather than at the lower layer's keyframe, so the
-    /// congestion (and the audio behind it) clears sooner.
+    /// layer stops at the end of its frame rather than at the lower layer's
+    /// keyframe, so the congestion (and the audio behind it) clears sooner.
     hold: bool,
     /// The layer choice has been made at least once (a simulcast track has
     /// no sensible default).
     pub(crate) chosen: bool,
-    rebase: Rebase,
+    /// The media time of the frame being forwarded: its remaining packets
+    /// still go out after a pause or hold, so no frame is cut in half.
+    open_frame: Option<MediaTime>,
+    sequence: Sequencer,
 }
 
 impl Forwarder {
@@ -50,7 +96,8 @@ impl Forwarder {
             paused: false,
             hold: false,
             chosen: false,
-            rebase: Rebase::default(),
+            open_frame: None,
+            sequence: Sequencer::default(),
         }
     }
 
@@ -107,65 +154,149 @@ impl Forwarder {
         (self.waiting_keyframe || switching).then_some(self.target)
     }
 
-    /// Decides about one frame of layer `rid`.
-    pub(crate) fn on_frame(
-        &mut self,
-        rid: Option<Rid>,
-        is_keyframe: bool,
-        time: MediaTime,
-        arrival: Instant,
-    ) -> Verdict {
-        if self.paused {
-            return Verdict::Drop;
-        }
-        let on_target = rid == self.target;
-        let on_current = self.current == Some(rid);
-        if on_target && is_keyframe && (self.waiting_keyframe || !on_current) {
+    /// Decides about one video packet.
+    pub(crate) fn on_video(&mut self, packet: &Packet) -> Verdict {
+        let on_target = packet.rid == self.target;
+        let on_current = self.current == Some(packet.rid);
+        if !self.paused
+            && on_target
+            && packet.keyframe_start
+            && (self.waiting_keyframe || !on_current)
+        {
             // A clean entry point: switch (or start) here.
-            if !on_current {
-                self.rebase.switch(time, arrival);
-            }
-            self.current = Some(rid);
+            self.sequence.enter(packet);
+            self.current = Some(packet.rid);
             self.waiting_keyframe = false;
             self.hold = false;
-            return Verdict::Forward(self.rebase.apply(time, arrival));
+            return self.pass(packet);
         }
-        if on_current && !self.waiting_keyframe && !self.hold {
-            return Verdict::Forward(self.rebase.apply(time, arrival));
+        if on_current && !self.waiting_keyframe {
+            let stopping = self.paused || self.hold;
+            if !stopping || self.open_frame == Some(packet.time) {
+                return self.pass(packet);
+            }
+        }
+        if on_current {
+            // Whatever comes after a stop needs a new entry point.
+            self.open_frame = None;
         }
         Verdict::Drop
     }
-}
 
-/// Keeps outgoing media time continuous across layer switches.
-///
-/// Simulcast layers may carry unrelated RTP timestamp bases. On a switch the
-/// new layer's time is shifted so the output continues from the last frame
-/// sent, advanced by the wall-clock time that passed.
-#[derive(Debug, Default)]
-struct Rebase {
-    offset: i64,
-    last: Option<(MediaTime, Instant)>,
-}
-
-impl Rebase {
-    fn switch(&mut self, time: MediaTime, arrival: Instant) {
-        let Some((last, last_arrival)) = self.last else {
-            self.offset = 0;
-            return;
-        };
-        let hz = u64::from(last.denom());
-        let elapsed = arrival.saturating_duration_since(last_arrival);
-        let ticks = (elapsed.as_micros() as u64).saturating_mul(hz) / 1_000_000;
-        let expected = last.numer() + ticks.max(1);
-        self.offset = expected as i64 - time.rebase(last.frequency()).numer() as i64;
+    /// Decides about one audio packet: every one goes out, and a new
+    /// source stream (or a jump after moderation held the track back)
+    /// continues the subscriber's stream without a gap.
+    pub(crate) fn on_audio(&mut self, packet: &Packet) -> Verdict {
+        if !self.sequence.continues(packet) {
+            self.sequence.enter(packet);
+        }
+        self.pass(packet)
     }
 
-    fn apply(&mut self, time: MediaTime, arrival: Instant) -> MediaTime {
-        let shifted = (time.numer() as i64).saturating_add(self.offset).max(0) as u64;
-        let out = MediaTime::new(shifted, time.frequency());
-        self.last = Some((out, arrival));
-        out
+    fn pass(&mut self, packet: &Packet) -> Verdict {
+        match self.sequence.map(packet) {
+            Some(out) => {
+                self.open_frame = Some(packet.time);
+                Verdict::Forward(out)
+            }
+            None => Verdict::Drop,
+        }
+    }
+}
+
+/// A sequence jump this large in one source stream is a new start, not loss.
+const SEQUENCE_JUMP: u64 = 1000;
+
+/// Maps the packets of the layers a subscriber is sent onto its one
+/// outgoing stream. Each entry point (a keyframe, or a new source stream
+/// for audio) starts an epoch: sequence numbers and VP8 picture ids
+/// continue from the last ones sent; media time continues from the last
+/// one sent, advanced by the wall-clock time that passed, when the source
+/// stream changed (simulcast layers may have unrelated timestamp bases).
+#[derive(Debug, Default)]
+struct Sequencer {
+    /// The source stream of the current epoch.
+    ssrc: Option<u32>,
+    /// The first incoming sequence number of the epoch; older ones are dropped.
+    start: u64,
+    seq_offset: i64,
+    /// One past the highest outgoing sequence number.
+    next_seq: u64,
+    highest_in: u64,
+    time_offset: i64,
+    last_time: Option<(MediaTime, Instant)>,
+    picture_offset: u16,
+    last_picture: Option<u16>,
+    tl0_offset: u8,
+    last_tl0: Option<u8>,
+}
+
+impl Sequencer {
+    fn continues(&self, packet: &Packet) -> bool {
+        self.ssrc == Some(packet.ssrc)
+            && packet.seq >= self.start
+            && packet.seq <= self.highest_in + SEQUENCE_JUMP
+    }
+
+    fn enter(&mut self, packet: &Packet) {
+        let first = self.ssrc.is_none();
+        let same_stream = self.ssrc == Some(packet.ssrc);
+        self.ssrc = Some(packet.ssrc);
+        self.start = packet.seq;
+        self.highest_in = packet.seq;
+        // Outgoing numbers start at 1, far from the 16-bit wrap.
+        let next = self.next_seq.max(1);
+        self.seq_offset = next as i64 - packet.seq as i64;
+        if !same_stream {
+            self.time_offset = match self.last_time {
+                Some((last, at)) if !first => {
+                    let hz = u64::from(last.denom());
+                    let elapsed = packet.arrival.saturating_duration_since(at);
+                    let ticks = (elapsed.as_micros() as u64).saturating_mul(hz) / 1_000_000;
+                    let expected = last.numer() + ticks.max(1);
+                    expected as i64 - packet.time.rebase(last.frequency()).numer() as i64
+                }
+                _ => 0,
+            };
+        }
+        if let Some(id) = packet.picture_id {
+            let next = self.last_picture.map_or(id.value, |p| p.wrapping_add(1));
+            self.picture_offset = next.wrapping_sub(id.value);
+        }
+        if let Some(tl0) = packet.tl0_pic_idx {
+            let next = self.last_tl0.map_or(tl0, |t| t.wrapping_add(1));
+            self.tl0_offset = next.wrapping_sub(tl0);
+        }
+    }
+
+    fn map(&mut self, packet: &Packet) -> Option<Out> {
+        if self.ssrc != Some(packet.ssrc) || packet.seq < self.start {
+            return None;
+        }
+        let seq = u64::try_from(packet.seq as i64 + self.seq_offset).ok()?;
+        self.next_seq = self.next_seq.max(seq + 1);
+        self.highest_in = self.highest_in.max(packet.seq);
+        let shifted = (packet.time.numer() as i64)
+            .saturating_add(self.time_offset)
+            .max(0) as u64;
+        let time = MediaTime::new(shifted, packet.time.frequency());
+        self.last_time = Some((time, packet.arrival));
+        let picture_id = packet.picture_id.map(|id| {
+            let out = id.value.wrapping_add(self.picture_offset) & 0x7fff;
+            self.last_picture = Some(out);
+            if id.long { out } else { out & 0x7f }
+        });
+        let tl0_pic_idx = packet.tl0_pic_idx.map(|t| {
+            let out = t.wrapping_add(self.tl0_offset);
+            self.last_tl0 = Some(out);
+            out
+        });
+        Some(Out {
+            seq,
+            time,
+            picture_id,
+            tl0_pic_idx,
+        })
     }
 }
 
@@ -181,25 +312,49 @@ mod tests {
         f
     }
 
-    fn t(v: u64) -> MediaTime {
-        MediaTime::from_90khz(v)
+    /// A packet of layer `rid` (its SSRC follows the layer) with sequence
+    /// number `seq` and 90 kHz time `time`.
+    fn pkt(rid: Option<Rid>, seq: u64, time: u64, keyframe_start: bool, at: Instant) -> Packet {
+        let ssrc = match rid {
+            Some(r) => u32::from(r.as_bytes()[0]),
+            None => 7,
+        };
+        Packet {
+            rid,
+            ssrc,
+            seq,
+            time: MediaTime::from_90khz(time),
+            arrival: at,
+            keyframe_start,
+            picture_id: None,
+            tl0_pic_idx: None,
+        }
+    }
+
+    fn out(v: Verdict) -> Out {
+        match v {
+            Verdict::Forward(o) => o,
+            Verdict::Drop => panic!("expected the packet to be forwarded"),
+        }
     }
 
     #[test]
     fn nothing_is_forwarded_before_the_first_keyframe() {
         let now = Instant::now();
         let mut f = chosen(None);
-        assert_eq!(f.on_frame(None, false, t(1000), now), Verdict::Drop);
+        assert_eq!(f.on_video(&pkt(None, 10, 1000, false, now)), Verdict::Drop);
         assert_eq!(f.wants_keyframe(), Some(None));
+        let first = out(f.on_video(&pkt(None, 11, 4000, true, now)));
+        let second = out(f.on_video(&pkt(None, 12, 4000, false, now)));
         assert_eq!(
-            f.on_frame(None, true, t(4000), now),
-            Verdict::Forward(t(4000))
+            (first.seq, second.seq),
+            (1, 2),
+            "the subscriber's stream has no gap"
         );
-        assert_eq!(
-            f.on_frame(None, false, t(7000), now),
-            Verdict::Forward(t(7000))
-        );
+        assert_eq!(second.time, MediaTime::from_90khz(4000));
         assert_eq!(f.wants_keyframe(), None);
+        // A packet from before the entry point (reordered) stays out.
+        assert_eq!(f.on_video(&pkt(None, 9, 1000, false, now)), Verdict::Drop);
     }
 
     #[test]
@@ -207,26 +362,25 @@ mod tests {
         let now = Instant::now();
         let (low, high) = (Some(Rid::from("q")), Some(Rid::from("f")));
         let mut f = chosen(low);
-        assert!(matches!(
-            f.on_frame(low, true, t(100), now),
-            Verdict::Forward(_)
-        ));
+        out(f.on_video(&pkt(low, 100, 100, true, now)));
 
         f.choose(Choice::Layer(high));
         assert_eq!(f.wants_keyframe(), Some(high));
         // The old layer keeps flowing while the new one has no keyframe.
-        assert!(matches!(
-            f.on_frame(low, false, t(3100), now),
-            Verdict::Forward(_)
-        ));
-        assert_eq!(f.on_frame(high, false, t(50_000), now), Verdict::Drop);
+        out(f.on_video(&pkt(low, 101, 3100, false, now)));
+        assert_eq!(
+            f.on_video(&pkt(high, 5000, 50_000, false, now)),
+            Verdict::Drop
+        );
         // The keyframe on the target switches; the old layer then stops.
-        assert!(matches!(
-            f.on_frame(high, true, t(53_000), now),
-            Verdict::Forward(_)
-        ));
+        let switched = out(f.on_video(&pkt(high, 5001, 53_000, true, now)));
+        assert_eq!(
+            switched.seq, 3,
+            "sequence numbers continue across the switch"
+        );
         assert_eq!(f.current(), Some(high));
-        assert_eq!(f.on_frame(low, false, t(6100), now), Verdict::Drop);
+        assert_eq!(f.on_video(&pkt(low, 102, 6100, false, now)), Verdict::Drop);
+        assert_eq!(out(f.on_video(&pkt(high, 5002, 53_000, false, now))).seq, 4);
         assert_eq!(f.wants_keyframe(), None);
     }
 
@@ -235,82 +389,99 @@ mod tests {
         let start = Instant::now();
         let (low, high) = (Some(Rid::from("q")), Some(Rid::from("f")));
         let mut f = chosen(low);
-        let Verdict::Forward(first) = f.on_frame(low, true, t(1_000), start) else {
-            panic!("keyframe on target must be forwarded");
-        };
+        let first = out(f.on_video(&pkt(low, 1, 1_000, true, start)));
         f.choose(Choice::Layer(high));
         // The high layer has an unrelated timestamp base; 33 ms later its keyframe comes.
         let later = start + Duration::from_millis(33);
-        let Verdict::Forward(second) = f.on_frame(high, true, t(9_000_000), later) else {
-            panic!("keyframe on new target must be forwarded");
-        };
-        let step = second.numer() - first.numer();
+        let second = out(f.on_video(&pkt(high, 900, 9_000_000, true, later)));
+        let step = second.time.numer() - first.time.numer();
         assert!((2_900..=3_100).contains(&step), "step was {step} ticks");
-        // Frames after the switch keep the same offset.
-        let Verdict::Forward(third) = f.on_frame(high, false, t(9_003_000), later) else {
-            panic!("delta frame after the switch must be forwarded");
-        };
-        assert_eq!(third.numer() - second.numer(), 3_000);
+        // Packets after the switch keep the same offset.
+        let third = out(f.on_video(&pkt(high, 901, 9_003_000, false, later)));
+        assert_eq!(third.time.numer() - second.time.numer(), 3_000);
     }
 
     #[test]
-    fn a_restart_waits_for_the_next_keyframe() {
+    fn a_restart_waits_for_the_next_keyframe_and_leaves_no_gap() {
         let now = Instant::now();
         let mut f = chosen(None);
-        assert!(matches!(
-            f.on_frame(None, true, t(0), now),
-            Verdict::Forward(_)
-        ));
+        out(f.on_video(&pkt(None, 50, 0, true, now)));
         f.restart();
-        assert_eq!(f.on_frame(None, false, t(3000), now), Verdict::Drop);
+        assert_eq!(f.on_video(&pkt(None, 51, 3000, false, now)), Verdict::Drop);
         assert_eq!(f.wants_keyframe(), Some(None));
-        assert!(matches!(
-            f.on_frame(None, true, t(6000), now),
-            Verdict::Forward(_)
-        ));
+        let next = out(f.on_video(&pkt(None, 52, 6000, true, now)));
+        assert_eq!(next.seq, 2);
+        // Same stream: the media time is not shifted.
+        assert_eq!(next.time, MediaTime::from_90khz(6000));
     }
 
     #[test]
-    fn switching_down_stops_the_current_layer_at_once() {
+    fn switching_down_stops_the_current_layer_after_its_frame() {
         let now = Instant::now();
         let (low, high) = (Some(Rid::from("q")), Some(Rid::from("f")));
         let mut f = chosen(high);
-        assert!(matches!(
-            f.on_frame(high, true, t(0), now),
-            Verdict::Forward(_)
-        ));
+        out(f.on_video(&pkt(high, 10, 0, true, now)));
         f.choose_lower(low);
-        assert_eq!(f.on_frame(high, false, t(3000), now), Verdict::Drop);
+        // The rest of the frame under way still goes out, the next does not.
+        out(f.on_video(&pkt(high, 11, 0, false, now)));
+        assert_eq!(f.on_video(&pkt(high, 12, 3000, false, now)), Verdict::Drop);
+        assert_eq!(f.on_video(&pkt(high, 13, 3000, false, now)), Verdict::Drop);
         assert_eq!(f.wants_keyframe(), Some(low));
-        assert!(matches!(
-            f.on_frame(low, true, t(6000), now),
-            Verdict::Forward(_)
-        ));
-        assert!(matches!(
-            f.on_frame(low, false, t(9000), now),
-            Verdict::Forward(_)
-        ));
+        out(f.on_video(&pkt(low, 400, 6000, true, now)));
+        out(f.on_video(&pkt(low, 401, 9000, false, now)));
     }
 
     #[test]
     fn a_pause_drops_everything_and_resumes_on_a_keyframe() {
         let now = Instant::now();
         let mut f = chosen(None);
-        f.choose(Choice::Layer(None));
-        assert!(matches!(
-            f.on_frame(None, true, t(0), now),
-            Verdict::Forward(_)
-        ));
+        out(f.on_video(&pkt(None, 1, 0, true, now)));
         f.choose(Choice::Paused);
         assert!(f.is_paused());
-        assert_eq!(f.on_frame(None, true, t(3000), now), Verdict::Drop);
+        assert_eq!(f.on_video(&pkt(None, 2, 3000, true, now)), Verdict::Drop);
         assert_eq!(f.wants_keyframe(), None, "a paused video asks for nothing");
         f.choose(Choice::Layer(None));
-        assert_eq!(f.on_frame(None, false, t(6000), now), Verdict::Drop);
+        assert_eq!(f.on_video(&pkt(None, 3, 6000, false, now)), Verdict::Drop);
         assert_eq!(f.wants_keyframe(), Some(None));
-        assert!(matches!(
-            f.on_frame(None, true, t(9000), now),
-            Verdict::Forward(_)
-        ));
+        assert_eq!(out(f.on_video(&pkt(None, 4, 9000, true, now))).seq, 2);
+    }
+
+    #[test]
+    fn vp8_picture_ids_continue_across_a_switch_in_their_own_width() {
+        let now = Instant::now();
+        let (low, high) = (Some(Rid::from("q")), Some(Rid::from("f")));
+        let mut f = chosen(low);
+        let with = |mut p: Packet, id: u16, long: bool, tl0: u8| {
+            p.picture_id = Some(PictureId { value: id, long });
+            p.tl0_pic_idx = Some(tl0);
+            p
+        };
+        let a = out(f.on_video(&with(pkt(low, 1, 0, true, now), 32_000, true, 200)));
+        assert_eq!((a.picture_id, a.tl0_pic_idx), (Some(32_000), Some(200)));
+        f.choose(Choice::Layer(high));
+        let b = out(f.on_video(&with(pkt(high, 70, 3000, true, now), 5, false, 9)));
+        // 32001 written in 7 bits.
+        assert_eq!(b.picture_id, Some(32_001 & 0x7f));
+        assert_eq!(b.tl0_pic_idx, Some(201));
+        let c = out(f.on_video(&with(pkt(high, 71, 6000, false, now), 6, false, 9)));
+        assert_eq!(c.picture_id, Some(32_002 & 0x7f));
+        assert_eq!(c.tl0_pic_idx, Some(201));
+    }
+
+    #[test]
+    fn audio_flows_and_a_new_source_stream_continues_the_sequence() {
+        let now = Instant::now();
+        let mut f = Forwarder::new(None);
+        let mut p = pkt(None, 1000, 48_000, false, now);
+        assert_eq!(out(f.on_audio(&p)).seq, 1);
+        p.seq = 1001;
+        assert_eq!(out(f.on_audio(&p)).seq, 2);
+        // Loss stays visible as a gap (the receiver conceals it).
+        p.seq = 1004;
+        assert_eq!(out(f.on_audio(&p)).seq, 5);
+        // A new source stream (the track was replaced): no gap, no jump.
+        p.ssrc = 99;
+        p.seq = 60_000;
+        assert_eq!(out(f.on_audio(&p)).seq, 6);
     }
 }

@@ -291,6 +291,7 @@ impl Sfu {
             // without a fingerprint): its tracks are gone with it.
             participant.publish = Transport::new(Pc::Publish, now, &self.config);
             participant.published.clear();
+            participant.streams.clear();
             self.routes
                 .retain(|_, (p, pc)| !(*p == id && *pc == Pc::Publish));
             let room = participant.room;

@@ -4,7 +4,8 @@
 use std::time::Instant;
 
 use str0m::change::{SdpAnswer, SdpPendingOffer};
-use str0m::media::{Direction, MediaKind, Mid};
+use str0m::media::{Direction, MediaKind, Mid, Pt, Rid};
+use str0m::rtp::Ssrc;
 
 use crate::error::SfuError;
 use crate::forward::Forwarder;
@@ -41,6 +42,9 @@ pub(crate) struct Subscription {
     /// The size of the tile showing this video, as the client last said
     /// (width, height in CSS pixels; zero for hidden).
     pub(crate) requested: Option<(u32, u32)>,
+    /// The publisher's payload type last seen and the subscribe
+    /// connection's matching one (they are negotiated separately).
+    pub(crate) payload_type: Option<(Pt, Pt)>,
 }
 
 /// The subscribe connection's anchor m-line: an inactive audio section,
@@ -88,6 +92,9 @@ pub(crate) struct Participant {
     pub(crate) publish: Transport,
     pub(crate) subscribe: Transport,
     pub(crate) published: Vec<PublishedTrack>,
+    /// The publish connection's incoming RTP streams: which track and
+    /// layer each SSRC carries (looked up in str0m once per stream).
+    pub(crate) streams: Vec<(Ssrc, Mid, Option<Rid>)>,
     pub(crate) subscriptions: Vec<Subscription>,
     pub(crate) pending_offer: Option<PendingOffer>,
     /// Number of the last subscribe offer made.
@@ -183,6 +190,7 @@ impl Participant {
             publish: Transport::new(Pc::Publish, now, config),
             subscribe: Transport::new(Pc::Subscribe, now, config),
             published: Vec::new(),
+            streams: Vec::new(),
             subscriptions: Vec::new(),
             pending_offer: None,
             last_offer_id: 0,
@@ -218,6 +226,7 @@ impl Participant {
             state: SubState::ToOpen,
             forwarder: Forwarder::new(None),
             requested: None,
+            payload_type: None,
         });
     }
 
@@ -343,6 +352,7 @@ impl Participant {
                     if let SubState::Negotiating(mid) = sub.state {
                         sub.state = SubState::Open(mid);
                         sub.forwarder.restart();
+                        sub.payload_type = None;
                         // Forwarded video goes out as it arrives, like audio:
                         // the publisher's encoder already paced it, and
                         // str0m's pacer (1.1x the estimate) would hold each
@@ -382,6 +392,7 @@ impl Participant {
         for sub in &mut self.subscriptions {
             sub.state = SubState::ToOpen;
             sub.forwarder = Forwarder::new(None);
+            sub.payload_type = None;
         }
         self.estimates.clear();
         self.bwe_target = (0, 0);

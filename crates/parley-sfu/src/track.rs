@@ -2,7 +2,8 @@
 
 use std::time::{Duration, Instant};
 
-use str0m::media::{MediaKind, Mid, Rid};
+use str0m::format::PayloadParams;
+use str0m::media::{MediaKind, Mid, Pt, Rid};
 
 /// A layer that sent nothing for this long counts as stopped (a browser drops
 /// its top simulcast layer when short of CPU or bandwidth).
@@ -58,6 +59,8 @@ pub(crate) struct Layer {
     /// codec makes that cheap (VP8). Ranks layers whatever order the SDP gave.
     pixels: Option<u32>,
     last_seen: Option<Instant>,
+    /// RTP time of the last packet: a packet with another starts a frame.
+    last_time: Option<u64>,
     last_keyframe_request: Option<Instant>,
     rate: RateMeter,
 }
@@ -69,6 +72,7 @@ impl Layer {
             sdp_order,
             pixels: None,
             last_seen: None,
+            last_time: None,
             last_keyframe_request: None,
             rate: RateMeter::default(),
         }
@@ -83,12 +87,16 @@ impl Layer {
 /// Bytes per packet besides the payload: RTP header and extensions, SRTP
 /// tag, UDP and IP headers. Small audio packets are nearly half overhead.
 const PACKET_OVERHEAD: usize = 60;
-/// Payload bytes per packet of a large frame.
-const PAYLOAD_PER_PACKET: usize = 1150;
 
-/// What a frame of `bytes` costs on the network.
-fn on_the_wire(bytes: usize) -> usize {
-    bytes + PACKET_OVERHEAD * bytes.div_ceil(PAYLOAD_PER_PACKET).max(1)
+/// What [`PublishedTrack::record`] learnt from a packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Recorded {
+    /// The layer was not active before (the subscribers' layer choice is
+    /// then worth revisiting).
+    pub(crate) new_layer: bool,
+    /// The packet's RTP time differs from the layer's previous packet's:
+    /// it starts a frame (or is the first of a reordered one).
+    pub(crate) frame_start: bool,
 }
 
 /// What the layer choice needs to know of one active layer.
@@ -105,6 +113,8 @@ pub(crate) struct PublishedTrack {
     pub(crate) mid: Mid,
     pub(crate) kind: MediaKind,
     layers: Vec<Layer>,
+    /// The codec of the payload type last seen.
+    params: Option<PayloadParams>,
 }
 
 impl PublishedTrack {
@@ -117,7 +127,28 @@ impl PublishedTrack {
                 .map(|(i, rid)| Layer::new(Some(rid), i))
                 .collect()
         };
-        PublishedTrack { mid, kind, layers }
+        PublishedTrack {
+            mid,
+            kind,
+            layers,
+            params: None,
+        }
+    }
+
+    /// The codec of payload type `pt`, from `look_up` when it is not the
+    /// one last seen.
+    pub(crate) fn params(
+        &mut self,
+        pt: Pt,
+        look_up: impl FnOnce() -> Option<PayloadParams>,
+    ) -> Option<PayloadParams> {
+        match self.params {
+            Some(p) if p.pt() == pt => Some(p),
+            _ => {
+                self.params = look_up();
+                self.params
+            }
+        }
     }
 
     fn layer_mut(&mut self, rid: Option<Rid>) -> &mut Layer {
@@ -131,24 +162,29 @@ impl PublishedTrack {
         &mut self.layers[last]
     }
 
-    /// Notes a frame of `bytes` on layer `rid`; `size` is its picture size
-    /// when known. Returns true when the layer was not active before (the
-    /// subscribers' layer choice is then worth revisiting).
+    /// Notes a packet with `bytes` of payload and RTP time `time` on layer
+    /// `rid`; `size` is its picture size when it starts a keyframe that says.
     pub(crate) fn record(
         &mut self,
         now: Instant,
         rid: Option<Rid>,
         size: Option<(u16, u16)>,
         bytes: usize,
-    ) -> bool {
+        time: u64,
+    ) -> Recorded {
         let layer = self.layer_mut(rid);
-        let new = !layer.is_active(now);
+        let new_layer = !layer.is_active(now);
+        let frame_start = layer.last_time != Some(time);
         layer.last_seen = Some(now);
-        layer.rate.add(now, on_the_wire(bytes));
+        layer.last_time = Some(time);
+        layer.rate.add(now, bytes + PACKET_OVERHEAD);
         if let Some((w, h)) = size {
             layer.pixels = Some(u32::from(w) * u32::from(h));
         }
-        new
+        Recorded {
+            new_layer,
+            frame_start,
+        }
     }
 
     /// The active layers, lowest quality first, each with its picture size
@@ -201,6 +237,33 @@ impl PublishedTrack {
     }
 }
 
+/// The length of a VP8 RTP payload descriptor (RFC 7741 §4.2), which the
+/// VP8 payload header follows.
+pub(crate) fn vp8_descriptor_len(payload: &[u8]) -> usize {
+    let byte = |i: usize| payload.get(i).copied().unwrap_or(0);
+    if byte(0) & 0x80 == 0 {
+        return 1.min(payload.len());
+    }
+    let extension = byte(1);
+    let mut len = 2;
+    if extension & 0x80 != 0 {
+        // PictureID: one byte, or two when its M bit is set.
+        len += if byte(len) & 0x80 != 0 { 2 } else { 1 };
+    }
+    if extension & 0x40 != 0 {
+        len += 1; // TL0PICIDX
+    }
+    if extension & 0x30 != 0 {
+        len += 1; // TID/Y/KEYIDX
+    }
+    len.min(payload.len())
+}
+
+/// Whether a VP8 payload descriptor writes its PictureID in 15 bits.
+pub(crate) fn vp8_long_picture_id(payload: &[u8]) -> bool {
+    payload.len() > 2 && payload[0] & 0x80 != 0 && payload[1] & 0x80 != 0 && payload[2] & 0x80 != 0
+}
+
 /// The picture size of a VP8 keyframe (RFC 6386 §9.1: a 3-byte frame tag
 /// with bit 0 clear, the start code 9d 01 2a, then 14-bit width and height).
 pub(crate) fn vp8_keyframe_size(frame: &[u8]) -> Option<(u16, u16)> {
@@ -226,17 +289,17 @@ mod tests {
         // Listed high to low, as some clients do.
         let mut track =
             PublishedTrack::new(Mid::from("0"), MediaKind::Video, rids(&["f", "h", "q"]));
-        track.record(now, Some("f".into()), None, 1000);
-        track.record(now, Some("h".into()), None, 1000);
-        track.record(now, Some("q".into()), None, 1000);
+        track.record(now, Some("f".into()), None, 1000, 0);
+        track.record(now, Some("h".into()), None, 1000, 0);
+        track.record(now, Some("q".into()), None, 1000, 0);
         // Without sizes, SDP order stands.
         assert_eq!(
             track.active_layers(now),
             vec![Some("f".into()), Some("h".into()), Some("q".into())]
         );
-        track.record(now, Some("f".into()), Some((1280, 720)), 1000);
-        track.record(now, Some("h".into()), Some((640, 360)), 1000);
-        track.record(now, Some("q".into()), Some((320, 180)), 1000);
+        track.record(now, Some("f".into()), Some((1280, 720)), 1000, 0);
+        track.record(now, Some("h".into()), Some((640, 360)), 1000, 0);
+        track.record(now, Some("q".into()), Some((320, 180)), 1000, 0);
         assert_eq!(
             track.active_layers(now),
             vec![Some("q".into()), Some("h".into()), Some("f".into())]
@@ -247,10 +310,10 @@ mod tests {
     fn a_layer_that_stops_sending_drops_out() {
         let start = Instant::now();
         let mut track = PublishedTrack::new(Mid::from("0"), MediaKind::Video, rids(&["q", "h"]));
-        track.record(start, Some("q".into()), None, 1000);
-        track.record(start, Some("h".into()), None, 1000);
+        track.record(start, Some("q".into()), None, 1000, 0);
+        track.record(start, Some("h".into()), None, 1000, 0);
         let later = start + Duration::from_secs(2);
-        track.record(later, Some("q".into()), None, 1000);
+        track.record(later, Some("q".into()), None, 1000, 0);
         assert_eq!(track.active_layers(later), vec![Some("q".into())]);
     }
 
@@ -262,7 +325,10 @@ mod tests {
         for i in 0..50u64 {
             let first = i == 0;
             let now = start + Duration::from_millis(i * 40);
-            assert_eq!(track.record(now, Some("q".into()), None, 1000), first);
+            assert_eq!(
+                track.record(now, Some("q".into()), None, 1000, i).new_layer,
+                first
+            );
         }
         let bps = track.bps(start + Duration::from_millis(2000));
         assert!((190_000..=230_000).contains(&bps), "{bps}");
@@ -283,6 +349,31 @@ mod tests {
         assert_eq!(vp8_keyframe_size(&delta), None);
         assert_eq!(vp8_keyframe_size(&frame[..6]), None);
         assert_eq!(vp8_keyframe_size(&[0x50, 0, 0, 1, 2, 3, 4, 5, 6, 7]), None);
+    }
+
+    #[test]
+    fn a_new_rtp_time_starts_a_frame() {
+        let now = Instant::now();
+        let mut track = PublishedTrack::new(Mid::from("0"), MediaKind::Video, vec![]);
+        assert!(track.record(now, None, None, 1000, 3000).frame_start);
+        assert!(!track.record(now, None, None, 1000, 3000).frame_start);
+        assert!(track.record(now, None, None, 1000, 6000).frame_start);
+    }
+
+    #[test]
+    fn vp8_payload_descriptors_are_measured() {
+        // No extension: one byte.
+        assert_eq!(vp8_descriptor_len(&[0x10, 0x50]), 1);
+        // X, I with a 15-bit picture id, L, T: 1 + 1 + 2 + 1 + 1.
+        let long = [0x90, 0xe0, 0x80 | 0x12, 0x34, 7, 0x40, 0x50];
+        assert_eq!(vp8_descriptor_len(&long), 6);
+        assert!(vp8_long_picture_id(&long));
+        // X, I with a 7-bit picture id.
+        let short = [0x90, 0x80, 0x12, 0x50];
+        assert_eq!(vp8_descriptor_len(&short), 3);
+        assert!(!vp8_long_picture_id(&short));
+        // Truncated: never past the end.
+        assert_eq!(vp8_descriptor_len(&[0x90]), 1);
     }
 
     #[test]

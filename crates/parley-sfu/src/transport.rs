@@ -213,12 +213,18 @@ impl Transport {
 
 /// The codecs and options every SFU-side `Rtc` uses.
 ///
+/// RTP mode: publishers' packets come out as they arrive and go to
+/// subscribers as they are, with sequence numbers, timestamps and VP8
+/// picture ids rewritten (see `forward.rs`), instead of being assembled
+/// into frames and cut into packets again for every subscriber.
+///
 /// ICE-lite: the SFU has public (or announced) host candidates and only answers
 /// connectivity checks, so browsers do the checking and nominating.
 /// Codecs: Opus for audio; VP8, VP9 and H264 for video. AV1 and H265 stay off
 /// until subscribers can be matched to what each publisher sends.
 fn rtc_config() -> RtcConfig {
     RtcConfig::new()
+        .set_rtp_mode(true)
         .set_ice_lite(true)
         .clear_codecs()
         .enable_opus(true, false)

@@ -65,6 +65,11 @@ pub enum Command {
     Shutdown,
 }
 
+/// Receive batches taken from the media socket before a flush: enough for
+/// the rest of a frame that arrived meanwhile, few enough that what was
+/// received first is not held back long.
+const RECEIVE_ROUNDS: usize = 4;
+
 /// What the conference tells a WebSocket task.
 #[derive(Debug)]
 pub enum Outbound {
@@ -439,6 +444,9 @@ impl Conference {
             }
         }
         if !self.outgoing.is_empty() {
+            // Each subscriber's datagrams next to each other (in their
+            // order), so a frame's packets can go as one segmented message.
+            self.outgoing.sort_by_key(|t| (t.source, t.destination));
             let datagrams = self
                 .outgoing
                 .iter()
@@ -448,7 +456,10 @@ impl Conference {
         }
     }
 
-    /// Receives one batch of datagrams into the hub.
+    /// Receives what is waiting on socket `index` into the hub, a bounded
+    /// number of batches. What arrived while the previous batch was being
+    /// forwarded (the rest of a video frame, typically) is taken before the
+    /// flush, so a frame's packets to one subscriber go out together.
     fn receive(&mut self, index: usize) {
         let Conference {
             media,
@@ -456,21 +467,29 @@ impl Conference {
             arrivals,
             ..
         } = self;
-        let result = media.try_recv(index, |a| {
-            let d = &a.datagram;
-            if d.data.first() == Some(&arrivals::MAGIC[0]) && arrivals.arrived(d.data, d.source) {
-                return;
+        for _ in 0..RECEIVE_ROUNDS {
+            let result = media.try_recv(index, |a| {
+                let d = &a.datagram;
+                if d.data.first() == Some(&arrivals::MAGIC[0]) && arrivals.arrived(d.data, d.source)
+                {
+                    return;
+                }
+                hub.handle_datagram(
+                    Instant::now(),
+                    Protocol::Udp,
+                    d.source,
+                    a.destination,
+                    d.data,
+                );
+            });
+            match result {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::error!("media socket failed: {e}");
+                    break;
+                }
             }
-            hub.handle_datagram(
-                Instant::now(),
-                Protocol::Udp,
-                d.source,
-                a.destination,
-                d.data,
-            );
-        });
-        if let Err(e) = result {
-            tracing::error!("media socket failed: {e}");
         }
     }
 

@@ -348,9 +348,13 @@ impl MediaEndpoints {
     }
 
     /// Receives one batch from socket `index`, without waiting.
-    pub fn try_recv(&mut self, index: usize, mut each: impl FnMut(Arrival<'_>)) -> io::Result<()> {
+    pub fn try_recv(
+        &mut self,
+        index: usize,
+        mut each: impl FnMut(Arrival<'_>),
+    ) -> io::Result<usize> {
         let Some(endpoint) = self.endpoints.get_mut(index) else {
-            return Ok(());
+            return Ok(0);
         };
         let local = endpoint.socket.local_addr();
         let candidates = &endpoint.candidates;
@@ -360,8 +364,7 @@ impl MediaEndpoints {
                 datagram,
                 destination,
             });
-        })?;
-        Ok(())
+        })
     }
 
     /// The socket `source` (the candidate the SFU used) belongs to.
