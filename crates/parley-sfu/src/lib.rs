@@ -491,6 +491,11 @@ impl Sfu {
         self.transmits.pop_front()
     }
 
+    /// How many datagrams wait for [`Sfu::poll_transmit`].
+    pub fn transmits_waiting(&self) -> usize {
+        self.transmits.len()
+    }
+
     /// The next event for the driver.
     pub fn poll_event(&mut self) -> Option<SfuEvent> {
         self.events.pop_front()

@@ -69,6 +69,9 @@ pub enum Command {
 /// the rest of a frame that arrived meanwhile, few enough that what was
 /// received first is not held back long.
 const RECEIVE_ROUNDS: usize = 4;
+/// No further receive round once this many datagrams wait to be sent: a
+/// busy server sends what it has rather than holding a large fan-out back.
+const FLUSH_AT: usize = 256;
 
 /// What the conference tells a WebSocket task.
 #[derive(Debug)]
@@ -484,6 +487,7 @@ impl Conference {
             });
             match result {
                 Ok(0) => break,
+                Ok(_) if hub.transmits_waiting() >= FLUSH_AT => break,
                 Ok(_) => {}
                 Err(e) => {
                     tracing::error!("media socket failed: {e}");

@@ -623,6 +623,11 @@ impl Hub {
         self.sfu.poll_transmit()
     }
 
+    /// How many datagrams wait for [`Hub::poll_transmit`].
+    pub fn transmits_waiting(&self) -> usize {
+        self.sfu.transmits_waiting()
+    }
+
     /// When [`Hub::handle_timeout`] should next be called.
     pub fn poll_timeout(&self) -> Option<Instant> {
         let idle = self

@@ -6,8 +6,17 @@
 //! track.
 
 use std::collections::HashMap;
+use std::io::{self, IoSliceMut};
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::os::fd::AsRawFd;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant, SystemTime};
+
+use nix::sys::socket::{
+    ControlMessageOwned, MsgFlags, SockaddrStorage, recvmsg, setsockopt, sockopt,
+};
+use nix::sys::time::TimeSpec;
+use tokio::io::Interest;
 
 use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
 use str0m::format::Codec;
@@ -21,6 +30,31 @@ use tokio::net::UdpSocket;
 use super::media::{self, FPS, Layer, Stamp};
 use super::report::TrackStats;
 use super::signal::{JanusSignal, ParleySignal, Signal, Signaling};
+
+/// A kernel receive stamp (wall clock) on the monotonic clock: latency is
+/// then measured to when a datagram reached this machine, not to when this
+/// single-threaded generator got round to it (with dozens of subscribers
+/// receiving the same packet at once, that wait is the generator's, not the
+/// server's).
+fn kernel_instant(ts: TimeSpec) -> Option<Instant> {
+    static BASE: OnceLock<(Instant, SystemTime)> = OnceLock::new();
+    let (instant, wall) = *BASE.get_or_init(|| (Instant::now(), SystemTime::now()));
+    let secs = u64::try_from(ts.tv_sec()).ok()?;
+    let nanos = u32::try_from(ts.tv_nsec()).ok()?;
+    let at = SystemTime::UNIX_EPOCH + Duration::new(secs, nanos);
+    match at.duration_since(wall) {
+        Ok(later) => Some(instant + later),
+        Err(earlier) => instant.checked_sub(earlier.duration()),
+    }
+}
+
+fn socket_addr(addr: SockaddrStorage) -> Option<SocketAddr> {
+    if let Some(v4) = addr.as_sockaddr_in() {
+        return Some(SocketAddr::V4((*v4).into()));
+    }
+    addr.as_sockaddr_in6()
+        .map(|v6| SocketAddr::V6((*v6).into()))
+}
 
 /// A timeout this close counts as due now (see [`Peer::drain`]).
 const DUE_NOW: Duration = Duration::from_micros(20);
@@ -45,12 +79,14 @@ impl Peer {
         }
         let mut rtc = config.build(Instant::now());
         rtc.add_local_candidate(Candidate::host(addr, "udp")?);
-        Ok(Peer {
+        let peer = Peer {
             rtc,
             socket,
             addr,
             timeout: Instant::now(),
-        })
+        };
+        peer.stamp_arrivals();
+        Ok(peer)
     }
 
     /// Sends what the `Rtc` has to send and collects its events. A timeout
@@ -77,6 +113,45 @@ impl Peer {
                     let _ = self.socket.send_to(&t.contents, t.destination).await;
                 }
                 Output::Event(e) => events.push(e),
+            }
+        }
+    }
+
+    /// Asks the kernel to stamp every datagram with its arrival time.
+    fn stamp_arrivals(&self) {
+        if let Err(e) = setsockopt(&self.socket, sockopt::ReceiveTimestampns, &true) {
+            tracing::debug!("load client: no receive timestamps: {e}");
+        }
+    }
+
+    /// Receives one datagram: its length, sender, and when it reached this
+    /// machine (the kernel's stamp, else now).
+    async fn recv(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr, Instant)> {
+        loop {
+            self.socket.readable().await?;
+            let result = self.socket.try_io(Interest::READABLE, || {
+                let mut iov = [IoSliceMut::new(buf)];
+                let mut space = nix::cmsg_space!(TimeSpec);
+                let msg = recvmsg::<SockaddrStorage>(
+                    self.socket.as_raw_fd(),
+                    &mut iov,
+                    Some(&mut space),
+                    MsgFlags::MSG_DONTWAIT,
+                )
+                .map_err(io::Error::from)?;
+                let mut at = None;
+                for c in msg.cmsgs().map_err(io::Error::from)? {
+                    if let ControlMessageOwned::ScmTimestampns(ts) = c {
+                        at = kernel_instant(ts);
+                    }
+                }
+                Ok((msg.bytes, msg.address.and_then(socket_addr), at))
+            });
+            match result {
+                Ok((n, Some(from), at)) => return Ok((n, from, at.unwrap_or_else(Instant::now))),
+                Ok((_, None, _)) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => return Err(e),
             }
         }
     }
@@ -230,6 +305,9 @@ async fn drive(plan: &Plan, outcome: &mut Outcome, progress: &impl Progress) -> 
     let mut ticker = tokio::time::interval(Duration::from_millis(20));
     let (mut buf_p, mut buf_s) = (vec![0u8; 2048], vec![0u8; 2048]);
     let mut events = Vec::new();
+    // When the subscribe connection's latest datagram reached this machine:
+    // a frame completed by it arrived then.
+    let mut arrived = Instant::now();
 
     while Instant::now() < plan.until {
         let publish_timeout = publish.as_ref().map_or(plan.until, |p| p.timeout);
@@ -264,11 +342,12 @@ async fn drive(plan: &Plan, outcome: &mut Outcome, progress: &impl Progress) -> 
                     p.receive(from, &buf_p[..n]);
                 }
             }
-            r = subscribe.socket.recv_from(&mut buf_s) => {
-                let (n, from) = r?;
+            r = subscribe.recv(&mut buf_s) => {
+                let (n, from, at) = r?;
                 if is_rtp(&buf_s[..n]) {
                     progress.rtp();
                 }
+                arrived = at;
                 subscribe.receive(from, &buf_s[..n]);
             }
             _ = ticker.tick() => {
@@ -325,14 +404,15 @@ async fn drive(plan: &Plan, outcome: &mut Outcome, progress: &impl Progress) -> 
                         media::opus_stamp(&data.data)
                     };
                     if let Some(stamp) = stamp {
+                        let at = arrived.min(now);
                         let since =
-                            u64::try_from(now.saturating_duration_since(plan.origin).as_micros())
+                            u64::try_from(at.saturating_duration_since(plan.origin).as_micros())
                                 .unwrap_or(u64::MAX);
                         outcome
                             .tracks
                             .entry(source)
                             .or_default()
-                            .frame(now, since, joined_at, stamp, video);
+                            .frame(at, since, joined_at, stamp, video);
                         progress.frame(video);
                     }
                 }
