@@ -350,7 +350,7 @@ impl Sfu {
             let cached = sub.payload_type;
             let written = sub_p.subscribe.guard(|rtc| {
                 let out_pt = match cached {
-                    Some((from, to)) if from == pt => to,
+                    Some((from, of, to)) if from == pt && of == codec => to,
                     _ => rtc.codec_config().match_params(params)?.pt(),
                 };
                 let mut api = rtc.direct_api();
@@ -372,7 +372,7 @@ impl Sfu {
                 Some(out_pt)
             });
             if let Some(Some(out_pt)) = written {
-                sub.payload_type = Some((pt, out_pt));
+                sub.payload_type = Some((pt, codec, out_pt));
                 if marker || !is_video {
                     self.stats.frames_forwarded += 1;
                 }

@@ -157,7 +157,13 @@ impl Forwarder {
     /// Decides about one video packet.
     pub(crate) fn on_video(&mut self, packet: &Packet) -> Verdict {
         let on_target = packet.rid == self.target;
-        let on_current = self.current == Some(packet.rid);
+        let mut on_current = self.current == Some(packet.rid);
+        if on_current && self.sequence.ssrc != Some(packet.ssrc) {
+            // The layer under way came back as a new stream (the publisher
+            // reconnected): it needs a keyframe like any new start.
+            self.waiting_keyframe = true;
+            on_current = false;
+        }
         if !self.paused
             && on_target
             && packet.keyframe_start
@@ -176,9 +182,12 @@ impl Forwarder {
                 return self.pass(packet);
             }
         }
-        if on_current {
-            // Whatever comes after a stop needs a new entry point.
+        if on_current && !self.waiting_keyframe {
+            // Stopped (paused, or held for a lower layer): what comes after
+            // needs a new entry point, even if the stop is lifted before
+            // the lower layer's keyframe came.
             self.open_frame = None;
+            self.waiting_keyframe = true;
         }
         Verdict::Drop
     }
@@ -275,20 +284,30 @@ impl Sequencer {
         }
         let seq = u64::try_from(packet.seq as i64 + self.seq_offset).ok()?;
         self.next_seq = self.next_seq.max(seq + 1);
+        // Only the newest packet moves the bases the next epoch continues
+        // from: a late one (reordered, or a retransmission) belongs to an
+        // older frame.
+        let newest = packet.seq >= self.highest_in;
         self.highest_in = self.highest_in.max(packet.seq);
         let shifted = (packet.time.numer() as i64)
             .saturating_add(self.time_offset)
             .max(0) as u64;
         let time = MediaTime::new(shifted, packet.time.frequency());
-        self.last_time = Some((time, packet.arrival));
+        if newest {
+            self.last_time = Some((time, packet.arrival));
+        }
         let picture_id = packet.picture_id.map(|id| {
             let out = id.value.wrapping_add(self.picture_offset) & 0x7fff;
-            self.last_picture = Some(out);
+            if newest {
+                self.last_picture = Some(out);
+            }
             if id.long { out } else { out & 0x7f }
         });
         let tl0_pic_idx = packet.tl0_pic_idx.map(|t| {
             let out = t.wrapping_add(self.tl0_offset);
-            self.last_tl0 = Some(out);
+            if newest {
+                self.last_tl0 = Some(out);
+            }
             out
         });
         Some(Out {
@@ -429,6 +448,53 @@ mod tests {
         assert_eq!(f.wants_keyframe(), Some(low));
         out(f.on_video(&pkt(low, 400, 6000, true, now)));
         out(f.on_video(&pkt(low, 401, 9000, false, now)));
+    }
+
+    #[test]
+    fn a_hold_lifted_before_the_lower_keyframe_waits_for_a_keyframe() {
+        let now = Instant::now();
+        let (low, high) = (Some(Rid::from("q")), Some(Rid::from("f")));
+        let mut f = chosen(high);
+        out(f.on_video(&pkt(high, 10, 0, true, now)));
+        f.choose_lower(low);
+        assert_eq!(f.on_video(&pkt(high, 11, 3000, false, now)), Verdict::Drop);
+        // The link recovers before the low layer's keyframe: the high
+        // layer's next delta frame would leave a gap nothing can fill.
+        f.choose(Choice::Layer(high));
+        assert_eq!(f.on_video(&pkt(high, 12, 6000, false, now)), Verdict::Drop);
+        assert_eq!(f.wants_keyframe(), Some(high));
+        assert_eq!(out(f.on_video(&pkt(high, 13, 9000, true, now))).seq, 2);
+    }
+
+    #[test]
+    fn a_layer_that_comes_back_as_a_new_stream_restarts_at_a_keyframe() {
+        let now = Instant::now();
+        let mut f = chosen(None);
+        out(f.on_video(&pkt(None, 10, 0, true, now)));
+        out(f.on_video(&pkt(None, 11, 3000, false, now)));
+        // The publisher reconnected: same layer, new SSRC and numbering.
+        let mut p = pkt(None, 500, 77_000, false, now);
+        p.ssrc = 1234;
+        assert_eq!(f.on_video(&p), Verdict::Drop);
+        assert_eq!(f.wants_keyframe(), Some(None), "a keyframe is asked for");
+        p.seq = 501;
+        p.keyframe_start = true;
+        let entry = out(f.on_video(&p));
+        assert_eq!(entry.seq, 3);
+    }
+
+    #[test]
+    fn a_late_packet_does_not_move_the_next_epochs_bases() {
+        let start = Instant::now();
+        let (low, high) = (Some(Rid::from("q")), Some(Rid::from("f")));
+        let mut f = chosen(low);
+        out(f.on_video(&pkt(low, 10, 90_000, true, start)));
+        let newest = out(f.on_video(&pkt(low, 12, 96_000, false, start)));
+        // A packet of the frame before arrives late (a retransmission).
+        out(f.on_video(&pkt(low, 11, 93_000, false, start)));
+        f.choose(Choice::Layer(high));
+        let switched = out(f.on_video(&pkt(high, 70, 5_000, true, start)));
+        assert!(switched.time.numer() > newest.time.numer());
     }
 
     #[test]

@@ -4,6 +4,7 @@
 use std::time::Instant;
 
 use str0m::change::{SdpAnswer, SdpPendingOffer};
+use str0m::format::Codec;
 use str0m::media::{Direction, MediaKind, Mid, Pt, Rid};
 use str0m::rtp::Ssrc;
 
@@ -42,9 +43,10 @@ pub(crate) struct Subscription {
     /// The size of the tile showing this video, as the client last said
     /// (width, height in CSS pixels; zero for hidden).
     pub(crate) requested: Option<(u32, u32)>,
-    /// The publisher's payload type last seen and the subscribe
-    /// connection's matching one (they are negotiated separately).
-    pub(crate) payload_type: Option<(Pt, Pt)>,
+    /// The publisher's payload type and codec last seen and the subscribe
+    /// connection's matching payload type (they are negotiated separately;
+    /// a publisher that reconnects may number its codecs anew).
+    pub(crate) payload_type: Option<(Pt, Codec, Pt)>,
 }
 
 /// The subscribe connection's anchor m-line: an inactive audio section,

@@ -118,16 +118,19 @@ impl MediaSocket {
     /// [`crate::batch::plan_gso`]). Errors about one destination are logged and
     /// that datagram skipped: one bad peer must not stop the media of others.
     pub async fn send_batch(&self, packets: &[(SocketAddr, &[u8])]) {
-        let mut rest = packets;
         if self.gso.load(Ordering::Relaxed) && packets.len() > 1 {
             let mut plan = Vec::new();
             crate::batch::plan_gso(packets, crate::batch::MAX_SEGMENTS, &mut plan);
             if plan.len() < packets.len() {
-                // Returns early only when GSO was refused: the rest go one by one.
-                let sent = self.send_segmented(packets, &plan).await;
-                rest = &packets[sent..];
+                return self.send_segmented(packets, &plan).await;
             }
         }
+        self.send_plain(packets).await;
+    }
+
+    /// Sends `packets` one datagram per message.
+    async fn send_plain(&self, packets: &[(SocketAddr, &[u8])]) {
+        let mut rest = packets;
         while !rest.is_empty() {
             let result = self.socket.try_io(Interest::WRITABLE, || {
                 crate::batch::send_once(&self.socket, rest).map_err(io::Error::from)
@@ -148,14 +151,15 @@ impl MediaSocket {
         }
     }
 
-    /// Sends the messages of `plan`; returns how many of `packets` were
-    /// dealt with (sent, or skipped for an error about their destination).
-    /// Stops early, turning GSO off, when the kernel cannot segment.
+    /// Sends the messages of `plan`. A message the kernel refuses goes
+    /// again one datagram at a time: the error may be about segmenting
+    /// rather than its destination (`EMSGSIZE` on a route with a small MTU,
+    /// `EIO` from a device that cannot segment, which turns GSO off).
     async fn send_segmented(
         &self,
         packets: &[(SocketAddr, &[u8])],
         plan: &[crate::batch::GsoMessage],
-    ) -> usize {
+    ) {
         let mut rest = plan;
         while let Some(first) = rest.first() {
             let result = self.socket.try_io(Interest::WRITABLE, || {
@@ -166,26 +170,30 @@ impl MediaSocket {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     if let Err(e) = self.socket.writable().await {
                         tracing::warn!("media socket unusable: {e}");
-                        return packets.len();
+                        return;
                     }
                 }
-                Err(e)
-                    if first.count > 1
-                        && matches!(e.raw_os_error(), Some(libc::EIO | libc::EINVAL)) =>
-                {
-                    tracing::warn!(
-                        "the kernel refused a segmented send ({e}); sending datagrams one by one"
-                    );
-                    self.gso.store(false, Ordering::Relaxed);
-                    return first.first;
-                }
                 Err(e) => {
-                    tracing::debug!(destination = %packets[first.first].0, "media send failed: {e}");
+                    tracing::debug!(destination = %packets[first.first].0, "segmented send failed: {e}");
+                    if e.raw_os_error() == Some(libc::EIO)
+                        && self.gso.swap(false, Ordering::Relaxed)
+                    {
+                        tracing::warn!(
+                            "the kernel cannot segment on this path ({e}); sending datagrams one by one"
+                        );
+                    }
+                    self.send_plain(&packets[first.first..first.first + first.count])
+                        .await;
                     rest = &rest[1..];
+                    if !self.gso.load(Ordering::Relaxed) {
+                        if let Some(next) = rest.first() {
+                            self.send_plain(&packets[next.first..]).await;
+                        }
+                        return;
+                    }
                 }
             }
         }
-        packets.len()
     }
 
     /// The address to send to from this socket: an IPv6 socket reaches IPv4
