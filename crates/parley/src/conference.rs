@@ -65,6 +65,13 @@ pub enum Command {
     Shutdown,
 }
 
+/// How late a timer may fire: timers due within this much of each other
+/// share a wakeup, and most ride on one for arriving datagrams. (The
+/// runtime's timer wheel has a 1 ms resolution anyway; what needs exact
+/// timing, such as str0m's pacer between packets, is answered inside a
+/// drain.)
+const TIMER_SLACK: std::time::Duration = std::time::Duration::from_millis(1);
+
 /// Receive batches taken from the media socket before a flush: enough for
 /// the rest of a frame that arrived meanwhile, few enough that what was
 /// received first is not held back long.
@@ -241,7 +248,10 @@ impl Conference {
             let deadline = self.hub.poll_timeout();
             let sleep = async {
                 match deadline {
-                    Some(t) => tokio::time::sleep_until(tokio::time::Instant::from_std(t)).await,
+                    Some(t) => {
+                        let at = tokio::time::Instant::from_std(t + TIMER_SLACK);
+                        tokio::time::sleep_until(at).await;
+                    }
                     None => std::future::pending().await,
                 }
             };
@@ -277,7 +287,14 @@ impl Conference {
                         }
                     }
                 }
-                () = sleep => self.hub.handle_timeout(Instant::now()),
+                () = sleep => {}
+            }
+            // Timers that came due meanwhile ride on this wakeup (most do,
+            // with datagrams arriving every few milliseconds), instead of
+            // each waking the task itself.
+            let now = Instant::now();
+            if deadline.is_some_and(|t| t <= now) {
+                self.hub.handle_timeout(now);
             }
             self.flush().await;
         }
