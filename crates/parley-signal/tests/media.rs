@@ -569,7 +569,15 @@ fn a_subscriber_whose_estimate_drops_gets_a_lower_layer_and_goes_back_up_when_it
     let audio = w.clients[b].got(&w.clients[a], MediaKind::Audio) - audio_before;
     assert!(audio >= 145, "audio goes on: {audio} of 150 packets in 3 s");
     let frames = sizes(&w).len() - frames_before;
-    assert!(frames >= 80, "video goes on: {frames} frames in 3 s");
+    // About 86 frames are sent (one per 35 ms). While the estimate settles,
+    // the lowest layer may be paused once and then resumes at a keyframe (a
+    // delta frame after a gap could not be decoded), which costs up to a
+    // keyframe request's round (limited to one per 500 ms).
+    assert!(
+        frames >= 60,
+        "video goes on: {frames} frames in 3 s: {:?}",
+        &sizes(&w)[frames_before..]
+    );
 
     // The link opens up again: probing finds the room and the top layer returns.
     w.links.get_mut(&grace).unwrap().bps = FAST_LINK_BPS;
