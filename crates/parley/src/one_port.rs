@@ -14,9 +14,6 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::connect_info::ConnectInfo;
-use hyper_util::rt::TokioIo;
-use hyper_util::service::TowerToHyperService;
 use parley_stun::channel_data::starts_with_stun;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
@@ -29,9 +26,6 @@ use crate::turn::TurnService;
 /// How long a connection may take to show its first bytes, and a TLS
 /// handshake to finish.
 const FIRST_BYTES: Duration = Duration::from_secs(10);
-/// How long a request's headers may take (also the wait for the next
-/// request on a kept-alive connection).
-const HEADER_READ: Duration = Duration::from_secs(30);
 /// Connections served at once, and from one IP address; more are closed.
 const MAX_CONNECTIONS: usize = 8192;
 const MAX_PER_ADDRESS: usize = 256;
@@ -166,20 +160,8 @@ async fn tls_connection(stream: TcpStream, remote: SocketAddr, tls: TlsAcceptor,
         }
         return;
     }
-    let app = routes
-        .app
-        .layer(axum::middleware::map_request(over_tls))
-        .layer(axum::Extension(ConnectInfo(remote)));
-    let service = TowerToHyperService::new(app);
-    let served = hyper::server::conn::http1::Builder::new()
-        .timer(hyper_util::rt::TokioTimer::new())
-        .header_read_timeout(HEADER_READ)
-        .serve_connection(TokioIo::new(stream), service)
-        .with_upgrades()
-        .await;
-    if let Err(e) = served {
-        tracing::debug!(%remote, "HTTPS connection ended: {e}");
-    }
+    let app = routes.app.layer(axum::middleware::map_request(over_tls));
+    crate::http::server::serve_connection(stream, remote, app, None).await;
 }
 
 /// Requests on the one port came over TLS that Parley terminated itself:

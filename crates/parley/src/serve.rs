@@ -188,13 +188,7 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
             acme_challenges,
         ));
     }
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown_signal(handle))
-    .await
-    .context("HTTP server failed")?;
+    crate::http::server::serve_plain(listener, app, shutdown_signal(handle)).await;
     conference_task.await.context("conference task failed")?;
     if let Some(turn) = turn {
         tokio::task::spawn_blocking(move || turn.stop()).await.ok();

@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod error;
+pub mod server;
 mod ws;
 
 use axum::Router;
