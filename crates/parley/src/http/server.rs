@@ -23,7 +23,9 @@ use crate::conn_limit::ConnLimit;
 /// request on a kept-alive connection).
 pub const HEADER_READ: Duration = Duration::from_secs(30);
 /// Plain HTTP connections served at once, and from one IP address; more
-/// are closed at once.
+/// are closed at once. A reverse proxy on the same machine (the documented
+/// deployment) connects from loopback for everyone, so loopback has only
+/// the overall limit. (An upgraded WebSocket no longer counts.)
 const MAX_CONNECTIONS: usize = 8192;
 const MAX_PER_ADDRESS: usize = 256;
 
@@ -80,6 +82,7 @@ async fn serve_with_timeout<I>(
 /// finish (upgraded WebSockets are the conference's to close) and returns.
 pub async fn serve_plain(listener: TcpListener, app: Router, shutdown: impl Future<Output = ()>) {
     let limit = ConnLimit::new(MAX_CONNECTIONS, MAX_PER_ADDRESS);
+    let local = ConnLimit::new(MAX_CONNECTIONS, MAX_CONNECTIONS);
     let (stop_tx, stop_rx) = watch::channel(false);
     // Every connection task holds a sender; when the last is gone, all ended.
     let (alive_tx, mut alive_rx) = mpsc::channel::<()>(1);
@@ -98,6 +101,11 @@ pub async fn serve_plain(listener: TcpListener, app: Router, shutdown: impl Futu
             }
         };
         let remote = SocketAddr::new(remote.ip().to_canonical(), remote.port());
+        let limit = if remote.ip().is_loopback() {
+            &local
+        } else {
+            &limit
+        };
         let admission = match limit.admit(remote.ip()) {
             Ok(admission) => admission,
             Err(refused) => {
