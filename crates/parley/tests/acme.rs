@@ -111,7 +111,15 @@ fn a_certificate_from_an_acme_ca_is_obtained_and_served() {
             .spawn()
             .unwrap(),
     );
-    std::thread::sleep(Duration::from_millis(500));
+    // Pebble generates its keys first; on a busy machine that takes a while.
+    let started = std::time::Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", acme)).is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "pebble did not start listening"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
 
     let data = dir.join("data");
     let (_server, rest, log) = start_parley_logged(
