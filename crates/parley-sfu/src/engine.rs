@@ -9,20 +9,21 @@ use std::time::Instant;
 
 use str0m::Event;
 use str0m::bwe::BweKind;
-use str0m::format::{Codec, detect_h264_keyframe, detect_h264_nalu, detect_vp9_keyframe};
+use str0m::format::Codec;
 use str0m::media::{Direction, KeyframeRequestKind, MediaKind};
 use str0m::rtp::{ExtensionValues, RtpPacket, RtpWrite, SeqNo, Vp8Descriptor};
 
 use crate::forward::{Packet, PictureId, Verdict};
 use crate::ids::{ParticipantId, Pc, RoomId, TrackKey};
 use crate::participant::SubState;
-use crate::track::{PublishedTrack, vp8_descriptor_len, vp8_keyframe_size, vp8_long_picture_id};
+use crate::track::{
+    PublishedTrack, starts_keyframe, vp8_descriptor_len, vp8_keyframe_size, vp8_long_picture_id,
+};
 
 /// Incoming RTP streams remembered per publisher; more (a client cycling
 /// SSRCs) starts the list afresh.
 const MAX_STREAMS: usize = 32;
-/// H.264 sequence parameter set (RFC 6184 NAL unit type 7).
-const H264_SPS: u8 = 7;
+
 use crate::transport::TransportState;
 use crate::{Sfu, SfuEvent};
 
@@ -242,19 +243,7 @@ impl Sfu {
             None
         };
         let recorded = track.record(now, rid, size, payload.len(), packet.time.numer());
-        let keyframe_start = match codec {
-            Codec::Vp8 => vp8_key,
-            // B (beginning of a frame) and no inter-picture prediction.
-            Codec::Vp9 => {
-                payload.first().is_some_and(|b| b & 0x08 != 0) && detect_vp9_keyframe(payload)
-            }
-            // A keyframe's first packet carries the parameter sets or the IDR slice.
-            Codec::H264 => {
-                recorded.frame_start
-                    && (detect_h264_nalu(payload, H264_SPS) || detect_h264_keyframe(payload))
-            }
-            _ => false,
-        };
+        let keyframe_start = starts_keyframe(codec, payload, vp8_key, recorded.frame_start);
         let facts = Packet {
             rid,
             ssrc: *ssrc,

@@ -36,7 +36,7 @@ pub use error::SfuError;
 pub use ids::{BadParticipantId, ParticipantId, Pc, RoomId, TrackKey};
 pub use participant::PublishGate;
 pub use str0m::net::{Protocol, Transmit};
-pub use transport::{TransportConfig, TransportState};
+pub use transport::{DUE_NOW, MAX_DUE_NOW, TransportConfig, TransportState};
 
 use participant::{Participant, SubState};
 use transport::Transport;

@@ -2,7 +2,9 @@
 
 use std::time::{Duration, Instant};
 
-use str0m::format::PayloadParams;
+use str0m::format::{
+    Codec, PayloadParams, detect_h264_keyframe, detect_h264_nalu, detect_vp9_keyframe,
+};
 use str0m::media::{MediaKind, Mid, Pt, Rid};
 
 /// A layer that sent nothing for this long counts as stopped (a browser drops
@@ -234,6 +236,33 @@ impl PublishedTrack {
             layer.last_keyframe_request = Some(now);
         }
         allowed
+    }
+}
+
+/// H.264 sequence parameter set (RFC 6184 NAL unit type 7).
+const H264_SPS: u8 = 7;
+
+/// Whether an RTP payload of `codec` is the first packet of a keyframe, a
+/// clean place to start forwarding. `vp8_keyframe` is the VP8 payload
+/// descriptor's verdict, `frame_start` whether the packet's RTP time is
+/// new on its layer.
+pub(crate) fn starts_keyframe(
+    codec: Codec,
+    payload: &[u8],
+    vp8_keyframe: bool,
+    frame_start: bool,
+) -> bool {
+    match codec {
+        Codec::Vp8 => vp8_keyframe,
+        // B (beginning of a frame) and no inter-picture prediction.
+        Codec::Vp9 => {
+            payload.first().is_some_and(|b| b & 0x08 != 0) && detect_vp9_keyframe(payload)
+        }
+        // A keyframe's first packet carries the parameter sets or the IDR slice.
+        Codec::H264 => {
+            frame_start && (detect_h264_nalu(payload, H264_SPS) || detect_h264_keyframe(payload))
+        }
+        _ => false,
     }
 }
 

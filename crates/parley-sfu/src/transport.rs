@@ -55,11 +55,11 @@ pub(crate) const INITIAL_ESTIMATE_BPS: u64 = 1_000_000;
 
 /// A timeout this close counts as due now: str0m's pacer asks for one
 /// microsecond after its last tick between packets, even unpaced ones.
-const DUE_NOW: Duration = Duration::from_micros(20);
+pub const DUE_NOW: Duration = Duration::from_micros(20);
 
 /// Timeouts due at once that one drain answers itself (a bound, so a
 /// connection that always wants one more cannot hold the SFU).
-const MAX_DUE_NOW: u32 = 256;
+pub const MAX_DUE_NOW: u32 = 256;
 
 /// How far in the future to park a transport that reports no timeout.
 const IDLE: Duration = Duration::from_secs(3600);

@@ -6,6 +6,7 @@
 //! lock guards any room or media state.
 
 use std::collections::{HashMap, HashSet};
+use std::hash::BuildHasher;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
@@ -63,20 +64,6 @@ pub enum Command {
     Connection(ConnectionSettings, oneshot::Sender<Result<(), BindError>>),
     /// Close every connection and stop.
     Shutdown,
-}
-
-/// A well-mixed number for an address (FNV-1a over its bytes), so that
-/// turning the order by XOR reshuffles it.
-fn address_key(addr: std::net::SocketAddr) -> u64 {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    let ip = match addr.ip() {
-        std::net::IpAddr::V4(v4) => v4.to_ipv6_mapped().octets(),
-        std::net::IpAddr::V6(v6) => v6.octets(),
-    };
-    for byte in ip.iter().chain(&addr.port().to_be_bytes()) {
-        hash = (hash ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3);
-    }
-    hash
 }
 
 /// How late a timer may fire: timers due within this much of each other
@@ -212,9 +199,6 @@ pub struct Conference {
     history: HistoryLog,
     /// Datagrams gathered for one batched send (kept for its capacity).
     outgoing: Vec<str0m::net::Transmit>,
-    /// Turns each flush's order of destinations, so no subscriber is
-    /// always served last.
-    flush_turn: u64,
     /// Frames from ICE-TCP connections.
     tcp_events: mpsc::Receiver<TcpEvent>,
 }
@@ -254,7 +238,6 @@ impl Conference {
             history: HistoryLog::start(store.clone()),
             store,
             outgoing: Vec::new(),
-            flush_turn: 0,
             tcp_events,
         };
         (conference, handle)
@@ -485,10 +468,9 @@ impl Conference {
             // Each subscriber's datagrams next to each other (in their
             // order), so a frame's packets can go as one segmented message;
             // which subscriber comes first changes from flush to flush.
-            self.flush_turn = self.flush_turn.wrapping_add(0x9e37_79b9_7f4a_7c15);
-            let turn = self.flush_turn;
+            let order = std::hash::RandomState::new();
             self.outgoing
-                .sort_by_cached_key(|t| (t.source, address_key(t.destination) ^ turn));
+                .sort_by_cached_key(|t| (t.source, order.hash_one(t.destination)));
             let datagrams = self
                 .outgoing
                 .iter()

@@ -1,12 +1,36 @@
 //! How many connections a listener serves at once: in all, and from one IP
 //! address (a NAT may hide a whole office, so the second is generous). An
-//! [`Admission`] holds both places until it is dropped.
+//! [`Admission`] holds both places until it is dropped. Also the accept
+//! step every TCP listener shares.
 
 use std::collections::HashMap;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+/// The next connection on `listener`, with the peer's address in its
+/// canonical form (a dual-stack listener sees IPv4 peers as
+/// `::ffff:a.b.c.d`). A failed accept (out of file descriptors and the
+/// like) is logged and waited out, not spun on; `what` names the listener.
+pub async fn accept(listener: &TcpListener, what: &str) -> (TcpStream, SocketAddr) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, remote)) => {
+                return (
+                    stream,
+                    SocketAddr::new(remote.ip().to_canonical(), remote.port()),
+                );
+            }
+            Err(e) => {
+                tracing::warn!("{what} accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
 
 /// The limits of one listener. Clones share them.
 #[derive(Debug, Clone)]

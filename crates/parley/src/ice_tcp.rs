@@ -322,15 +322,7 @@ async fn accept_loop(
     shared: Shared,
 ) {
     loop {
-        let (stream, remote) = match listener.accept().await {
-            Ok(accepted) => accepted,
-            Err(e) => {
-                // Out of file descriptors and the like: wait, do not spin.
-                tracing::warn!("ICE-TCP accept failed: {e}");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                continue;
-            }
-        };
+        let (stream, remote) = crate::conn_limit::accept(&listener, "ICE-TCP").await;
         start_conn(stream, remote, &candidates, &shared);
     }
 }

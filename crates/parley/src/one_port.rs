@@ -21,14 +21,12 @@ use tokio::sync::mpsc;
 use tokio_rustls::TlsAcceptor;
 
 use crate::conn_limit::ConnLimit;
+use crate::http::server::{MAX_CONNECTIONS, MAX_PER_ADDRESS};
 use crate::turn::TurnService;
 
 /// How long a connection may take to show its first bytes, and a TLS
 /// handshake to finish.
 const FIRST_BYTES: Duration = Duration::from_secs(10);
-/// Connections served at once, and from one IP address; more are closed.
-const MAX_CONNECTIONS: usize = 8192;
-const MAX_PER_ADDRESS: usize = 256;
 
 /// What a connection's first bytes say it is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,15 +66,7 @@ pub struct Routes {
 pub async fn serve(listener: TcpListener, tls: TlsAcceptor, routes: Routes) {
     let limit = ConnLimit::new(MAX_CONNECTIONS, MAX_PER_ADDRESS);
     loop {
-        let (stream, remote) = match listener.accept().await {
-            Ok(accepted) => accepted,
-            Err(e) => {
-                tracing::warn!("HTTPS accept failed: {e}");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                continue;
-            }
-        };
-        let remote = SocketAddr::new(remote.ip().to_canonical(), remote.port());
+        let (stream, remote) = crate::conn_limit::accept(&listener, "HTTPS").await;
         let admission = match limit.admit(remote.ip()) {
             Ok(admission) => admission,
             Err(refused) => {

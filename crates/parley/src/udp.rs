@@ -128,6 +128,17 @@ impl MediaSocket {
         self.send_plain(packets).await;
     }
 
+    /// Waits while the socket buffer is full; false if the socket broke.
+    async fn wait_writable(&self) -> bool {
+        match self.socket.writable().await {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!("media socket unusable: {e}");
+                false
+            }
+        }
+    }
+
     /// Sends `packets` one datagram per message.
     async fn send_plain(&self, packets: &[(SocketAddr, &[u8])]) {
         let mut rest = packets;
@@ -138,8 +149,7 @@ impl MediaSocket {
             match result {
                 Ok(n) => rest = &rest[n.clamp(1, rest.len())..],
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    if let Err(e) = self.socket.writable().await {
-                        tracing::warn!("media socket unusable: {e}");
+                    if !self.wait_writable().await {
                         return;
                     }
                 }
@@ -168,8 +178,7 @@ impl MediaSocket {
             match result {
                 Ok(n) => rest = &rest[n.clamp(1, rest.len())..],
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    if let Err(e) = self.socket.writable().await {
-                        tracing::warn!("media socket unusable: {e}");
+                    if !self.wait_writable().await {
                         return;
                     }
                 }

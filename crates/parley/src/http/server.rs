@@ -22,12 +22,14 @@ use crate::conn_limit::ConnLimit;
 /// How long a request's headers may take (also the wait for the next
 /// request on a kept-alive connection).
 pub const HEADER_READ: Duration = Duration::from_secs(30);
-/// Plain HTTP connections served at once, and from one IP address; more
-/// are closed at once. A reverse proxy on the same machine (the documented
-/// deployment) connects from loopback for everyone, so loopback has only
-/// the overall limit. (An upgraded WebSocket no longer counts.)
-const MAX_CONNECTIONS: usize = 8192;
-const MAX_PER_ADDRESS: usize = 256;
+/// HTTP connections served at once, and from one IP address; more are
+/// closed at once. On the plain listener, a reverse proxy on the same
+/// machine (the documented deployment) connects from loopback for
+/// everyone, so loopback has only the overall limit. (An upgraded
+/// WebSocket no longer counts.)
+pub const MAX_CONNECTIONS: usize = 8192;
+/// See [`MAX_CONNECTIONS`].
+pub const MAX_PER_ADDRESS: usize = 256;
 
 /// Serves one connection with `app`, which sees `remote` as the client's
 /// address; ends early, finishing the request under way, when `stop` says so.
@@ -88,19 +90,10 @@ pub async fn serve_plain(listener: TcpListener, app: Router, shutdown: impl Futu
     let (alive_tx, mut alive_rx) = mpsc::channel::<()>(1);
     tokio::pin!(shutdown);
     loop {
-        let accepted = tokio::select! {
-            accepted = listener.accept() => accepted,
+        let (stream, remote) = tokio::select! {
+            accepted = crate::conn_limit::accept(&listener, "HTTP") => accepted,
             () = &mut shutdown => break,
         };
-        let (stream, remote) = match accepted {
-            Ok(accepted) => accepted,
-            Err(e) => {
-                tracing::warn!("HTTP accept failed: {e}");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                continue;
-            }
-        };
-        let remote = SocketAddr::new(remote.ip().to_canonical(), remote.port());
         let limit = if remote.ip().is_loopback() {
             &local
         } else {

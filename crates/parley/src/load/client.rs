@@ -27,6 +27,8 @@ use str0m::net::{Protocol, Receive};
 use str0m::{Candidate, Event, Input, Output, Rtc};
 use tokio::net::UdpSocket;
 
+use parley_sfu::{DUE_NOW, MAX_DUE_NOW};
+
 use super::media::{self, FPS, Layer, Stamp};
 use super::report::TrackStats;
 use super::signal::{JanusSignal, ParleySignal, Signal, Signaling};
@@ -55,11 +57,6 @@ fn socket_addr(addr: SockaddrStorage) -> Option<SocketAddr> {
     addr.as_sockaddr_in6()
         .map(|v6| SocketAddr::V6((*v6).into()))
 }
-
-/// A timeout this close counts as due now (see [`Peer::drain`]).
-const DUE_NOW: Duration = Duration::from_micros(20);
-/// Due-now timeouts one drain answers at most.
-const DUE_NOW_ROUNDS: u32 = 256;
 
 /// One peer connection on its own UDP socket.
 struct Peer {
@@ -96,7 +93,7 @@ impl Peer {
     /// latency the server added.
     async fn drain(&mut self, events: &mut Vec<Event>) -> anyhow::Result<()> {
         let mut clock = Instant::now();
-        let mut due_now = DUE_NOW_ROUNDS;
+        let mut due_now = MAX_DUE_NOW;
         loop {
             match self.rtc.poll_output()? {
                 Output::Timeout(t) if t <= clock + DUE_NOW && due_now > 0 => {

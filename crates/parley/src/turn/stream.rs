@@ -38,19 +38,11 @@ pub async fn serve(
         Err(_) => return,
     };
     loop {
-        let (stream, client) = match listener.accept().await {
-            Ok(c) => c,
-            Err(e) => {
-                tracing::debug!("TURN accept failed: {e}");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
-        };
+        let (stream, client) = crate::conn_limit::accept(&listener, "TURN").await;
         let _ = stream.set_nodelay(true);
         let worker = workers[next.fetch_add(1, Ordering::Relaxed) % workers.len()].clone();
         let tls = tls.clone();
         tokio::spawn(async move {
-            let client = SocketAddr::new(client.ip().to_canonical(), client.port());
             match tls {
                 None => {
                     connection(
