@@ -10,15 +10,17 @@ use std::time::Instant;
 use str0m::Event;
 use str0m::bwe::BweKind;
 use str0m::format::Codec;
-use str0m::media::{Direction, KeyframeRequestKind, MediaKind};
+use str0m::media::{Direction, KeyframeRequestKind, MediaKind, Mid};
 use str0m::rtp::{ExtensionValues, RtpPacket, RtpWrite, SeqNo, Vp8Descriptor};
 
-use crate::forward::{Packet, PictureId, Verdict};
+use crate::forward::{Out, Packet, PictureId, Verdict};
 use crate::ids::{ParticipantId, Pc, RoomId, TrackKey};
-use crate::participant::SubState;
+use crate::participant::{Participant, SubState, Subscription};
 use crate::track::{
-    PublishedTrack, starts_keyframe, vp8_descriptor_len, vp8_keyframe_size, vp8_long_picture_id,
+    PublishedTrack, Received, starts_keyframe, vp8_descriptor_len, vp8_keyframe_size,
+    vp8_long_picture_id,
 };
+use crate::transport::Transport;
 
 /// Incoming RTP streams remembered per publisher; more (a client cycling
 /// SSRCs) starts the list afresh.
@@ -265,7 +267,25 @@ impl Sfu {
             ext.audio_level = audio_level;
             ext.voice_activity = packet.header.ext_vals.voice_activity;
         }
-        let marker = packet.header.marker;
+        let received = Received {
+            facts,
+            pt,
+            params,
+            marker: packet.header.marker,
+            ext,
+            vp8,
+            payload: packet.payload,
+        };
+        // A keyframe's first packet that came after others of its frame:
+        // whoever enters there gets those too.
+        let late_entry = if keyframe_start {
+            track.kept_after(&facts)
+        } else {
+            Vec::new()
+        };
+        if is_video {
+            track.keep(&received);
+        }
         if !is_video
             && let Some(level) = audio_level
             && let Some(speaker) = self
@@ -296,13 +316,18 @@ impl Sfu {
             if *member == id {
                 continue;
             }
-            let Some(sub_p) = self.participants.get_mut(member) else {
+            let Some(Participant {
+                subscribe,
+                subscriptions,
+                ..
+            }) = self.participants.get_mut(member)
+            else {
                 continue;
             };
-            if !sub_p.subscribe.is_connected() {
+            if !subscribe.is_connected() {
                 continue;
             }
-            let Some(sub) = sub_p.subscriptions.iter_mut().find(|s| s.source == key) else {
+            let Some(sub) = subscriptions.iter_mut().find(|s| s.source == key) else {
                 continue;
             };
             let SubState::Open(out_mid) = sub.state else {
@@ -324,48 +349,22 @@ impl Sfu {
                     continue;
                 }
             };
-            let patch = vp8
-                .filter(|_| out.picture_id.is_some() || out.tl0_pic_idx.is_some())
-                .and_then(|d| {
-                    let mut patch = d.patch();
-                    if let Some(id) = out.picture_id {
-                        patch = patch.picture_id(id);
+            let mut written = write(subscribe, sub, out_mid, &received, out);
+            if written && (received.marker || !is_video) {
+                self.stats.frames_forwarded += 1;
+            }
+            if !late_entry.is_empty() && sub.forwarder.entered_at(&facts) {
+                for kept in &late_entry {
+                    if let Verdict::Forward(out) = sub.forwarder.on_video(&kept.facts)
+                        && write(subscribe, sub, out_mid, kept, out)
+                    {
+                        written = true;
+                        self.stats.frames_forwarded += u64::from(kept.marker);
                     }
-                    if let Some(tl0) = out.tl0_pic_idx {
-                        patch = patch.tl0_pic_idx(tl0);
-                    }
-                    patch.build().ok()
-                });
-            let cached = sub.payload_type;
-            let written = sub_p.subscribe.guard(|rtc| {
-                let out_pt = match cached {
-                    Some((from, of, to)) if from == pt && of == codec => to,
-                    _ => rtc.codec_config().match_params(params)?.pt(),
-                };
-                let mut api = rtc.direct_api();
-                let stream = api.stream_tx_by_mid(out_mid, None)?;
-                let mut write = RtpWrite::new(
-                    out_pt,
-                    SeqNo::from(out.seq),
-                    out.time.numer() as u32,
-                    packet.timestamp,
-                    packet.payload.clone(),
-                )
-                .marker(marker)
-                .ext_vals(ext.clone())
-                .nackable(is_video);
-                if let Some(patch) = patch {
-                    write = write.vp8_patch(patch);
                 }
-                stream.write_rtp(write);
-                Some(out_pt)
-            });
-            if let Some(Some(out_pt)) = written {
-                sub.payload_type = Some((pt, codec, out_pt));
-                if marker || !is_video {
-                    self.stats.frames_forwarded += 1;
-                }
-                sub_p.subscribe.dirty = true;
+            }
+            if written {
+                subscribe.dirty = true;
                 self.dirty.push((*member, Pc::Subscribe));
             }
         }
@@ -436,4 +435,63 @@ impl Sfu {
 
 fn receives(direction: Direction) -> bool {
     matches!(direction, Direction::RecvOnly | Direction::SendRecv)
+}
+
+/// Writes one packet to a subscriber's outgoing stream `out_mid` at `out`;
+/// whether it was written.
+fn write(
+    subscribe: &mut Transport,
+    sub: &mut Subscription,
+    out_mid: Mid,
+    received: &Received,
+    out: Out,
+) -> bool {
+    let Received {
+        pt, params, vp8, ..
+    } = *received;
+    let codec = params.spec().codec;
+    let patch = vp8
+        .filter(|_| out.picture_id.is_some() || out.tl0_pic_idx.is_some())
+        .and_then(|d| {
+            let mut patch = d.patch();
+            if let Some(id) = out.picture_id {
+                patch = patch.picture_id(id);
+            }
+            if let Some(tl0) = out.tl0_pic_idx {
+                patch = patch.tl0_pic_idx(tl0);
+            }
+            patch.build().ok()
+        });
+    let cached = sub.payload_type;
+    let nackable = sub.kind == MediaKind::Video;
+    let written = subscribe.guard(|rtc| {
+        let out_pt = match cached {
+            Some((from, of, to)) if from == pt && of == codec => to,
+            _ => rtc.codec_config().match_params(params)?.pt(),
+        };
+        let mut api = rtc.direct_api();
+        let stream = api.stream_tx_by_mid(out_mid, None)?;
+        let mut write = RtpWrite::new(
+            out_pt,
+            SeqNo::from(out.seq),
+            out.time.numer() as u32,
+            received.facts.arrival,
+            received.payload.clone(),
+        )
+        .marker(received.marker)
+        .ext_vals(received.ext.clone())
+        .nackable(nackable);
+        if let Some(patch) = patch {
+            write = write.vp8_patch(patch);
+        }
+        stream.write_rtp(write);
+        Some(out_pt)
+    });
+    match written {
+        Some(Some(out_pt)) => {
+            sub.payload_type = Some((pt, codec, out_pt));
+            true
+        }
+        _ => false,
+    }
 }

@@ -168,6 +168,7 @@ impl Forwarder {
             && on_target
             && packet.keyframe_start
             && (self.waiting_keyframe || !on_current)
+            && !self.sequence.has_passed(packet)
         {
             // A clean entry point: switch (or start) here.
             self.sequence.enter(packet);
@@ -200,6 +201,13 @@ impl Forwarder {
             self.sequence.enter(packet);
         }
         self.pass(packet)
+    }
+
+    /// Whether `packet` started the epoch under way: the subscriber has
+    /// just entered (or switched) at it, so what arrived of its frame
+    /// before it (reordered, or it was retransmitted) is still to be sent.
+    pub(crate) fn entered_at(&self, packet: &Packet) -> bool {
+        self.sequence.ssrc == Some(packet.ssrc) && self.sequence.start == packet.seq
     }
 
     fn pass(&mut self, packet: &Packet) -> Verdict {
@@ -245,6 +253,15 @@ impl Sequencer {
         self.ssrc == Some(packet.ssrc)
             && packet.seq >= self.start
             && packet.seq <= self.highest_in + SEQUENCE_JUMP
+    }
+
+    /// Whether newer packets of `packet`'s stream went out already: a
+    /// keyframe arriving that late (a retransmission) is no entry point,
+    /// since time would run backwards.
+    fn has_passed(&self, packet: &Packet) -> bool {
+        self.ssrc == Some(packet.ssrc)
+            && packet.seq < self.highest_in
+            && self.highest_in - packet.seq < SEQUENCE_JUMP
     }
 
     fn enter(&mut self, packet: &Packet) {
@@ -374,6 +391,42 @@ mod tests {
         assert_eq!(f.wants_keyframe(), None);
         // A packet from before the entry point (reordered) stays out.
         assert_eq!(f.on_video(&pkt(None, 9, 1000, false, now)), Verdict::Drop);
+    }
+
+    #[test]
+    fn entering_at_a_late_keyframe_start_takes_the_packets_that_came_before_it() {
+        let now = Instant::now();
+        let mut f = chosen(None);
+        // The keyframe's second packet overtook its first.
+        assert_eq!(f.on_video(&pkt(None, 21, 3000, false, now)), Verdict::Drop);
+        let entry = pkt(None, 20, 3000, true, now);
+        let first = out(f.on_video(&entry));
+        assert!(f.entered_at(&entry));
+        // What the SFU kept of the frame follows, in place.
+        let second = out(f.on_video(&pkt(None, 21, 3000, false, now)));
+        let third = out(f.on_video(&pkt(None, 22, 3000, false, now)));
+        assert_eq!((first.seq, second.seq, third.seq), (1, 2, 3));
+        assert!(!f.entered_at(&pkt(None, 22, 3000, false, now)));
+    }
+
+    #[test]
+    fn a_keyframe_older_than_what_went_out_is_no_entry_point() {
+        let now = Instant::now();
+        let mut f = chosen(None);
+        out(f.on_video(&pkt(None, 3030, 3000, true, now)));
+        out(f.on_video(&pkt(None, 3031, 6000, false, now)));
+        out(f.on_video(&pkt(None, 3032, 9000, false, now)));
+        // The subscriber asks for a keyframe; a retransmitted keyframe
+        // start from before what it already has arrives meanwhile.
+        f.restart();
+        let old = pkt(None, 3030, 3000, true, now);
+        assert_eq!(f.on_video(&old), Verdict::Drop);
+        assert!(!f.entered_at(&pkt(None, 3033, 12_000, true, now)));
+        let fresh = out(f.on_video(&pkt(None, 3033, 12_000, true, now)));
+        assert_eq!(fresh.seq, 4, "time and numbers only go forward");
+        // A stream that started over far below is new, not old.
+        f.restart();
+        out(f.on_video(&pkt(None, 5, 100, true, now)));
     }
 
     #[test]

@@ -1,11 +1,16 @@
 //! Tracks a participant publishes, and what the SFU knows about their layers.
 
+use std::collections::VecDeque;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use str0m::format::{
     Codec, PayloadParams, detect_h264_keyframe, detect_h264_nalu, detect_vp9_keyframe,
 };
 use str0m::media::{MediaKind, Mid, Pt, Rid};
+use str0m::rtp::{ExtensionValues, Vp8Descriptor};
+
+use crate::forward::Packet;
 
 /// A layer that sent nothing for this long counts as stopped (a browser drops
 /// its top simulcast layer when short of CPU or bandwidth).
@@ -50,6 +55,28 @@ impl RateMeter {
         self.rate
     }
 }
+/// Video packets each layer keeps after forwarding them: enough for a
+/// keyframe and what follows it for a round trip, so a subscriber can
+/// enter at a keyframe whose first packet came late (reordered, or lost
+/// and retransmitted) without losing the packets that came before it.
+const RECENT_PACKETS: usize = 256;
+
+/// One received RTP packet, as every subscriber's copy is written from it.
+#[derive(Debug, Clone)]
+pub(crate) struct Received {
+    /// What the forwarding decisions need.
+    pub(crate) facts: Packet,
+    pub(crate) pt: Pt,
+    pub(crate) params: PayloadParams,
+    pub(crate) marker: bool,
+    /// The header extension values forwarded.
+    pub(crate) ext: ExtensionValues,
+    /// The VP8 payload descriptor, for rewriting picture ids.
+    pub(crate) vp8: Option<Vp8Descriptor>,
+    /// Shared by every subscriber's copy.
+    pub(crate) payload: Arc<[u8]>,
+}
+
 /// One incoming RTP stream of a track: the only one, or one simulcast layer.
 #[derive(Debug)]
 pub(crate) struct Layer {
@@ -65,6 +92,8 @@ pub(crate) struct Layer {
     last_time: Option<u64>,
     last_keyframe_request: Option<Instant>,
     rate: RateMeter,
+    /// The latest video packets, in arrival order (see [`RECENT_PACKETS`]).
+    recent: VecDeque<Received>,
 }
 
 impl Layer {
@@ -77,6 +106,7 @@ impl Layer {
             last_time: None,
             last_keyframe_request: None,
             rate: RateMeter::default(),
+            recent: VecDeque::new(),
         }
     }
 
@@ -187,6 +217,41 @@ impl PublishedTrack {
             new_layer,
             frame_start,
         }
+    }
+
+    /// Keeps a video packet of layer `rid` for later entry points (see
+    /// [`RECENT_PACKETS`]). A new source stream starts the list afresh.
+    pub(crate) fn keep(&mut self, received: &Received) {
+        let layer = self.layer_mut(received.facts.rid);
+        if layer
+            .recent
+            .back()
+            .is_some_and(|r| r.facts.ssrc != received.facts.ssrc)
+        {
+            layer.recent.clear();
+        }
+        if layer.recent.len() == RECENT_PACKETS {
+            layer.recent.pop_front();
+        }
+        layer.recent.push_back(received.clone());
+    }
+
+    /// The kept packets of `entry`'s stream that follow it, in sequence
+    /// order: what a subscriber entering at `entry` (a keyframe's first
+    /// packet that arrived late) missed.
+    pub(crate) fn kept_after(&self, entry: &Packet) -> Vec<Received> {
+        let Some(layer) = self.layers.iter().find(|l| l.rid == entry.rid) else {
+            return Vec::new();
+        };
+        let mut after: Vec<Received> = layer
+            .recent
+            .iter()
+            .filter(|r| r.facts.ssrc == entry.ssrc && r.facts.seq > entry.seq)
+            .cloned()
+            .collect();
+        after.sort_by_key(|r| r.facts.seq);
+        after.dedup_by_key(|r| r.facts.seq);
+        after
     }
 
     /// The active layers, lowest quality first, each with its picture size
@@ -403,6 +468,63 @@ mod tests {
         assert!(!vp8_long_picture_id(&short));
         // Truncated: never past the end.
         assert_eq!(vp8_descriptor_len(&[0x90]), 1);
+    }
+
+    fn received(rid: Option<Rid>, ssrc: u32, seq: u64) -> Received {
+        Received {
+            facts: Packet {
+                rid,
+                ssrc,
+                seq,
+                time: str0m::media::MediaTime::from_90khz(seq * 3000),
+                arrival: Instant::now(),
+                keyframe_start: false,
+                picture_id: None,
+                tl0_pic_idx: None,
+            },
+            pt: 96.into(),
+            params: PayloadParams::new(
+                96.into(),
+                None,
+                str0m::format::CodecSpec {
+                    codec: Codec::Vp8,
+                    clock_rate: str0m::media::Frequency::NINETY_KHZ,
+                    channels: None,
+                    format: Default::default(),
+                },
+            ),
+            marker: false,
+            ext: ExtensionValues::default(),
+            vp8: None,
+            payload: Arc::from(&[0u8; 4][..]),
+        }
+    }
+
+    #[test]
+    fn kept_packets_after_a_late_entry_come_in_order_once_each() {
+        let q = Some(Rid::from("q"));
+        let mut track = PublishedTrack::new(Mid::from("0"), MediaKind::Video, rids(&["q", "h"]));
+        for seq in [12, 11, 13, 12, 9] {
+            track.keep(&received(q, 1, seq));
+        }
+        track.keep(&received(Some(Rid::from("h")), 2, 50));
+        let entry = received(q, 1, 10).facts;
+        let after: Vec<u64> = track
+            .kept_after(&entry)
+            .iter()
+            .map(|r| r.facts.seq)
+            .collect();
+        assert_eq!(after, vec![11, 12, 13]);
+        // A new source stream on the layer: the old one's packets go.
+        track.keep(&received(q, 3, 100));
+        assert!(track.kept_after(&entry).is_empty());
+        // Bounded.
+        for seq in 0..(RECENT_PACKETS as u64 + 10) {
+            track.keep(&received(q, 3, 200 + seq));
+        }
+        let all = track.kept_after(&received(q, 3, 0).facts);
+        assert_eq!(all.len(), RECENT_PACKETS);
+        assert_eq!(all[0].facts.seq, 210);
     }
 
     #[test]

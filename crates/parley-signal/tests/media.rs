@@ -72,6 +72,37 @@ fn a_late_joiner_gets_a_keyframe_at_once_and_everything_after() {
 }
 
 #[test]
+fn a_joiner_whose_keyframe_starts_out_of_order_still_gets_all_of_it() {
+    let mut w = World::new();
+    let a = w.join("room", "Ada");
+    w.publish(a);
+    w.run(Duration::from_secs(2));
+    let requests_before = w.clients[a].keyframe_requests_seen;
+
+    // The keyframe asked for the newcomer reaches the server second packet
+    // first. Whoever enters there still needs the packet that came before.
+    w.reorder_frame_from = Some(w.clients[a].publish_addr);
+    let b = w.join("room", "Grace");
+    w.run(Duration::from_millis(800));
+    assert_eq!(w.reorder_frame_from, None, "a frame was reordered");
+    let (ca, cb) = (&w.clients[a], &w.clients[b]);
+    assert!(
+        cb.keyframes_received.get(&ca.id).copied().unwrap_or(0) >= 1,
+        "the newcomer got a whole keyframe"
+    );
+    assert!(
+        cb.got(ca, MediaKind::Video) >= 10,
+        "{}",
+        cb.got(ca, MediaKind::Video)
+    );
+    assert_eq!(
+        ca.keyframe_requests_seen - requests_before,
+        1,
+        "one keyframe request was enough"
+    );
+}
+
+#[test]
 fn a_publisher_leaving_is_renegotiated_away_and_the_rest_keep_going() {
     let mut w = World::new();
     let a = w.join("room", "Ada");

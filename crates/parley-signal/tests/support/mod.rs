@@ -157,6 +157,9 @@ pub struct World {
     pub server: SocketAddr,
     /// Video RTP packets still to lose on the way to this address.
     pub lose_video_to: Option<(SocketAddr, u32)>,
+    /// The next frame of several video packets from this address reaches
+    /// the server with its first two packets swapped.
+    pub reorder_frame_from: Option<SocketAddr>,
     /// The links from the server to each client address.
     pub links: HashMap<SocketAddr, Link>,
     /// When the clients last showed the hub they are alive (as a browser's
@@ -174,6 +177,7 @@ impl World {
             clients: Vec::new(),
             server,
             lose_video_to: None,
+            reorder_frame_from: None,
             links: HashMap::new(),
             last_keepalive: now,
         }
@@ -371,6 +375,19 @@ impl World {
             for c in &mut self.clients {
                 c.publish_timeout = drain_publish(c, now, &mut outgoing);
                 c.subscribe_timeout = drain_subscribe(c, now, &mut outgoing);
+            }
+            if let Some(from) = self.reorder_frame_from {
+                let video: Vec<usize> = outgoing
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, (s, _, d))| *s == from && is_video_rtp(d))
+                    .map(|(i, _)| i)
+                    .take(2)
+                    .collect();
+                if let [first, second] = video[..] {
+                    outgoing.swap(first, second);
+                    self.reorder_frame_from = None;
+                }
             }
             for (source, destination, data) in outgoing {
                 moved = true;
