@@ -323,9 +323,12 @@ pub(crate) fn starts_keyframe(
         Codec::Vp9 => {
             payload.first().is_some_and(|b| b & 0x08 != 0) && detect_vp9_keyframe(payload)
         }
-        // A keyframe's first packet carries the parameter sets or the IDR slice.
+        // A keyframe's first packet carries the parameter sets or the IDR
+        // slice. Parameter sets come only at an access unit's start, so they
+        // mark it even when the packet arrived after others of its frame; a
+        // frame of several IDR slices has an IDR start in several packets.
         Codec::H264 => {
-            frame_start && (detect_h264_nalu(payload, H264_SPS) || detect_h264_keyframe(payload))
+            detect_h264_nalu(payload, H264_SPS) || (frame_start && detect_h264_keyframe(payload))
         }
         _ => false,
     }
@@ -525,6 +528,20 @@ mod tests {
         let all = track.kept_after(&received(q, 3, 0).facts);
         assert_eq!(all.len(), RECENT_PACKETS);
         assert_eq!(all[0].facts.seq, 210);
+    }
+
+    #[test]
+    fn an_h264_keyframe_start_is_known_by_its_parameter_sets_even_when_late() {
+        // STAP-A with SPS (7) and PPS (8), then an IDR slice (5) as a FU-A start.
+        let stap = [24, 0, 2, 0x67, 0x42, 0, 2, 0x68, 0xce];
+        let idr_start = [28, 0x85, 0x88];
+        let delta = [0x41, 0x9a];
+        assert!(starts_keyframe(Codec::H264, &stap, false, true));
+        assert!(starts_keyframe(Codec::H264, &stap, false, false));
+        assert!(starts_keyframe(Codec::H264, &idr_start, false, true));
+        // Another slice's start within the frame is no entry point.
+        assert!(!starts_keyframe(Codec::H264, &idr_start, false, false));
+        assert!(!starts_keyframe(Codec::H264, &delta, false, true));
     }
 
     #[test]

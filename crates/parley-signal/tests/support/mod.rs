@@ -377,10 +377,18 @@ impl World {
                 c.subscribe_timeout = drain_subscribe(c, now, &mut outgoing);
             }
             if let Some(from) = self.reorder_frame_from {
+                // Video is the payload type of the large packets; small
+                // ones of it (H.264 parameter sets) count too.
+                let video_pt = outgoing
+                    .iter()
+                    .find(|(s, _, d)| *s == from && is_video_rtp(d))
+                    .map(|(_, _, d)| d[1] & 0x7f);
                 let video: Vec<usize> = outgoing
                     .iter()
                     .enumerate()
-                    .filter(|(_, (s, _, d))| *s == from && is_video_rtp(d))
+                    .filter(|(_, (s, _, d))| {
+                        *s == from && d.len() > 12 && Some(d[1] & 0x7f) == video_pt
+                    })
                     .map(|(i, _)| i)
                     .take(2)
                     .collect();
