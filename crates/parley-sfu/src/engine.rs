@@ -5,7 +5,7 @@
 
 use std::collections::HashSet;
 use std::mem;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use str0m::Event;
 use str0m::bwe::BweKind;
@@ -25,6 +25,9 @@ use crate::transport::Transport;
 /// Incoming RTP streams remembered per publisher; more (a client cycling
 /// SSRCs) starts the list afresh.
 const MAX_STREAMS: usize = 32;
+/// How far a keyframe's first packet may trail the packets of its stream
+/// that came before it and still be an entry point (they are sent along).
+const LATE_ENTRY: Duration = Duration::from_millis(500);
 
 use crate::transport::TransportState;
 use crate::{Sfu, SfuEvent};
@@ -246,7 +249,7 @@ impl Sfu {
         };
         let recorded = track.record(now, rid, size, payload.len(), packet.time.numer());
         let keyframe_start = starts_keyframe(codec, payload, vp8_key, recorded.frame_start);
-        let facts = Packet {
+        let mut facts = Packet {
             rid,
             ssrc: *ssrc,
             seq: *packet.seq_no,
@@ -276,13 +279,19 @@ impl Sfu {
             vp8,
             payload: packet.payload,
         };
-        // A keyframe's first packet that came after others of its frame:
-        // whoever enters there gets those too.
+        // A keyframe's first packet that came after others of its stream:
+        // whoever enters there gets those too. One that came so late that
+        // they would be stale (a slow retransmission) is no entry point.
         let late_entry = if keyframe_start {
             track.kept_after(&facts)
         } else {
             Vec::new()
         };
+        if late_entry.first().is_some_and(|k| {
+            packet.timestamp.saturating_duration_since(k.facts.arrival) > LATE_ENTRY
+        }) {
+            facts.keyframe_start = false;
+        }
         if is_video {
             track.keep(&received);
         }
@@ -353,7 +362,7 @@ impl Sfu {
             if written && (received.marker || !is_video) {
                 self.stats.frames_forwarded += 1;
             }
-            if !late_entry.is_empty() && sub.forwarder.entered_at(&facts) {
+            if !late_entry.is_empty() && sub.forwarder.just_entered() {
                 for kept in &late_entry {
                     if let Verdict::Forward(out) = sub.forwarder.on_video(&kept.facts)
                         && write(subscribe, sub, out_mid, kept, out)

@@ -55,11 +55,13 @@ impl RateMeter {
         self.rate
     }
 }
-/// Video packets each layer keeps after forwarding them: enough for a
-/// keyframe and what follows it for a round trip, so a subscriber can
-/// enter at a keyframe whose first packet came late (reordered, or lost
-/// and retransmitted) without losing the packets that came before it.
+/// Video packets each layer keeps after forwarding them, at most, and for
+/// at most [`RECENT_FOR`]: enough for a keyframe and what follows it for a
+/// round trip, so a subscriber can enter at a keyframe whose first packet
+/// came late (reordered, or lost and retransmitted) without losing the
+/// packets that came before it.
 const RECENT_PACKETS: usize = 256;
+const RECENT_FOR: Duration = Duration::from_secs(1);
 
 /// One received RTP packet, as every subscriber's copy is written from it.
 #[derive(Debug, Clone)]
@@ -219,7 +221,7 @@ impl PublishedTrack {
         }
     }
 
-    /// Keeps a video packet of layer `rid` for later entry points (see
+    /// Keeps a video packet of its layer for later entry points (see
     /// [`RECENT_PACKETS`]). A new source stream starts the list afresh.
     pub(crate) fn keep(&mut self, received: &Received) {
         let layer = self.layer_mut(received.facts.rid);
@@ -230,7 +232,13 @@ impl PublishedTrack {
         {
             layer.recent.clear();
         }
-        if layer.recent.len() == RECENT_PACKETS {
+        let arrival = received.facts.arrival;
+        while layer.recent.len() >= RECENT_PACKETS
+            || layer
+                .recent
+                .front()
+                .is_some_and(|r| arrival.saturating_duration_since(r.facts.arrival) > RECENT_FOR)
+        {
             layer.recent.pop_front();
         }
         layer.recent.push_back(received.clone());
@@ -528,6 +536,16 @@ mod tests {
         let all = track.kept_after(&received(q, 3, 0).facts);
         assert_eq!(all.len(), RECENT_PACKETS);
         assert_eq!(all[0].facts.seq, 210);
+        // And only for a while.
+        let mut late = received(q, 3, 1000);
+        late.facts.arrival += RECENT_FOR + Duration::from_millis(1);
+        track.keep(&late);
+        let kept: Vec<u64> = track
+            .kept_after(&received(q, 3, 0).facts)
+            .iter()
+            .map(|r| r.facts.seq)
+            .collect();
+        assert_eq!(kept, vec![1000]);
     }
 
     #[test]

@@ -97,14 +97,19 @@ fn a_joiner_whose_keyframe_starts_out_of_order_still_gets_all_of_it() {
         let (ca, cb) = (&w.clients[a], &w.clients[b]);
         assert!(
             cb.keyframes_received.get(&ca.id).copied().unwrap_or(0) >= 1,
-            "{codec:?}: the newcomer got a whole keyframe"
+            "{codec:?}: the newcomer got a keyframe"
+        );
+        assert_eq!(
+            cb.video_sizes[&ca.id].first(),
+            Some(&layer_frame_size(1, true)),
+            "{codec:?}: its first frame is the whole keyframe"
         );
         let got = cb.got(ca, MediaKind::Video);
         assert!(got >= 10, "{codec:?}: {got} frames");
         assert_eq!(
             ca.keyframe_requests_seen - requests_before,
             1,
-            "{codec:?}: one keyframe request was enough"
+            "{codec:?}: one keyframe request"
         );
     }
 }
