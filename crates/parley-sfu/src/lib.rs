@@ -18,6 +18,7 @@ mod error;
 mod forward;
 mod ids;
 mod participant;
+mod shards;
 mod speaker;
 mod track;
 mod transport;
@@ -35,6 +36,7 @@ use str0m::{Candidate, Input};
 pub use error::SfuError;
 pub use ids::{BadParticipantId, ParticipantId, Pc, RoomId, TrackKey};
 pub use participant::PublishGate;
+pub use shards::{Shard, Shards};
 pub use str0m::net::{Protocol, Transmit};
 pub use transport::{DUE_NOW, MAX_DUE_NOW, TransportConfig, TransportState};
 
@@ -385,19 +387,10 @@ impl Sfu {
         destination: SocketAddr,
         data: &[u8],
     ) -> bool {
-        let Ok(contents) = DatagramRecv::try_from(data) else {
+        let Some(input) = receive_input(now, proto, source, destination, data) else {
             self.stats.malformed_datagrams += 1;
             return false;
         };
-        let input = Input::Receive(
-            now,
-            Receive {
-                proto,
-                source,
-                destination,
-                contents,
-            },
-        );
         let Some((id, pc)) = self.route((proto, source), &input) else {
             self.stats.unrouted_datagrams += 1;
             tracing::trace!(%source, "datagram for no connection");
@@ -409,6 +402,22 @@ impl Sfu {
         self.mark_dirty(id, pc);
         self.settle(now);
         true
+    }
+
+    /// Whether one of this SFU's connections takes the datagram, without
+    /// handing it over (see [`Shards`], which must find the SFU a datagram
+    /// belongs to before a worker processes it). Routes are remembered as
+    /// by [`Sfu::handle_receive`].
+    pub fn takes(
+        &mut self,
+        now: Instant,
+        proto: Protocol,
+        source: SocketAddr,
+        destination: SocketAddr,
+        data: &[u8],
+    ) -> bool {
+        receive_input(now, proto, source, destination, data)
+            .is_some_and(|input| self.route((proto, source), &input).is_some())
     }
 
     fn route(
@@ -501,6 +510,11 @@ impl Sfu {
         self.events.pop_front()
     }
 
+    /// Whether events wait for [`Sfu::poll_event`].
+    pub fn has_events(&self) -> bool {
+        !self.events.is_empty()
+    }
+
     /// When [`Sfu::handle_timeout`] should next be called.
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.participants
@@ -517,4 +531,24 @@ impl Sfu {
             .flatten()
             .min()
     }
+}
+
+/// A received datagram as str0m input; none if it is not STUN, DTLS, RTP or RTCP.
+fn receive_input<'a>(
+    now: Instant,
+    proto: Protocol,
+    source: SocketAddr,
+    destination: SocketAddr,
+    data: &'a [u8],
+) -> Option<Input<'a>> {
+    let contents = DatagramRecv::try_from(data).ok()?;
+    Some(Input::Receive(
+        now,
+        Receive {
+            proto,
+            source,
+            destination,
+            contents,
+        },
+    ))
 }

@@ -45,6 +45,37 @@ fn two_participants_receive_each_others_audio_and_video() {
 }
 
 #[test]
+fn rooms_on_different_sfu_shards_each_get_their_media() {
+    let mut w = World::with_shards(2);
+    let a = w.join("one", "Ada");
+    let b = w.join("one", "Grace");
+    let c = w.join("two", "Lin");
+    let d = w.join("two", "Mae");
+    for i in [a, b, c, d] {
+        w.publish(i);
+    }
+    w.run(Duration::from_secs(3));
+    let shard = |w: &World, i: usize| w.hub.sfu().shard_of(w.clients[i].id.parse().unwrap());
+    assert_eq!(shard(&w, a), shard(&w, b));
+    assert_eq!(shard(&w, c), shard(&w, d));
+    assert_ne!(
+        shard(&w, a),
+        shard(&w, c),
+        "the second room went to the idle shard"
+    );
+    for (to, from) in [(a, b), (b, a), (c, d), (d, c)] {
+        let (ct, cf) = (&w.clients[to], &w.clients[from]);
+        assert!(ct.got(cf, MediaKind::Video) > 30, "{to} from {from}");
+        assert!(ct.got(cf, MediaKind::Audio) > 50, "{to} from {from}");
+    }
+    assert_eq!(
+        w.clients[a].got(&w.clients[c], MediaKind::Video),
+        0,
+        "nothing crosses rooms"
+    );
+}
+
+#[test]
 fn a_late_joiner_gets_a_keyframe_at_once_and_everything_after() {
     let mut w = World::new();
     let a = w.join("room", "Ada");

@@ -1,12 +1,13 @@
 //! The conference task: the thin async driver around the sans-IO [`Hub`].
 //!
-//! One task owns the hub and the media socket. WebSocket tasks talk to it
+//! One task owns the hub and the media sockets. WebSocket tasks talk to it
 //! through [`ConferenceHandle`]; it answers through each connection's own
-//! bounded channel. Everything the hub decides happens here, in order, so no
-//! lock guards any room or media state.
+//! bounded channel. Everything the hub decides happens here, in order.
+//! Received datagrams go to the media workers ([`crate::media_worker`]),
+//! one per SFU shard, which forward and send in parallel; a shard's lock is
+//! shared only by its worker and this task's signaling calls.
 
 use std::collections::{HashMap, HashSet};
-use std::hash::BuildHasher;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
@@ -21,7 +22,8 @@ use tokio::sync::{mpsc, oneshot, watch};
 use crate::db::Db;
 use crate::ice::arrivals::{self, Arrivals};
 use crate::ice_tcp::TcpEvent;
-use crate::media::{BindError, MediaAddresses, MediaEndpoints};
+use crate::media::{BindError, MediaAddresses, MediaEndpoints, Senders};
+use crate::media_worker::{Inbound, Note, Worker};
 use crate::meetings::{HistoryEvent, HistoryLog};
 use crate::metrics::ConferenceStats;
 
@@ -73,13 +75,14 @@ pub enum Command {
 /// drain.)
 const TIMER_SLACK: std::time::Duration = std::time::Duration::from_millis(1);
 
-/// Receive batches taken from the media socket before a flush: enough for
-/// the rest of a frame that arrived meanwhile, few enough that what was
-/// received first is not held back long.
+/// Receive batches taken from the media socket in one wakeup before they
+/// go to the workers: enough for the rest of a frame that arrived
+/// meanwhile (so its packets to one subscriber can leave together), few
+/// enough that what was received first is not held back long.
 const RECEIVE_ROUNDS: usize = 4;
-/// No further receive round once this many datagrams wait to be sent: a
-/// busy server sends what it has rather than holding a large fan-out back.
-const FLUSH_AT: usize = 256;
+/// No further receive round once this many datagrams were gathered: a
+/// busy server hands over what it has rather than holding it back.
+const FLUSH_AT: usize = 128;
 
 /// What the conference tells a WebSocket task.
 #[derive(Debug)]
@@ -201,6 +204,13 @@ pub struct Conference {
     outgoing: Vec<str0m::net::Transmit>,
     /// Frames from ICE-TCP connections.
     tcp_events: mpsc::Receiver<TcpEvent>,
+    /// One media worker per SFU shard, and a batch of received datagrams
+    /// being gathered for each.
+    workers: Vec<(Worker, Inbound)>,
+    /// What the workers tell the conference.
+    notes: mpsc::UnboundedReceiver<Note>,
+    /// The sockets the workers send from.
+    senders: watch::Sender<Arc<Senders>>,
 }
 
 impl Conference {
@@ -226,6 +236,17 @@ impl Conference {
             addresses: addresses.subscribe(),
         };
         let (done_tx, done) = mpsc::unbounded_channel();
+        let (senders, senders_rx) = watch::channel(media.senders());
+        let (notes_tx, notes) = mpsc::unbounded_channel();
+        let workers = hub
+            .sfu()
+            .shards()
+            .iter()
+            .map(|shard| {
+                let worker = Worker::spawn(shard.clone(), senders_rx.clone(), notes_tx.clone());
+                (worker, Inbound::default())
+            })
+            .collect();
         let conference = Conference {
             done_tx,
             done,
@@ -239,6 +260,9 @@ impl Conference {
             store,
             outgoing: Vec::new(),
             tcp_events,
+            workers,
+            notes,
+            senders,
         };
         (conference, handle)
     }
@@ -278,6 +302,15 @@ impl Conference {
                     Ok(index) => self.receive(index),
                     Err(e) => tracing::error!("media socket failed: {e}"),
                 },
+                Some(note) = self.notes.recv() => {
+                    self.note(note);
+                    for _ in 0..64 {
+                        match self.notes.try_recv() {
+                            Ok(note) => self.note(note),
+                            Err(_) => break,
+                        }
+                    }
+                }
                 Some(event) = self.tcp_events.recv() => {
                     self.receive_tcp(event);
                     // Take what else is waiting before the flush, a bounded amount.
@@ -301,6 +334,28 @@ impl Conference {
         }
     }
 
+    fn note(&mut self, note: Note) {
+        match note {
+            Note::Events => self.hub.handle_media_events(),
+            Note::Tcp(transmits) => {
+                for t in transmits {
+                    self.media.tcp().send(t.destination, &t.contents);
+                }
+            }
+            Note::Unrouted(sources) => {
+                for source in sources {
+                    self.hub.forget_route(Protocol::Udp, source);
+                }
+            }
+        }
+    }
+
+    /// Tells the workers about changed sockets (and whoever watches the addresses).
+    fn sockets_changed(&mut self) {
+        self.addresses.send_replace(self.media.addresses());
+        self.senders.send_replace(self.media.senders());
+    }
+
     fn handle_command(&mut self, command: Command) {
         let now = Instant::now();
         match command {
@@ -317,7 +372,7 @@ impl Conference {
                 if self.media.retiring() {
                     let present: HashSet<_> = self.hub.participant_ids().into_iter().collect();
                     if self.media.retire(&present, true) {
-                        self.addresses.send_replace(self.media.addresses());
+                        self.sockets_changed();
                     }
                 }
             }
@@ -348,7 +403,7 @@ impl Conference {
                         self.media.candidates().to_vec(),
                         self.media.tcp_candidates().to_vec(),
                     );
-                    self.addresses.send_replace(self.media.addresses());
+                    self.sockets_changed();
                 }
                 let _ = reply.send(result);
             }
@@ -464,19 +519,10 @@ impl Conference {
                 self.outgoing.push(t);
             }
         }
+        // (Only from shards no worker drives; with workers, they send.)
         if !self.outgoing.is_empty() {
-            // Each subscriber's datagrams next to each other (in their
-            // order), so a frame's packets can go as one segmented message;
-            // which subscriber comes first changes from flush to flush.
-            let order = std::hash::RandomState::new();
-            self.outgoing
-                .sort_by_cached_key(|t| (t.source, order.hash_one(t.destination)));
-            let datagrams = self
-                .outgoing
-                .iter()
-                .map(|t| (t.source, t.destination, &*t.contents));
-            self.media.send_all(datagrams).await;
-            self.outgoing.clear();
+            let senders = self.senders.borrow().clone();
+            senders.send_transmits(&mut self.outgoing).await;
         }
     }
 
@@ -489,8 +535,11 @@ impl Conference {
             media,
             hub,
             arrivals,
+            workers,
             ..
         } = self;
+        let now = Instant::now();
+        let mut gathered = 0;
         for _ in 0..RECEIVE_ROUNDS {
             let result = media.try_recv(index, |a| {
                 let d = &a.datagram;
@@ -498,22 +547,25 @@ impl Conference {
                 {
                     return;
                 }
-                hub.handle_datagram(
-                    Instant::now(),
-                    Protocol::Udp,
-                    d.source,
-                    a.destination,
-                    d.data,
-                );
+                let shard = hub.route_datagram(now, Protocol::Udp, d.source, a.destination, d.data);
+                if let Some((_, batch)) = shard.and_then(|i| workers.get_mut(i)) {
+                    batch.push(d.source, a.destination, d.data);
+                    gathered += 1;
+                }
             });
             match result {
                 Ok(0) => break,
-                Ok(_) if hub.transmits_waiting() >= FLUSH_AT => break,
+                Ok(_) if gathered >= FLUSH_AT => break,
                 Ok(_) => {}
                 Err(e) => {
                     tracing::error!("media socket failed: {e}");
                     break;
                 }
+            }
+        }
+        for (worker, batch) in workers.iter_mut() {
+            if !batch.is_empty() {
+                worker.send(std::mem::take(batch));
             }
         }
     }

@@ -14,6 +14,9 @@ use serde::Deserialize;
 use crate::turn::TlsFiles;
 use crate::turn::cli::parse_ports;
 
+/// The most media workers (SFU shards) that may be asked for.
+const MAX_MEDIA_WORKERS: usize = 64;
+
 /// The most addresses that may be announced (as in the seed products).
 pub const MAX_ANNOUNCE: usize = 4;
 
@@ -71,6 +74,10 @@ pub struct ServeArgs {
     /// Most participants in one room, 2–60 [default: 20].
     #[arg(long, env = "PARLEY_MAX_ROOM_MEMBERS", value_name = "N")]
     pub max_room_members: Option<usize>,
+    /// Media workers: SFU shards forwarding rooms in parallel, each room on
+    /// one [default: one per CPU core this process may use; at most 64].
+    #[arg(long, env = "PARLEY_MEDIA_WORKERS", value_name = "N")]
+    pub media_workers: Option<usize>,
     /// Turn the built-in TURN server off.
     #[arg(long, env = "PARLEY_NO_TURN")]
     pub no_turn: bool,
@@ -138,6 +145,7 @@ struct FileConfig {
     announce: Vec<IpAddr>,
     log: Option<String>,
     max_room_members: Option<usize>,
+    media_workers: Option<usize>,
     turn: Option<bool>,
     turn_port: Option<u16>,
     turn_tls_port: Option<u16>,
@@ -167,6 +175,8 @@ pub struct ServeConfig {
     pub log: LogLevel,
     /// Room member limit.
     pub max_room_members: usize,
+    /// Media workers (SFU shards).
+    pub media_workers: usize,
     /// The built-in TURN server, unless turned off.
     pub turn: Option<TurnOptions>,
     /// One-port mode: the HTTPS address and the certificate.
@@ -245,6 +255,13 @@ impl ServeConfig {
         if !(2..=60).contains(&max_room_members) {
             bail!("max_room_members must be between 2 and 60, got {max_room_members}");
         }
+        let media_workers = match args.media_workers.or(file.media_workers) {
+            Some(n) if (1..=MAX_MEDIA_WORKERS).contains(&n) => n,
+            Some(n) => bail!("media_workers must be between 1 and {MAX_MEDIA_WORKERS}, got {n}"),
+            None => std::thread::available_parallelism()
+                .map_or(1, |n| n.get())
+                .min(MAX_MEDIA_WORKERS),
+        };
         let acme = match args.acme_domain.clone().or(file.acme_domain) {
             Some(domain) => {
                 if domain.is_empty() || domain.parse::<IpAddr>().is_ok() || !domain.contains('.') {
@@ -338,6 +355,7 @@ impl ServeConfig {
             announce,
             log,
             max_room_members,
+            media_workers,
             turn,
             https,
             acme,
@@ -525,6 +543,19 @@ mod tests {
         })
         .unwrap_err();
         assert!(err.to_string().contains("between 2 and 60"), "{err}");
+
+        for n in [0, 65] {
+            let err = ServeConfig::resolve(&ServeArgs {
+                media_workers: Some(n),
+                ..Default::default()
+            })
+            .unwrap_err();
+            assert!(
+                err.to_string()
+                    .contains("media_workers must be between 1 and 64"),
+                "{err}"
+            );
+        }
 
         let err = ServeConfig::resolve(&ServeArgs {
             log: Some("loud".into()),

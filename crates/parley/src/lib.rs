@@ -18,6 +18,7 @@ pub mod ice_tcp;
 pub mod load;
 pub mod logging;
 pub mod media;
+pub mod media_worker;
 pub mod meetings;
 pub mod metrics;
 pub mod one_port;

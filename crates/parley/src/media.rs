@@ -7,15 +7,17 @@
 //! of the range) in dynamic mode.
 
 use std::collections::HashSet;
+use std::hash::BuildHasher;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 
 use parley_settings::ConnectionSettings;
-use parley_sfu::ParticipantId;
+use parley_sfu::{ParticipantId, Transmit};
 
 use crate::candidates::{arrival_candidate, host_candidates, show_addrs};
 use crate::ice_tcp::IceTcp;
-use crate::udp::{Datagram, MediaSocket};
+use crate::udp::{Datagram, MediaSocket, SocketIo};
 
 /// A received datagram, with the candidate it counts as arriving on.
 pub struct Arrival<'a> {
@@ -367,44 +369,66 @@ impl MediaEndpoints {
         })
     }
 
+    /// The sending halves of the sockets, for the media workers: a
+    /// snapshot, taken again whenever the sockets change.
+    pub fn senders(&self) -> Arc<Senders> {
+        Arc::new(Senders {
+            endpoints: self
+                .endpoints
+                .iter()
+                .map(|e| (e.candidates.clone(), e.socket.sender()))
+                .collect(),
+        })
+    }
+}
+
+/// Where datagrams leave from: each socket's sending half with the
+/// candidates it serves, current first.
+pub struct Senders {
+    endpoints: Vec<(Vec<SocketAddr>, Arc<SocketIo>)>,
+}
+
+impl Senders {
     /// The socket `source` (the candidate the SFU used) belongs to.
     fn endpoint_of(&self, source: SocketAddr) -> usize {
         self.endpoints
             .iter()
-            .position(|e| e.candidates.contains(&source))
+            .position(|(candidates, _)| candidates.contains(&source))
             .or_else(|| {
                 self.endpoints
                     .iter()
-                    .position(|e| e.socket.local_addr().port() == source.port())
+                    .position(|(_, io)| io.local_addr().port() == source.port())
             })
             .unwrap_or(0)
     }
 
-    /// Sends every `(source, destination, data)` from the socket its source
-    /// belongs to, a batch per system call. Runs of the same source go
-    /// together; order is kept.
-    pub async fn send_all<'a>(
-        &self,
-        datagrams: impl Iterator<Item = (SocketAddr, SocketAddr, &'a [u8])>,
-    ) {
+    /// Sends `transmits` (all UDP), a batch per system call, and empties
+    /// it. Each subscriber's datagrams go next to each other, in their
+    /// order, so a frame's packets can leave as one segmented message;
+    /// which subscriber comes first changes from call to call, so nobody
+    /// is always last.
+    pub async fn send_transmits(&self, transmits: &mut Vec<Transmit>) {
+        if transmits.is_empty() {
+            return;
+        }
+        let order = std::hash::RandomState::new();
+        transmits.sort_by_cached_key(|t| (t.source, order.hash_one(t.destination)));
         let mut run: Vec<(SocketAddr, &[u8])> = Vec::new();
-        let mut current = None;
-        for (source, destination, data) in datagrams {
-            let index = self.endpoint_of(source);
-            if current.is_some_and(|c| c != index) {
-                self.send_run(current.unwrap_or(0), &run).await;
+        let mut current: Option<usize> = None;
+        for t in transmits.iter() {
+            let index = self.endpoint_of(t.source);
+            if let Some(c) = current.filter(|&c| c != index) {
+                self.endpoints[c].1.send_batch(&run).await;
                 run.clear();
             }
             current = Some(index);
-            run.push((self.endpoints[index].socket.destination(destination), data));
+            let io = &self.endpoints[index].1;
+            run.push((io.destination(t.destination), &t.contents));
         }
-        if let Some(index) = current {
-            self.send_run(index, &run).await;
+        if let Some(c) = current {
+            self.endpoints[c].1.send_batch(&run).await;
         }
-    }
-
-    async fn send_run(&self, index: usize, run: &[(SocketAddr, &[u8])]) {
-        self.endpoints[index].socket.send_batch(run).await;
+        transmits.clear();
     }
 }
 

@@ -101,10 +101,16 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     ));
     let mut hub_config = HubConfig::new(media.candidates().to_vec(), rand::random());
     hub_config.transport.tcp_candidates = media.tcp_candidates();
+    hub_config.media_shards = config.media_workers;
     hub_config.rooms = room_policy(&settings);
     hub_config.ice_servers = composer.clone();
     let arrivals = Arrivals::default();
-    let media_shown = describe_media(&media);
+    let media_shown = format!(
+        "{}, {} media worker{}",
+        describe_media(&media),
+        config.media_workers,
+        if config.media_workers == 1 { "" } else { "s" }
+    );
     let mut hub = Hub::new(hub_config);
     crate::meetings::load_rooms(&db, &mut hub).context("cannot load room settings")?;
     tokio::spawn(crate::meetings::retention(

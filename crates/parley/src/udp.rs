@@ -3,6 +3,7 @@
 
 use std::io::{self, IoSliceMut};
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use quinn_udp::{BATCH_SIZE, RecvMeta, UdpSocketState};
@@ -23,13 +24,20 @@ pub struct Datagram<'a> {
     pub data: &'a [u8],
 }
 
-/// The SFU's UDP socket.
+/// The SFU's UDP socket: received on by one task, sent on by any (see
+/// [`MediaSocket::sender`]).
 pub struct MediaSocket {
+    io: Arc<SocketIo>,
+    buffer: Vec<u8>,
+    meta: Vec<RecvMeta>,
+}
+
+/// The shared half of a [`MediaSocket`]: sending, from whichever media
+/// worker has datagrams for it.
+pub struct SocketIo {
     socket: tokio::net::UdpSocket,
     state: UdpSocketState,
     local: SocketAddr,
-    buffer: Vec<u8>,
-    meta: Vec<RecvMeta>,
     /// Whether frames go out as one segmented message (UDP GSO); turned
     /// off for good when the kernel refuses it.
     gso: AtomicBool,
@@ -59,35 +67,37 @@ impl MediaSocket {
         let socket = tokio::net::UdpSocket::from_std(std_socket)?;
         let gso = state.max_gso_segments() > 1;
         Ok(MediaSocket {
-            socket,
-            state,
-            local,
+            io: Arc::new(SocketIo {
+                socket,
+                state,
+                local,
+                gso: AtomicBool::new(gso),
+            }),
             buffer: vec![0; SLOT * BATCH_SIZE],
             meta: vec![RecvMeta::default(); BATCH_SIZE],
-            gso: AtomicBool::new(gso),
         })
     }
 
     /// The bound address.
     pub fn local_addr(&self) -> SocketAddr {
-        self.local
+        self.io.local
+    }
+
+    /// The sending half, for the media workers.
+    pub fn sender(&self) -> Arc<SocketIo> {
+        self.io.clone()
     }
 
     /// Waits until datagrams may be waiting.
     pub async fn readable(&self) -> io::Result<()> {
-        self.socket.readable().await
+        self.io.socket.readable().await
     }
 
     /// Hands each datagram of the next batch to `each`, without waiting;
     /// returns how many slots were filled (0 when nothing was waiting).
     pub fn try_recv_batch(&mut self, mut each: impl FnMut(Datagram<'_>)) -> io::Result<usize> {
-        let MediaSocket {
-            socket,
-            state,
-            buffer,
-            meta,
-            ..
-        } = self;
+        let MediaSocket { io, buffer, meta } = self;
+        let SocketIo { socket, state, .. } = &**io;
         let mut slices: Vec<IoSliceMut<'_>> =
             buffer.chunks_mut(SLOT).map(IoSliceMut::new).collect();
         let result = socket.try_io(Interest::READABLE, || {
@@ -110,6 +120,13 @@ impl MediaSocket {
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(0),
             Err(e) => Err(e),
         }
+    }
+}
+
+impl SocketIo {
+    /// The bound address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local
     }
 
     /// Sends `packets` a batch per system call (sendmmsg), waiting while the

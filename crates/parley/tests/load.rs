@@ -1,29 +1,31 @@
-//! `parley load` against `parley serve`, small: 2 publishers with three
-//! simulcast layers and 4 subscribers for 10 s, with nothing lost and every
-//! receiver getting every track.
+//! `parley load` against `parley serve`, small: two rooms at once on a
+//! server with two media workers, one with 2 publishers (three simulcast
+//! layers each) and 4 subscribers, one with 1 publisher and 3 subscribers,
+//! for 10 s, with nothing lost and every receiver getting every track.
 
 #![allow(clippy::unwrap_used)] // test harness code: a panic is a failed test
 
 mod support;
 
+use std::net::SocketAddr;
 use std::process::Command;
 
 use serde_json::Value;
 
 use support::Server;
 
-#[test]
-fn the_load_generator_sees_every_track_arrive_without_loss() {
-    let server = Server::start(&[]);
+/// Runs `parley load` with `publishers` and `subscribers` in a fresh room;
+/// the JSON summary.
+fn load(http: SocketAddr, publishers: u32, subscribers: u32) -> Value {
     let out = Command::new(env!("CARGO_BIN_EXE_parley"))
         .args([
             "load",
             "--url",
-            &format!("http://{}", server.http),
+            &format!("http://{http}"),
             "--publishers",
-            "2",
+            &publishers.to_string(),
             "--subscribers",
-            "4",
+            &subscribers.to_string(),
             "--duration",
             "10",
             "--json",
@@ -34,21 +36,33 @@ fn the_load_generator_sees_every_track_arrive_without_loss() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     eprintln!("{}{stdout}", String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success(), "parley load failed");
-    let json: Value = serde_json::from_str(&stdout[stdout.find("{\n").unwrap()..]).unwrap();
-    assert_eq!(json["joined"], 6);
+    serde_json::from_str(&stdout[stdout.find("{\n").unwrap()..]).unwrap()
+}
+
+/// Everyone joined, every receiver got every track, nothing was lost.
+fn check(json: &Value, publishers: u64, subscribers: u64) {
+    let everyone = publishers + subscribers;
+    assert_eq!(json["joined"], everyone);
+    // A lone publisher has nobody else's media to receive.
+    let receivers = if publishers > 1 {
+        everyone
+    } else {
+        subscribers
+    };
+    assert_eq!(json["receivers_expected"], receivers);
     assert_eq!(
-        json["receivers_expected"], 6,
-        "4 subscribers and 2 publishers receive"
-    );
-    assert_eq!(
-        json["receivers_complete"], 6,
+        json["receivers_complete"], receivers,
         "every receiver got every track"
     );
     let tracks = json["tracks"].as_array().unwrap();
-    assert_eq!(tracks.len(), 4, "audio and video of both publishers");
+    assert_eq!(
+        tracks.len() as u64,
+        2 * publishers,
+        "audio and video of every publisher"
+    );
     for t in tracks {
         let name = format!("{} {}", t["publisher"], t["kind"]);
-        assert_eq!(t["receivers"], 5, "{name}");
+        assert_eq!(t["receivers"], everyone - 1, "{name}");
         assert_eq!(t["loss_max"].as_f64(), Some(0.0), "{name}: RTP loss");
         if t["kind"] == "audio" {
             // 50 frames/s for ~10 s; audio is never held back.
@@ -60,4 +74,27 @@ fn the_load_generator_sees_every_track_arrive_without_loss() {
             assert_eq!(t["freezes"], 0, "{name}: {t}");
         }
     }
+}
+
+#[test]
+fn two_rooms_on_two_workers_see_every_track_arrive_without_loss() {
+    let server = Server::start(&["--media-workers", "2"]);
+    let http = server.http;
+    let other = std::thread::spawn(move || load(http, 1, 3));
+    let json = load(http, 2, 4);
+    check(&json, 2, 4);
+    check(&other.join().unwrap(), 1, 3);
+    // The rooms went to different workers.
+    let placed: Vec<String> = server
+        .log
+        .lines()
+        .into_iter()
+        .filter(|l| l.contains("room's media placed on a worker"))
+        .collect();
+    assert_eq!(placed.len(), 2, "{placed:?}");
+    assert!(
+        placed.iter().any(|l| l.contains("worker=0"))
+            && placed.iter().any(|l| l.contains("worker=1")),
+        "{placed:?}"
+    );
 }

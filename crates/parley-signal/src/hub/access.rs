@@ -477,7 +477,9 @@ impl Hub {
                 participant: info.clone(),
             },
         );
-        self.sfu.add_participant(now, id, room_id);
+        if let Some(worker) = self.sfu.add_participant(now, id, room_id) {
+            tracing::info!(%room, worker, "room's media placed on a worker");
+        }
         self.update_gate(now, id);
         if info.role == Role::Moderator {
             // Whoever waited for a moderator is shown at once.

@@ -17,8 +17,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use parley_sfu::{
-    ParticipantId, Pc, Protocol, PublishGate, Sfu, SfuError, SfuEvent, Transmit, TransportConfig,
-    TransportState,
+    ParticipantId, Pc, Protocol, PublishGate, SfuError, SfuEvent, Shards, Transmit,
+    TransportConfig, TransportState,
 };
 
 use crate::error::{ErrorCode, ProtocolError};
@@ -114,6 +114,8 @@ pub struct HubConfig {
     pub message_burst: f64,
     /// Media connection settings for the SFU.
     pub transport: TransportConfig,
+    /// SFU shards rooms are spread over, one per media worker (at least one).
+    pub media_shards: usize,
     /// Secret mixed into participant ids so they cannot be guessed.
     pub id_key: u64,
     /// Wall-clock time in milliseconds since the Unix epoch, for chat
@@ -150,6 +152,7 @@ impl HubConfig {
                 host_candidates,
                 tcp_candidates: Vec::new(),
             },
+            media_shards: 1,
             id_key,
             wall_clock: Arc::new(|| {
                 std::time::SystemTime::now()
@@ -325,7 +328,7 @@ const PASSWORD_RATE: f64 = 1.0 / 12.0;
 /// The signaling state machine. See the module documentation.
 pub struct Hub {
     config: HubConfig,
-    sfu: Sfu,
+    sfu: Shards,
     conns: HashMap<ConnId, Connection>,
     members: HashMap<ParticipantId, Member>,
     rooms: HashMap<RoomName, Room>,
@@ -346,7 +349,7 @@ pub struct Hub {
 impl Hub {
     /// A hub with no connections.
     pub fn new(config: HubConfig) -> Self {
-        let mut sfu = Sfu::new(config.transport.clone());
+        let mut sfu = Shards::new(config.media_shards, config.transport.clone());
         sfu.set_last_n(config.rooms.last_n);
         Hub {
             config,
@@ -369,9 +372,33 @@ impl Hub {
         self.room_configs.insert(room, config);
     }
 
-    /// The SFU, for inspection.
-    pub fn sfu(&self) -> &Sfu {
+    /// The SFU's shards: for inspection, and for the media workers that
+    /// drive them.
+    pub fn sfu(&self) -> &Shards {
         &self.sfu
+    }
+
+    /// Which shard a datagram belongs to (see [`Shards::route`]).
+    pub fn route_datagram(
+        &mut self,
+        now: Instant,
+        proto: Protocol,
+        source: SocketAddr,
+        destination: SocketAddr,
+        data: &[u8],
+    ) -> Option<usize> {
+        self.sfu.route(now, proto, source, destination, data)
+    }
+
+    /// A media worker's shard did not take a datagram from `source`: route
+    /// the next one afresh.
+    pub fn forget_route(&mut self, proto: Protocol, source: SocketAddr) {
+        self.sfu.forget_route(proto, source);
+    }
+
+    /// Turns what the media workers' shards have to say into messages.
+    pub fn handle_media_events(&mut self) {
+        self.pump_sfu();
     }
 
     /// How many people are in rooms.
@@ -975,7 +1002,9 @@ impl Hub {
 
     /// Turns SFU events into messages.
     fn pump_sfu(&mut self) {
-        while let Some(event) = self.sfu.poll_event() {
+        let mut events = Vec::new();
+        self.sfu.take_events(&mut events);
+        for event in events {
             match event {
                 SfuEvent::SubscribeOffer {
                     participant,

@@ -169,10 +169,17 @@ pub struct World {
 
 impl World {
     pub fn new() -> Self {
+        World::with_shards(1)
+    }
+
+    /// A world whose hub spreads rooms over `shards` SFU shards.
+    pub fn with_shards(shards: usize) -> Self {
         let server: SocketAddr = SERVER.parse().unwrap();
         let now = Instant::now();
+        let mut config = HubConfig::new(vec![server], 7);
+        config.media_shards = shards;
         World {
-            hub: Hub::new(HubConfig::new(vec![server], 7)),
+            hub: Hub::new(config),
             now,
             clients: Vec::new(),
             server,

@@ -1,0 +1,194 @@
+//! Media workers: one task per SFU shard (see [`parley_sfu::Shards`]),
+//! forwarding its rooms' packets on whichever core the runtime gives it,
+//! in parallel with the other shards.
+//!
+//! The conference task receives from the media sockets and hands each
+//! datagram to the worker of the shard it belongs to, a batch per wakeup.
+//! The worker feeds its shard, runs the shard's timers, and sends what the
+//! shard has to send from the socket each datagram belongs to. It locks
+//! only its own shard, and the conference (signaling: joins, offers,
+//! answers) locks a shard only for the call at hand, so no lock is shared
+//! by all of the forwarding. What a worker cannot do itself goes back to
+//! the conference: ICE-TCP frames to send, and news that the shard has
+//! events for the hub.
+
+use std::net::SocketAddr;
+use std::ops::Range;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parley_sfu::{Protocol, Shard, Transmit};
+use tokio::sync::{Notify, mpsc, watch};
+
+use crate::media::Senders;
+
+/// How late a shard's timers may fire, as for the conference's: timers
+/// due within this much of each other share a wakeup.
+const TIMER_SLACK: Duration = Duration::from_millis(1);
+/// Batches waiting for one worker before newer ones are dropped (a worker
+/// that far behind has a core's worth of work queued already).
+const INBOX: usize = 1024;
+/// Batches taken from the inbox before the shard's output is sent.
+const BATCHES_PER_ROUND: usize = 16;
+
+/// Datagrams for one shard, received in one wakeup: one buffer for all.
+#[derive(Default)]
+pub struct Inbound {
+    bytes: Vec<u8>,
+    items: Vec<(SocketAddr, SocketAddr, Range<usize>)>,
+}
+
+impl Inbound {
+    /// Adds a datagram from `source` that arrived on `destination`.
+    pub fn push(&mut self, source: SocketAddr, destination: SocketAddr, data: &[u8]) {
+        let start = self.bytes.len();
+        self.bytes.extend_from_slice(data);
+        self.items
+            .push((source, destination, start..self.bytes.len()));
+    }
+
+    /// How many datagrams it holds.
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    /// Whether it holds none.
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+}
+
+/// What a worker tells the conference.
+#[derive(Debug)]
+pub enum Note {
+    /// The shard has events for the hub.
+    Events,
+    /// ICE-TCP frames to send on their connections.
+    Tcp(Vec<Transmit>),
+    /// Datagrams from these addresses were not the shard's after all.
+    Unrouted(Vec<SocketAddr>),
+}
+
+/// The conference's end of one worker.
+pub struct Worker {
+    inbox: mpsc::Sender<Inbound>,
+    dropped: u64,
+}
+
+impl Worker {
+    /// Starts the worker for `shard`: it sends from `senders` (the current
+    /// sockets, as they change) and tells the conference on `notes`.
+    pub fn spawn(
+        shard: Arc<Shard>,
+        senders: watch::Receiver<Arc<Senders>>,
+        notes: mpsc::UnboundedSender<Note>,
+    ) -> Worker {
+        let wake = Arc::new(Notify::new());
+        let waker = wake.clone();
+        shard.set_waker(move || waker.notify_one());
+        let (inbox, rx) = mpsc::channel(INBOX);
+        tokio::spawn(run(shard, rx, wake, senders, notes));
+        Worker { inbox, dropped: 0 }
+    }
+
+    /// Hands the worker a batch; it is dropped (and counted) if the worker
+    /// is that far behind.
+    pub fn send(&mut self, batch: Inbound) {
+        if self.inbox.try_send(batch).is_err() {
+            self.dropped += 1;
+            if self.dropped.is_power_of_two() {
+                tracing::warn!(
+                    dropped = self.dropped,
+                    "a media worker is behind; dropping received datagrams"
+                );
+            }
+        }
+    }
+}
+
+/// The worker's loop: until the conference is gone.
+async fn run(
+    shard: Arc<Shard>,
+    mut inbox: mpsc::Receiver<Inbound>,
+    wake: Arc<Notify>,
+    senders: watch::Receiver<Arc<Senders>>,
+    notes: mpsc::UnboundedSender<Note>,
+) {
+    let mut batches: Vec<Inbound> = Vec::new();
+    let mut udp: Vec<Transmit> = Vec::new();
+    let mut tcp: Vec<Transmit> = Vec::new();
+    let mut unrouted: Vec<SocketAddr> = Vec::new();
+    loop {
+        let deadline = shard.lock().poll_timeout();
+        let sleep = async {
+            match deadline {
+                Some(t) => {
+                    tokio::time::sleep_until(tokio::time::Instant::from_std(t + TIMER_SLACK)).await;
+                }
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            batch = inbox.recv() => match batch {
+                Some(batch) => batches.push(batch),
+                None => return,
+            },
+            () = wake.notified() => {}
+            () = sleep => {}
+        }
+        while batches.len() < BATCHES_PER_ROUND {
+            match inbox.try_recv() {
+                Ok(batch) => batches.push(batch),
+                Err(_) => break,
+            }
+        }
+        let now = Instant::now();
+        let events = {
+            let mut sfu = shard.lock();
+            for batch in batches.drain(..) {
+                for (source, destination, range) in &batch.items {
+                    let taken = sfu.handle_receive(
+                        now,
+                        Protocol::Udp,
+                        *source,
+                        *destination,
+                        &batch.bytes[range.clone()],
+                    );
+                    if !taken && unrouted.len() < 64 && !unrouted.contains(source) {
+                        unrouted.push(*source);
+                    }
+                }
+            }
+            // Timers that came due ride on this wakeup, whatever woke it.
+            if sfu.poll_timeout().is_some_and(|t| t <= now) {
+                sfu.handle_timeout(now);
+            }
+            while let Some(t) = sfu.poll_transmit() {
+                if t.proto == Protocol::Tcp {
+                    tcp.push(t);
+                } else {
+                    udp.push(t);
+                }
+            }
+            shard.note_events(&sfu);
+            sfu.has_events()
+        };
+        if events && notes.send(Note::Events).is_err() {
+            return;
+        }
+        if !unrouted.is_empty()
+            && notes
+                .send(Note::Unrouted(std::mem::take(&mut unrouted)))
+                .is_err()
+        {
+            return;
+        }
+        if !tcp.is_empty() && notes.send(Note::Tcp(std::mem::take(&mut tcp))).is_err() {
+            return;
+        }
+        if !udp.is_empty() {
+            let senders = senders.borrow().clone();
+            senders.send_transmits(&mut udp).await;
+        }
+    }
+}
