@@ -404,10 +404,9 @@ impl Sfu {
         true
     }
 
-    /// Whether one of this SFU's connections takes the datagram, without
-    /// handing it over (see [`Shards`], which must find the SFU a datagram
-    /// belongs to before a worker processes it). Routes are remembered as
-    /// by [`Sfu::handle_receive`].
+    /// Whose connection takes the datagram, without handing it over (see
+    /// [`Shards`], which must find the SFU a datagram belongs to before a
+    /// worker processes it). Routes are remembered as by [`Sfu::handle_receive`].
     pub fn takes(
         &mut self,
         now: Instant,
@@ -415,9 +414,9 @@ impl Sfu {
         source: SocketAddr,
         destination: SocketAddr,
         data: &[u8],
-    ) -> bool {
-        receive_input(now, proto, source, destination, data)
-            .is_some_and(|input| self.route((proto, source), &input).is_some())
+    ) -> Option<ParticipantId> {
+        let input = receive_input(now, proto, source, destination, data)?;
+        self.route((proto, source), &input).map(|(id, _)| id)
     }
 
     fn route(

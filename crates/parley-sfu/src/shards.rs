@@ -15,12 +15,19 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+use str0m::net::DatagramRecv;
 
 use crate::{
     ParticipantId, Pc, Protocol, PublishGate, RoomId, Sfu, SfuError, SfuEvent, SfuStats, Transmit,
     TransportConfig, TransportState,
 };
+
+/// How long a remote address whose STUN no shard took is not looked for again.
+const MISS_FOR: Duration = Duration::from_secs(1);
+/// Addresses remembered as misses at most (then forgotten all at once).
+const MAX_MISSES: usize = 4096;
 
 /// One SFU and what its worker needs to hear.
 pub struct Shard {
@@ -88,11 +95,16 @@ pub struct Shards {
     participants: HashMap<ParticipantId, (usize, RoomId)>,
     /// Participants served per shard.
     load: Vec<usize>,
-    /// The shard each remote address was last routed to.
-    routes: HashMap<(Protocol, SocketAddr), usize>,
-    /// Datagrams no shard took (counted here when there are several;
-    /// a single shard counts its own).
+    /// The shard (and participant) each remote address was routed to.
+    routes: HashMap<(Protocol, SocketAddr), (usize, ParticipantId)>,
+    /// Remote addresses whose STUN no shard took, and when: not looked
+    /// for again for [`MISS_FOR`], so junk costs no shard's lock.
+    misses: HashMap<(Protocol, SocketAddr), Instant>,
+    /// Datagrams no shard took, and ones that were not STUN, DTLS, RTP or
+    /// RTCP (counted here when there are several shards; a single shard
+    /// counts its own).
     unrouted: u64,
+    malformed: u64,
     last_n: usize,
 }
 
@@ -108,7 +120,9 @@ impl Shards {
             participants: HashMap::new(),
             load: vec![0; count],
             routes: HashMap::new(),
+            misses: HashMap::new(),
             unrouted: 0,
+            malformed: 0,
             last_n: 0,
         }
     }
@@ -174,6 +188,7 @@ impl Shards {
         let Some((shard, room)) = self.participants.remove(&id) else {
             return;
         };
+        self.routes.retain(|_, (_, p)| *p != id);
         self.load[shard] = self.load[shard].saturating_sub(1);
         if let Some(entry) = self.rooms.get_mut(&room) {
             entry.1 = entry.1.saturating_sub(1);
@@ -250,6 +265,7 @@ impl Shards {
     pub fn stats(&self) -> SfuStats {
         let mut total = SfuStats {
             unrouted_datagrams: self.unrouted,
+            malformed_datagrams: self.malformed,
             ..SfuStats::default()
         };
         for shard in &self.shards {
@@ -265,7 +281,9 @@ impl Shards {
     /// remembered per remote address; none when no connection does. A
     /// remembered address is not checked again (that would take the
     /// shard's lock for every datagram): a shard that turns out not to
-    /// take it says so, and [`Shards::forget_route`] is called.
+    /// take it says so, and [`Shards::forget_route`] is called. Only STUN
+    /// (ICE checks, which come first from any new address) is looked for
+    /// on the shards, so media from unknown addresses costs no lock.
     pub fn route(
         &mut self,
         now: Instant,
@@ -277,21 +295,48 @@ impl Shards {
         if self.shards.len() == 1 {
             return Some(0);
         }
-        if let Some(&shard) = self.routes.get(&(proto, source)) {
+        let key = (proto, source);
+        if let Some(&(shard, _)) = self.routes.get(&key) {
             return Some(shard);
         }
-        let found = (0..self.shards.len()).find(|&i| {
-            self.shards[i]
-                .lock()
-                .takes(now, proto, source, destination, data)
-        });
-        match found {
-            Some(shard) => {
-                self.routes.insert((proto, source), shard);
-            }
-            None => self.unrouted += 1,
+        if DatagramRecv::try_from(data).is_err() {
+            self.malformed += 1;
+            return None;
         }
-        found
+        // RFC 7983: a first byte of 0–3 is STUN.
+        let stun = data.first().is_some_and(|b| *b < 4);
+        let missed = self
+            .misses
+            .get(&key)
+            .is_some_and(|t| now.saturating_duration_since(*t) < MISS_FOR);
+        let found = (stun && !missed)
+            .then(|| {
+                (0..self.shards.len()).find_map(|i| {
+                    let taker =
+                        self.shards[i]
+                            .lock()
+                            .takes(now, proto, source, destination, data)?;
+                    Some((i, taker))
+                })
+            })
+            .flatten();
+        match found {
+            Some((shard, taker)) => {
+                self.misses.remove(&key);
+                self.routes.insert(key, (shard, taker));
+                Some(shard)
+            }
+            None => {
+                if stun && !missed {
+                    if self.misses.len() >= MAX_MISSES {
+                        self.misses.clear();
+                    }
+                    self.misses.insert(key, now);
+                }
+                self.unrouted += 1;
+                None
+            }
+        }
     }
 
     /// Forgets where datagrams from `source` went: the shard did not take one.
@@ -371,6 +416,7 @@ impl Shards {
 #[allow(clippy::unwrap_used)] // test code: a panic is a failed test
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     fn config() -> TransportConfig {
         TransportConfig {
@@ -410,6 +456,64 @@ mod tests {
         assert_eq!(shards.shard_of(p(1)), None);
         shards.add_participant(now, p(6), r1);
         assert_eq!(shards.shard_of(p(6)), Some(a), "the emptier shard");
+    }
+
+    /// A STUN binding request as ICE sends it (RFC 8445 §7.1.2): USERNAME,
+    /// PRIORITY and MESSAGE-INTEGRITY (not checked here), for credentials
+    /// nobody has.
+    fn binding_request() -> Vec<u8> {
+        let mut m = vec![0, 1, 0, 44, 0x21, 0x12, 0xa4, 0x42];
+        m.extend_from_slice(&[7; 12]);
+        m.extend_from_slice(&[0, 6, 0, 5, b'a', b'b', b':', b'c', b'd', 0, 0, 0]);
+        m.extend_from_slice(&[0, 0x24, 0, 4, 0x6e, 0, 0x1e, 0xff]);
+        m.extend_from_slice(&[0, 8, 0, 20]);
+        m.extend_from_slice(&[9; 20]);
+        m
+    }
+
+    #[test]
+    fn only_stun_from_a_new_address_is_looked_for_on_the_shards() {
+        let now = Instant::now();
+        let mut shards = Shards::new(2, config());
+        let id = ParticipantId::new(3);
+        shards.add_participant(now, id, RoomId::new(1));
+        let server: SocketAddr = "127.0.0.1:10000".parse().unwrap();
+        let peer: SocketAddr = "127.0.0.1:40000".parse().unwrap();
+        let key = (Protocol::Udp, peer);
+
+        // Neither STUN, DTLS, RTP nor RTCP.
+        assert_eq!(
+            shards.route(now, Protocol::Udp, peer, server, &[0xff; 20]),
+            None
+        );
+        assert_eq!(shards.stats().malformed_datagrams, 1);
+        // RTP from an address no ICE check came from: no shard is asked.
+        let mut rtp = [0u8; 20];
+        rtp[0] = 0x80;
+        assert_eq!(shards.route(now, Protocol::Udp, peer, server, &rtp), None);
+        assert!(!shards.misses.contains_key(&key));
+        // A binding request nobody's credentials match: asked, then not
+        // asked again for a while.
+        let stun = binding_request();
+        assert_eq!(shards.route(now, Protocol::Udp, peer, server, &stun), None);
+        assert_eq!(shards.misses.get(&key), Some(&now));
+        let soon = now + Duration::from_millis(100);
+        assert_eq!(shards.route(soon, Protocol::Udp, peer, server, &stun), None);
+        assert_eq!(shards.misses.get(&key), Some(&now), "not looked for again");
+        assert_eq!(shards.stats().unrouted_datagrams, 3);
+
+        // A remembered route is taken as it is, until forgotten; and it
+        // goes with its participant.
+        shards.routes.insert(key, (1, id));
+        assert_eq!(
+            shards.route(now, Protocol::Udp, peer, server, &rtp),
+            Some(1)
+        );
+        shards.forget_route(Protocol::Udp, peer);
+        assert_eq!(shards.route(now, Protocol::Udp, peer, server, &rtp), None);
+        shards.routes.insert(key, (1, id));
+        shards.remove_participant(now, id);
+        assert!(shards.routes.is_empty());
     }
 
     #[test]

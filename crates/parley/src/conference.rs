@@ -23,7 +23,7 @@ use crate::db::Db;
 use crate::ice::arrivals::{self, Arrivals};
 use crate::ice_tcp::TcpEvent;
 use crate::media::{BindError, MediaAddresses, MediaEndpoints, Senders};
-use crate::media_worker::{Inbound, Note, Worker};
+use crate::media_worker::{Inbound, Note, Worker, WorkerSetup};
 use crate::meetings::{HistoryEvent, HistoryLog};
 use crate::metrics::ConferenceStats;
 
@@ -238,13 +238,16 @@ impl Conference {
         let (done_tx, done) = mpsc::unbounded_channel();
         let (senders, senders_rx) = watch::channel(media.senders());
         let (notes_tx, notes) = mpsc::unbounded_channel();
-        let workers = hub
-            .sfu()
-            .shards()
+        let shards = hub.sfu().shards();
+        let workers = shards
             .iter()
             .map(|shard| {
-                let worker = Worker::spawn(shard.clone(), senders_rx.clone(), notes_tx.clone());
-                (worker, Inbound::default())
+                let setup = WorkerSetup {
+                    senders: senders_rx.clone(),
+                    notes: notes_tx.clone(),
+                    report_unrouted: shards.len() > 1,
+                };
+                (Worker::spawn(shard.clone(), setup), Inbound::default())
             })
             .collect();
         let conference = Conference {
@@ -403,8 +406,10 @@ impl Conference {
                         self.media.candidates().to_vec(),
                         self.media.tcp_candidates().to_vec(),
                     );
-                    self.sockets_changed();
                 }
+                // (Even on an error: the UDP socket may have moved before
+                // the ICE-TCP listener failed.)
+                self.sockets_changed();
                 let _ = reply.send(result);
             }
             Command::Stats(reply) => {
@@ -416,6 +421,7 @@ impl Conference {
                     frames_forwarded: sfu.frames_forwarded,
                     unrouted_datagrams: sfu.unrouted_datagrams,
                     malformed_datagrams: sfu.malformed_datagrams,
+                    worker_dropped_datagrams: self.workers.iter().map(|(w, _)| w.dropped()).sum(),
                     ice_tcp_connections: self.media.tcp().connections(),
                 });
             }

@@ -25,11 +25,12 @@ use crate::media::Senders;
 /// How late a shard's timers may fire, as for the conference's: timers
 /// due within this much of each other share a wakeup.
 const TIMER_SLACK: Duration = Duration::from_millis(1);
-/// Batches waiting for one worker before newer ones are dropped (a worker
-/// that far behind has a core's worth of work queued already).
-const INBOX: usize = 1024;
+/// Batches (each at most a few hundred datagrams, from one wakeup of the
+/// conference) waiting for one worker before newer ones are dropped: a
+/// worker that far behind would only deliver stale media.
+const INBOX: usize = 32;
 /// Batches taken from the inbox before the shard's output is sent.
-const BATCHES_PER_ROUND: usize = 16;
+const BATCHES_PER_ROUND: usize = 8;
 
 /// Datagrams for one shard, received in one wakeup: one buffer for all.
 #[derive(Default)]
@@ -75,34 +76,47 @@ pub struct Worker {
     dropped: u64,
 }
 
+/// What a worker is told when it starts.
+pub struct WorkerSetup {
+    /// The sockets to send from, as they change.
+    pub senders: watch::Receiver<Arc<Senders>>,
+    /// Where to tell the conference things.
+    pub notes: mpsc::UnboundedSender<Note>,
+    /// Whether to report sources the shard did not take (with several
+    /// shards, the conference routes by address and must hear of a stale route).
+    pub report_unrouted: bool,
+}
+
 impl Worker {
-    /// Starts the worker for `shard`: it sends from `senders` (the current
-    /// sockets, as they change) and tells the conference on `notes`.
-    pub fn spawn(
-        shard: Arc<Shard>,
-        senders: watch::Receiver<Arc<Senders>>,
-        notes: mpsc::UnboundedSender<Note>,
-    ) -> Worker {
+    /// Starts the worker for `shard`.
+    pub fn spawn(shard: Arc<Shard>, setup: WorkerSetup) -> Worker {
         let wake = Arc::new(Notify::new());
         let waker = wake.clone();
         shard.set_waker(move || waker.notify_one());
         let (inbox, rx) = mpsc::channel(INBOX);
-        tokio::spawn(run(shard, rx, wake, senders, notes));
+        tokio::spawn(run(shard, rx, wake, setup));
         Worker { inbox, dropped: 0 }
     }
 
-    /// Hands the worker a batch; it is dropped (and counted) if the worker
-    /// is that far behind.
+    /// Hands the worker a batch; it is dropped (and its datagrams counted)
+    /// if the worker is that far behind.
     pub fn send(&mut self, batch: Inbound) {
+        let count = batch.len() as u64;
         if self.inbox.try_send(batch).is_err() {
-            self.dropped += 1;
-            if self.dropped.is_power_of_two() {
+            let before = self.dropped;
+            self.dropped += count;
+            if before == 0 || before.ilog2() != self.dropped.ilog2() {
                 tracing::warn!(
                     dropped = self.dropped,
                     "a media worker is behind; dropping received datagrams"
                 );
             }
         }
+    }
+
+    /// Received datagrams dropped because the worker was behind.
+    pub fn dropped(&self) -> u64 {
+        self.dropped
     }
 }
 
@@ -111,9 +125,13 @@ async fn run(
     shard: Arc<Shard>,
     mut inbox: mpsc::Receiver<Inbound>,
     wake: Arc<Notify>,
-    senders: watch::Receiver<Arc<Senders>>,
-    notes: mpsc::UnboundedSender<Note>,
+    setup: WorkerSetup,
 ) {
+    let WorkerSetup {
+        senders,
+        notes,
+        report_unrouted,
+    } = setup;
     let mut batches: Vec<Inbound> = Vec::new();
     let mut udp: Vec<Transmit> = Vec::new();
     let mut tcp: Vec<Transmit> = Vec::new();
@@ -143,7 +161,9 @@ async fn run(
             }
         }
         let now = Instant::now();
-        let events = {
+        // A bug in the SFU's own code must not stop the rooms of this
+        // worker for good (str0m's panics are caught per connection).
+        let round = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             let mut sfu = shard.lock();
             for batch in batches.drain(..) {
                 for (source, destination, range) in &batch.items {
@@ -154,7 +174,11 @@ async fn run(
                         *destination,
                         &batch.bytes[range.clone()],
                     );
-                    if !taken && unrouted.len() < 64 && !unrouted.contains(source) {
+                    if !taken
+                        && report_unrouted
+                        && unrouted.len() < 64
+                        && !unrouted.contains(source)
+                    {
                         unrouted.push(*source);
                     }
                 }
@@ -172,6 +196,16 @@ async fn run(
             }
             shard.note_events(&sfu);
             sfu.has_events()
+        }));
+        let events = match round {
+            Ok(events) => events,
+            Err(_) => {
+                tracing::error!("a media worker's round panicked; its rooms go on");
+                batches.clear();
+                udp.clear();
+                tcp.clear();
+                continue;
+            }
         };
         if events && notes.send(Note::Events).is_err() {
             return;

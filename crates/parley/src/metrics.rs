@@ -19,6 +19,8 @@ pub struct ConferenceStats {
     pub unrouted_datagrams: u64,
     /// Media datagrams that were not STUN, DTLS, RTP or RTCP.
     pub malformed_datagrams: u64,
+    /// Media datagrams dropped because their media worker was behind.
+    pub worker_dropped_datagrams: u64,
     /// Open ICE-TCP connections that carry a participant's media.
     pub ice_tcp_connections: usize,
 }
@@ -69,6 +71,12 @@ pub fn render(conference: Option<ConferenceStats>, turn: Option<TurnMetrics>) ->
             "counter",
             "Media datagrams that were not STUN, DTLS, RTP or RTCP.",
             c.malformed_datagrams,
+        );
+        metric(
+            "parley_media_worker_dropped_datagrams_total",
+            "counter",
+            "Received media datagrams dropped because their media worker was behind.",
+            c.worker_dropped_datagrams,
         );
         metric(
             "parley_ice_tcp_connections",
