@@ -3,9 +3,10 @@
 //! One task owns the hub and the media sockets. WebSocket tasks talk to it
 //! through [`ConferenceHandle`]; it answers through each connection's own
 //! bounded channel. Everything the hub decides happens here, in order.
-//! Received datagrams go to the media workers ([`crate::media_worker`]),
-//! one per SFU shard, which forward and send in parallel; a shard's lock is
-//! shared only by its worker and this task's signaling calls.
+//! With several SFU shards, received datagrams go to the media workers
+//! ([`crate::media_worker`]), one per shard, which forward and send in
+//! parallel; a shard's lock is shared only by its worker and this task's
+//! signaling calls. A single shard is driven here, through the hub.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -80,9 +81,12 @@ const TIMER_SLACK: std::time::Duration = std::time::Duration::from_millis(1);
 /// meanwhile (so its packets to one subscriber can leave together), few
 /// enough that what was received first is not held back long.
 const RECEIVE_ROUNDS: usize = 4;
-/// No further receive round once this many datagrams were gathered: a
-/// busy server hands over what it has rather than holding it back.
-const FLUSH_AT: usize = 128;
+/// No further receive round once this many datagrams were gathered for the
+/// workers: a busy server hands over what it has rather than holding it back.
+const HAND_OVER_AT: usize = 128;
+/// Without workers: no further receive round once this many datagrams
+/// wait to be sent.
+const FLUSH_AT: usize = 256;
 
 /// What the conference tells a WebSocket task.
 #[derive(Debug)]
@@ -204,8 +208,8 @@ pub struct Conference {
     outgoing: Vec<str0m::net::Transmit>,
     /// Frames from ICE-TCP connections.
     tcp_events: mpsc::Receiver<TcpEvent>,
-    /// One media worker per SFU shard, and a batch of received datagrams
-    /// being gathered for each.
+    /// One media worker per SFU shard (none for a single shard), and a
+    /// batch of received datagrams being gathered for each.
     workers: Vec<(Worker, Inbound)>,
     /// What the workers tell the conference.
     notes: mpsc::UnboundedReceiver<Note>,
@@ -238,9 +242,12 @@ impl Conference {
         let (done_tx, done) = mpsc::unbounded_channel();
         let (senders, senders_rx) = watch::channel(media.senders());
         let (notes_tx, notes) = mpsc::unbounded_channel();
+        // One shard is driven here, through the hub, as the conference
+        // receives: a worker of its own would only add a hand-over.
         let shards = hub.sfu().shards();
         let workers = shards
             .iter()
+            .filter(|_| shards.len() > 1)
             .map(|shard| {
                 let setup = WorkerSetup {
                     senders: senders_rx.clone(),
@@ -302,7 +309,15 @@ impl Conference {
                     }
                 },
                 ready = self.media.readable() => match ready {
-                    Ok(index) => self.receive(index),
+                    Ok(index) => {
+                        if self.receive(index) {
+                            // The workers forward what was just received
+                            // before more is taken in (on a runtime with one
+                            // thread, they would otherwise wait for this
+                            // task to run out of input).
+                            tokio::task::yield_now().await;
+                        }
+                    }
                     Err(e) => tracing::error!("media socket failed: {e}"),
                 },
                 Some(note) = self.notes.recv() => {
@@ -532,11 +547,12 @@ impl Conference {
         }
     }
 
-    /// Receives what is waiting on socket `index` into the hub, a bounded
-    /// number of batches. What arrived while the previous batch was being
-    /// forwarded (the rest of a video frame, typically) is taken before the
-    /// flush, so a frame's packets to one subscriber go out together.
-    fn receive(&mut self, index: usize) {
+    /// Receives what is waiting on socket `index`, a bounded number of
+    /// batches, and hands each shard's datagrams to its worker. What
+    /// arrived meanwhile (the rest of a video frame, typically) goes in the
+    /// same hand-over, so a frame's packets to one subscriber go out
+    /// together. Returns whether anything was handed over.
+    fn receive(&mut self, index: usize) -> bool {
         let Conference {
             media,
             hub,
@@ -553,6 +569,16 @@ impl Conference {
                 {
                     return;
                 }
+                if workers.is_empty() {
+                    hub.handle_datagram(
+                        Instant::now(),
+                        Protocol::Udp,
+                        d.source,
+                        a.destination,
+                        d.data,
+                    );
+                    return;
+                }
                 let shard = hub.route_datagram(now, Protocol::Udp, d.source, a.destination, d.data);
                 if let Some((_, batch)) = shard.and_then(|i| workers.get_mut(i)) {
                     batch.push(d.source, a.destination, d.data);
@@ -561,7 +587,8 @@ impl Conference {
             });
             match result {
                 Ok(0) => break,
-                Ok(_) if gathered >= FLUSH_AT => break,
+                Ok(_) if gathered >= HAND_OVER_AT => break,
+                Ok(_) if workers.is_empty() && hub.transmits_waiting() >= FLUSH_AT => break,
                 Ok(_) => {}
                 Err(e) => {
                     tracing::error!("media socket failed: {e}");
@@ -574,6 +601,7 @@ impl Conference {
                 worker.send(std::mem::take(batch));
             }
         }
+        gathered > 0
     }
 
     /// Hands an ICE-TCP frame to the hub; a connection whose first frame

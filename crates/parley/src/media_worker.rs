@@ -12,6 +12,7 @@
 //! the conference: ICE-TCP frames to send, and news that the shard has
 //! events for the hub.
 
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::ops::Range;
 use std::sync::Arc;
@@ -29,8 +30,11 @@ const TIMER_SLACK: Duration = Duration::from_millis(1);
 /// conference) waiting for one worker before newer ones are dropped: a
 /// worker that far behind would only deliver stale media.
 const INBOX: usize = 32;
-/// Batches taken from the inbox before the shard's output is sent.
+/// Batches taken from the inbox at a time.
 const BATCHES_PER_ROUND: usize = 8;
+/// Datagrams waiting to be sent at which a worker sends before handling
+/// more of what it received.
+const SEND_AT: usize = 256;
 
 /// Datagrams for one shard, received in one wakeup: one buffer for all.
 #[derive(Default)]
@@ -132,43 +136,54 @@ async fn run(
         notes,
         report_unrouted,
     } = setup;
-    let mut batches: Vec<Inbound> = Vec::new();
+    let mut pending: VecDeque<Inbound> = VecDeque::new();
+    // The next datagram of `pending.front()`.
+    let mut cursor = 0;
     let mut udp: Vec<Transmit> = Vec::new();
     let mut tcp: Vec<Transmit> = Vec::new();
     let mut unrouted: Vec<SocketAddr> = Vec::new();
     loop {
-        let deadline = shard.lock().poll_timeout();
-        let sleep = async {
-            match deadline {
-                Some(t) => {
-                    tokio::time::sleep_until(tokio::time::Instant::from_std(t + TIMER_SLACK)).await;
+        if pending.is_empty() {
+            let deadline = shard.lock().poll_timeout();
+            let sleep = async {
+                match deadline {
+                    Some(t) => {
+                        let at = tokio::time::Instant::from_std(t + TIMER_SLACK);
+                        tokio::time::sleep_until(at).await;
+                    }
+                    None => std::future::pending().await,
                 }
-                None => std::future::pending().await,
+            };
+            tokio::select! {
+                batch = inbox.recv() => match batch {
+                    Some(batch) => pending.push_back(batch),
+                    None => return,
+                },
+                () = wake.notified() => {}
+                () = sleep => {}
             }
-        };
-        tokio::select! {
-            batch = inbox.recv() => match batch {
-                Some(batch) => batches.push(batch),
-                None => return,
-            },
-            () = wake.notified() => {}
-            () = sleep => {}
         }
-        while batches.len() < BATCHES_PER_ROUND {
+        while pending.len() < BATCHES_PER_ROUND {
             match inbox.try_recv() {
-                Ok(batch) => batches.push(batch),
+                Ok(batch) => pending.push_back(batch),
                 Err(_) => break,
             }
         }
-        let now = Instant::now();
         // A bug in the SFU's own code must not stop the rooms of this
         // worker for good (str0m's panics are caught per connection).
         let round = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             let mut sfu = shard.lock();
-            for batch in batches.drain(..) {
-                for (source, destination, range) in &batch.items {
+            // What was received, until enough waits to be sent: what the
+            // rest fans out to goes in the next send, so no send is a
+            // burst of thousands of datagrams (the subscribers' bandwidth
+            // estimators would read it as a queue building up).
+            'batches: while let Some(batch) = pending.front() {
+                while let Some((source, destination, range)) = batch.items.get(cursor) {
+                    cursor += 1;
+                    // The time each packet is handled at: what str0m
+                    // records as the send time of what it forwards.
                     let taken = sfu.handle_receive(
-                        now,
+                        Instant::now(),
                         Protocol::Udp,
                         *source,
                         *destination,
@@ -181,9 +196,15 @@ async fn run(
                     {
                         unrouted.push(*source);
                     }
+                    if sfu.transmits_waiting() >= SEND_AT {
+                        break 'batches;
+                    }
                 }
+                pending.pop_front();
+                cursor = 0;
             }
             // Timers that came due ride on this wakeup, whatever woke it.
+            let now = Instant::now();
             if sfu.poll_timeout().is_some_and(|t| t <= now) {
                 sfu.handle_timeout(now);
             }
@@ -201,7 +222,8 @@ async fn run(
             Ok(events) => events,
             Err(_) => {
                 tracing::error!("a media worker's round panicked; its rooms go on");
-                batches.clear();
+                pending.clear();
+                cursor = 0;
                 udp.clear();
                 tcp.clear();
                 continue;

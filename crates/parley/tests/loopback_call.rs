@@ -45,7 +45,9 @@ async fn run_client(
 
 #[test]
 fn two_str0m_clients_exchange_media_through_parley() {
-    let server = Server::start(&[]);
+    // One media worker: the conference forwards itself (the load test
+    // covers several workers).
+    let server = Server::start(&["--media-workers", "1"]);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
