@@ -69,13 +69,6 @@ pub enum Command {
     Shutdown,
 }
 
-/// How late a timer may fire: timers due within this much of each other
-/// share a wakeup, and most ride on one for arriving datagrams. (The
-/// runtime's timer wheel has a 1 ms resolution anyway; what needs exact
-/// timing, such as str0m's pacer between packets, is answered inside a
-/// drain.)
-const TIMER_SLACK: std::time::Duration = std::time::Duration::from_millis(1);
-
 /// Receive batches taken from the media socket in one wakeup before they
 /// go to the workers: enough for the rest of a frame that arrived
 /// meanwhile (so its packets to one subscriber can leave together), few
@@ -281,15 +274,7 @@ impl Conference {
     pub async fn run(mut self) {
         loop {
             let deadline = self.hub.poll_timeout();
-            let sleep = async {
-                match deadline {
-                    Some(t) => {
-                        let at = tokio::time::Instant::from_std(t + TIMER_SLACK);
-                        tokio::time::sleep_until(at).await;
-                    }
-                    None => std::future::pending().await,
-                }
-            };
+            let sleep = crate::media_worker::sleep_until(deadline);
             tokio::select! {
                 command = self.commands.recv() => {
                     match command {
