@@ -6,7 +6,7 @@
 //!
 //! A shard is either driven here, by whoever owns the [`Shards`] (the
 //! sans-IO way: [`Shards::handle_receive`], [`Shards::handle_timeout`],
-//! [`Shards::poll_transmit`]), or by a worker that registered a waker with
+//! [`Shards::take_transmits`]), or by a worker that registered a waker with
 //! [`Shard::set_waker`] and feeds it datagrams and time itself. Calls made
 //! here on a worker's shard (signaling: offers, answers, candidates, joins
 //! and leaves) wake its worker, which then sends what they produced.
@@ -93,8 +93,6 @@ pub struct Shards {
     /// Each room's shard and how many of its participants are there.
     rooms: HashMap<RoomId, (usize, usize)>,
     participants: HashMap<ParticipantId, (usize, RoomId)>,
-    /// Participants served per shard.
-    load: Vec<usize>,
     /// The shard (and participant) each remote address was routed to.
     routes: HashMap<(Protocol, SocketAddr), (usize, ParticipantId)>,
     /// Remote addresses whose STUN no shard took, and when: not looked
@@ -105,7 +103,6 @@ pub struct Shards {
     /// counts its own).
     unrouted: u64,
     malformed: u64,
-    last_n: usize,
 }
 
 impl Shards {
@@ -118,12 +115,10 @@ impl Shards {
                 .collect(),
             rooms: HashMap::new(),
             participants: HashMap::new(),
-            load: vec![0; count],
             routes: HashMap::new(),
             misses: HashMap::new(),
             unrouted: 0,
             malformed: 0,
-            last_n: 0,
         }
     }
 
@@ -155,7 +150,6 @@ impl Shards {
 
     /// See [`Sfu::set_last_n`]; applies to every shard.
     pub fn set_last_n(&mut self, n: usize) {
-        self.last_n = n;
         self.each(|sfu| sfu.set_last_n(n));
     }
 
@@ -171,16 +165,29 @@ impl Shards {
         if self.participants.contains_key(&id) {
             return None;
         }
-        let least = (0..self.shards.len())
-            .min_by_key(|&i| (self.load[i], i))
-            .unwrap_or(0);
-        let entry = self.rooms.entry(room).or_insert((least, 0));
-        entry.1 += 1;
-        let (shard, placed) = (entry.0, entry.1 == 1);
-        self.load[shard] += 1;
+        let (shard, placed) = match self.rooms.get_mut(&room) {
+            Some((shard, members)) => {
+                *members += 1;
+                (*shard, false)
+            }
+            None => {
+                let shard = self.least_loaded();
+                self.rooms.insert(room, (shard, 1));
+                (shard, true)
+            }
+        };
         self.participants.insert(id, (shard, room));
         self.shards[shard].with(|sfu| sfu.add_participant(now, id, room));
         placed.then_some(shard)
+    }
+
+    /// The shard serving the fewest participants (the first of equals).
+    fn least_loaded(&self) -> usize {
+        let mut load = vec![0; self.shards.len()];
+        for (shard, members) in self.rooms.values() {
+            load[*shard] += members;
+        }
+        (0..load.len()).min_by_key(|&i| (load[i], i)).unwrap_or(0)
     }
 
     /// See [`Sfu::remove_participant`].
@@ -189,7 +196,6 @@ impl Shards {
             return;
         };
         self.routes.retain(|_, (_, p)| *p != id);
-        self.load[shard] = self.load[shard].saturating_sub(1);
         if let Some(entry) = self.rooms.get_mut(&room) {
             entry.1 = entry.1.saturating_sub(1);
             if entry.1 == 0 {
@@ -309,34 +315,25 @@ impl Shards {
             .misses
             .get(&key)
             .is_some_and(|t| now.saturating_duration_since(*t) < MISS_FOR);
-        let found = (stun && !missed)
-            .then(|| {
-                (0..self.shards.len()).find_map(|i| {
-                    let taker =
-                        self.shards[i]
-                            .lock()
-                            .takes(now, proto, source, destination, data)?;
-                    Some((i, taker))
-                })
-            })
-            .flatten();
-        match found {
-            Some((shard, taker)) => {
-                self.misses.remove(&key);
-                self.routes.insert(key, (shard, taker));
-                Some(shard)
-            }
-            None => {
-                if stun && !missed {
-                    if self.misses.len() >= MAX_MISSES {
-                        self.misses.clear();
-                    }
-                    self.misses.insert(key, now);
-                }
-                self.unrouted += 1;
-                None
-            }
+        if !stun || missed {
+            self.unrouted += 1;
+            return None;
         }
+        let found = self.shards.iter().enumerate().find_map(|(i, shard)| {
+            let taker = shard.lock().takes(now, proto, source, destination, data)?;
+            Some((i, taker))
+        });
+        let Some((shard, taker)) = found else {
+            if self.misses.len() >= MAX_MISSES {
+                self.misses.clear();
+            }
+            self.misses.insert(key, now);
+            self.unrouted += 1;
+            return None;
+        };
+        self.misses.remove(&key);
+        self.routes.insert(key, (shard, taker));
+        Some(shard)
     }
 
     /// Forgets where datagrams from `source` went: the shard did not take one.
@@ -382,12 +379,15 @@ impl Shards {
             .min()
     }
 
-    /// The next datagram a shard driven here has to send.
-    pub fn poll_transmit(&mut self) -> Option<Transmit> {
-        self.shards
-            .iter()
-            .filter(|s| s.driven_here())
-            .find_map(|s| s.lock().poll_transmit())
+    /// Moves what the shards driven here have to send into `out`, one
+    /// lock per shard.
+    pub fn take_transmits(&mut self, out: &mut Vec<Transmit>) {
+        for shard in self.shards.iter().filter(|s| s.driven_here()) {
+            let mut sfu = shard.lock();
+            while let Some(t) = sfu.poll_transmit() {
+                out.push(t);
+            }
+        }
     }
 
     /// How many datagrams wait in the shards driven here.
@@ -532,7 +532,9 @@ mod tests {
         assert!(woken.load(Ordering::Relaxed) >= 1);
         // Workers drive their shards: nothing is sent or timed from here.
         assert_eq!(shards.poll_timeout(), None);
-        assert!(shards.poll_transmit().is_none());
+        let mut sent = Vec::new();
+        shards.take_transmits(&mut sent);
+        assert!(sent.is_empty());
         // A subscribe offer was made; its event is waiting.
         let mut events = Vec::new();
         shards.take_events(&mut events);

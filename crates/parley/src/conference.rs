@@ -238,18 +238,20 @@ impl Conference {
         // One shard is driven here, through the hub, as the conference
         // receives: a worker of its own would only add a hand-over.
         let shards = hub.sfu().shards();
-        let workers = shards
-            .iter()
-            .filter(|_| shards.len() > 1)
-            .map(|shard| {
-                let setup = WorkerSetup {
-                    senders: senders_rx.clone(),
-                    notes: notes_tx.clone(),
-                    report_unrouted: shards.len() > 1,
-                };
-                (Worker::spawn(shard.clone(), setup), Inbound::default())
-            })
-            .collect();
+        let workers = if shards.len() > 1 {
+            shards
+                .iter()
+                .map(|shard| {
+                    let setup = WorkerSetup {
+                        senders: senders_rx.clone(),
+                        notes: notes_tx.clone(),
+                    };
+                    (Worker::spawn(shard.clone(), setup), Inbound::default())
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
         let conference = Conference {
             done_tx,
             done,
@@ -516,16 +518,16 @@ impl Conference {
                 }
             }
         }
-        // Everything the SFU has to send, a batch per system call; ICE-TCP
-        // frames to their connections.
-        while let Some(t) = self.hub.poll_transmit() {
+        // Everything a shard driven here has to send (with workers, they
+        // send), a batch per system call; ICE-TCP frames to their connections.
+        self.hub.take_transmits(&mut self.outgoing);
+        let media = &mut self.media;
+        self.outgoing.retain(|t| {
             if t.proto == Protocol::Tcp {
-                self.media.tcp().send(t.destination, &t.contents);
-            } else {
-                self.outgoing.push(t);
+                media.tcp().send(t.destination, &t.contents);
             }
-        }
-        // (Only from shards no worker drives; with workers, they send.)
+            t.proto != Protocol::Tcp
+        });
         if !self.outgoing.is_empty() {
             let senders = self.senders.borrow().clone();
             senders.send_transmits(&mut self.outgoing).await;

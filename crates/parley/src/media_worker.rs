@@ -1,6 +1,7 @@
-//! Media workers: one task per SFU shard (see [`parley_sfu::Shards`]),
-//! forwarding its rooms' packets on whichever core the runtime gives it,
-//! in parallel with the other shards.
+//! Media workers: with several SFU shards (see [`parley_sfu::Shards`]),
+//! one task per shard, forwarding its rooms' packets on whichever core the
+//! runtime gives it, in parallel with the other shards. (A single shard is
+//! driven by the conference itself.)
 //!
 //! The conference task receives from the media sockets and hands each
 //! datagram to the worker of the shard it belongs to, a batch per wakeup.
@@ -40,6 +41,7 @@ pub async fn sleep_until(deadline: Option<Instant>) {
         None => std::future::pending().await,
     }
 }
+
 /// Batches (each at most a few hundred datagrams, from one wakeup of the
 /// conference) waiting for one worker before newer ones are dropped: a
 /// worker that far behind would only deliver stale media.
@@ -98,11 +100,10 @@ pub struct Worker {
 pub struct WorkerSetup {
     /// The sockets to send from, as they change.
     pub senders: watch::Receiver<Arc<Senders>>,
-    /// Where to tell the conference things.
+    /// Where to tell the conference things (among them the sources the
+    /// shard did not take: the conference routes by address and must hear
+    /// of a stale route).
     pub notes: mpsc::UnboundedSender<Note>,
-    /// Whether to report sources the shard did not take (with several
-    /// shards, the conference routes by address and must hear of a stale route).
-    pub report_unrouted: bool,
 }
 
 impl Worker {
@@ -145,11 +146,7 @@ async fn run(
     wake: Arc<Notify>,
     setup: WorkerSetup,
 ) {
-    let WorkerSetup {
-        senders,
-        notes,
-        report_unrouted,
-    } = setup;
+    let WorkerSetup { senders, notes } = setup;
     let mut pending: VecDeque<Inbound> = VecDeque::new();
     // The next datagram of `pending.front()`.
     let mut cursor = 0;
@@ -194,11 +191,7 @@ async fn run(
                         *destination,
                         &batch.bytes[range.clone()],
                     );
-                    if !taken
-                        && report_unrouted
-                        && unrouted.len() < 64
-                        && !unrouted.contains(source)
-                    {
+                    if !taken && unrouted.len() < 64 && !unrouted.contains(source) {
                         unrouted.push(*source);
                     }
                     if sfu.transmits_waiting() >= SEND_AT {

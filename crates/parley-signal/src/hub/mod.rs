@@ -645,12 +645,13 @@ impl Hub {
         self.outputs.pop_front()
     }
 
-    /// The next datagram to send on the media socket.
-    pub fn poll_transmit(&mut self) -> Option<Transmit> {
-        self.sfu.poll_transmit()
+    /// Moves the datagrams to send on the media socket (of the shards no
+    /// media worker drives) into `out`.
+    pub fn take_transmits(&mut self, out: &mut Vec<Transmit>) {
+        self.sfu.take_transmits(out);
     }
 
-    /// How many datagrams wait for [`Hub::poll_transmit`].
+    /// How many datagrams wait for [`Hub::take_transmits`].
     pub fn transmits_waiting(&self) -> usize {
         self.sfu.transmits_waiting()
     }

@@ -360,7 +360,9 @@ impl World {
     pub fn pump(&mut self) {
         loop {
             let mut moved = false;
-            while let Some(t) = self.hub.poll_transmit() {
+            let mut transmits = Vec::new();
+            self.hub.take_transmits(&mut transmits);
+            for t in transmits {
                 moved = true;
                 if let Some((to, left)) = &mut self.lose_video_to
                     && *to == t.destination
