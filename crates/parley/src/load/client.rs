@@ -153,12 +153,12 @@ impl Peer {
         }
     }
 
-    fn receive(&mut self, source: SocketAddr, data: &[u8]) {
+    fn receive(&mut self, at: Instant, source: SocketAddr, data: &[u8]) {
         let Ok(contents) = data.try_into() else {
             return;
         };
         let input = Input::Receive(
-            Instant::now(),
+            at,
             Receive {
                 proto: Protocol::Udp,
                 source,
@@ -336,7 +336,7 @@ async fn drive(plan: &Plan, outcome: &mut Outcome, progress: &impl Progress) -> 
             r = async { match publish.as_ref() { Some(p) => p.socket.recv_from(&mut buf_p).await, None => std::future::pending().await } } => {
                 let (n, from) = r?;
                 if let Some(p) = publish.as_mut() {
-                    p.receive(from, &buf_p[..n]);
+                    p.receive(Instant::now(), from, &buf_p[..n]);
                 }
             }
             r = subscribe.recv(&mut buf_s) => {
@@ -345,7 +345,11 @@ async fn drive(plan: &Plan, outcome: &mut Outcome, progress: &impl Progress) -> 
                     progress.rtp();
                 }
                 arrived = at;
-                subscribe.receive(from, &buf_s[..n]);
+                // The kernel's stamp goes into the congestion feedback the
+                // server's estimator reads, as a browser's network thread
+                // would report it; the time this single thread got round to
+                // the datagram would read as a queue on the link.
+                subscribe.receive(at.min(Instant::now()), from, &buf_s[..n]);
             }
             _ = ticker.tick() => {
                 if let (Some(p), Some(s)) = (publish.as_mut(), sender.as_mut())
