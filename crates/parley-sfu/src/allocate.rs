@@ -34,16 +34,18 @@ pub(crate) fn is_congested(estimate: u64, sending: u64) -> bool {
     estimate * 100 < sending * CONGESTED_PERCENT
 }
 
-/// What a subscriber's videos may take, given its estimate and what it is
-/// being sent (at least every wanted video's lowest layer): that stays
-/// affordable until the link is congested — the estimate `fell` (the
+/// What a subscriber's videos may take, given its latest estimate, the
+/// lowest estimate `held` lately (see [`Estimates::held`](crate::estimate::Estimates::held)) and
+/// what it is being sent (at least every wanted video's lowest layer): that
+/// stays affordable until the link is congested — the estimate `fell` (the
 /// estimator reacting to overuse or loss, not a starting guess still
-/// climbing) below what is sent; going up needs room in the estimate.
-pub(crate) fn budget(estimate: u64, sending: u64, floor: u64, fell: bool) -> u64 {
-    let usable = estimate * USABLE_PERCENT / 100;
+/// climbing) below what is sent; going up needs room in an estimate that
+/// held.
+pub(crate) fn budget(estimate: u64, held: u64, sending: u64, floor: u64, fell: bool) -> u64 {
     if fell && is_congested(estimate, sending) {
-        usable
+        estimate * USABLE_PERCENT / 100
     } else {
+        let usable = held.min(estimate) * USABLE_PERCENT / 100;
         usable.max(sending).max(floor)
     }
 }
@@ -357,10 +359,16 @@ impl Sfu {
         // by the congestion rule instead let the old layer run on until the
         // lower keyframe and cost `parley load` receivers freezes at start.)
         let short = p
-            .estimate()
+            .estimates
+            .latest()
             .is_some_and(|e| e * USABLE_PERCENT / 100 < p.allocated_bps);
-        let fell = p.estimate_fell();
-        let budget = p.estimate().map(|e| budget(e, sending, floor, fell));
+        let fell = p.estimates.fell();
+        let held = p.estimates.held(now);
+        let budget = p
+            .estimates
+            .latest()
+            .zip(held)
+            .map(|(e, held)| budget(e, held, sending, floor, fell));
         let allocation = allocate(budget, audio_bps, &wants);
 
         // What the estimator should aim for: everything wanted. The
@@ -399,7 +407,7 @@ impl Sfu {
         }
         p.allocated_bps = allocation.used_bps;
         p.next_allocation = now + ALLOCATE_EVERY;
-        if p.bwe_target != (minimum, desired) && p.estimate().is_some() {
+        if p.bwe_target != (minimum, desired) && p.estimates.latest().is_some() {
             p.bwe_target = (minimum, desired);
             p.subscribe.guard(|rtc| {
                 rtc.bwe()
@@ -479,16 +487,26 @@ mod tests {
 
     #[test]
     fn an_estimate_near_the_sending_rate_keeps_it_and_a_clear_drop_cuts_it() {
-        assert_eq!(budget(290_000, 300_000, 0, true), 300_000);
-        assert_eq!(budget(1_000_000, 300_000, 0, false), 950_000);
+        assert_eq!(budget(290_000, 290_000, 300_000, 0, true), 300_000);
+        assert_eq!(budget(1_000_000, 1_000_000, 300_000, 0, false), 950_000);
         assert!(is_congested(200_000, 300_000));
-        assert_eq!(budget(200_000, 300_000, 0, true), 190_000);
+        assert_eq!(budget(200_000, 200_000, 300_000, 0, true), 190_000);
         // An idle connection's low estimate still allows the lowest layers.
-        assert_eq!(budget(60_000, 50_000, 250_000, true), 250_000);
+        assert_eq!(budget(60_000, 60_000, 50_000, 250_000, true), 250_000);
         // A starting guess below what is sent (keyframes for new
         // subscribers push the measured rate up) is no congestion until the
         // estimator lowers it.
-        assert_eq!(budget(1_000_000, 1_600_000, 0, false), 1_600_000);
+        assert_eq!(budget(1_000_000, 1_000_000, 1_600_000, 0, false), 1_600_000);
+    }
+
+    #[test]
+    fn going_up_waits_for_an_estimate_that_held() {
+        // A probe's overshoot: the latest estimate is high, but a second ago
+        // it was not; what is sent stays affordable, nothing more.
+        assert_eq!(budget(20_000_000, 1_000_000, 700_000, 0, false), 950_000);
+        assert_eq!(budget(20_000_000, 500_000, 700_000, 0, false), 700_000);
+        // Going down still follows the latest estimate.
+        assert_eq!(budget(400_000, 2_000_000, 700_000, 0, true), 380_000);
     }
 
     #[test]

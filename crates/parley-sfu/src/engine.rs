@@ -156,10 +156,10 @@ impl Sfu {
                     return;
                 };
                 let estimate = estimate.as_u64();
-                p.note_estimate(now, estimate);
+                p.estimates.note(now, estimate);
                 // Less room than what is being sent: decide again now, not
                 // at the next round.
-                if p.estimate_fell() && crate::allocate::is_congested(estimate, p.allocated_bps) {
+                if p.estimates.fell() && crate::allocate::is_congested(estimate, p.allocated_bps) {
                     self.to_allocate.push(id);
                 }
             }

@@ -15,6 +15,7 @@
 mod allocate;
 mod engine;
 mod error;
+mod estimate;
 mod forward;
 mod ids;
 mod participant;

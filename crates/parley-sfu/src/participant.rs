@@ -9,6 +9,7 @@ use str0m::media::{Direction, MediaKind, Mid, Pt, Rid};
 use str0m::rtp::Ssrc;
 
 use crate::error::SfuError;
+use crate::estimate::Estimates;
 use crate::forward::Forwarder;
 use crate::ids::{ParticipantId, Pc, RoomId, TrackKey};
 use crate::track::PublishedTrack;
@@ -68,11 +69,6 @@ pub(crate) enum Anchor {
     Open,
 }
 
-/// How long estimates are remembered for their peak.
-const PEAK_MEMORY: std::time::Duration = std::time::Duration::from_secs(2);
-/// The most estimates remembered.
-const MAX_ESTIMATES: usize = 256;
-
 /// The stream id of the subscribe connection's anchor section.
 pub(crate) const ANCHOR_STREAM: &str = "parley";
 
@@ -107,9 +103,9 @@ pub(crate) struct Participant {
     pub(crate) anchor: Anchor,
     /// What the room's moderation lets this participant send to others.
     pub(crate) gate: PublishGate,
-    /// The estimates of the last [`PEAK_MEMORY`], to tell an estimate that
-    /// fell from one still climbing from its start.
-    pub(crate) estimates: std::collections::VecDeque<(Instant, u64)>,
+    /// The subscribe connection's bandwidth estimates, from transport-wide
+    /// congestion control feedback.
+    pub(crate) estimates: Estimates,
     /// The last layer allocation's totals, and when the next one is due.
     pub(crate) allocated_bps: u64,
     pub(crate) next_allocation: Instant,
@@ -152,40 +148,6 @@ impl PublishGate {
 }
 
 impl Participant {
-    /// Notes a new bandwidth estimate.
-    pub(crate) fn note_estimate(&mut self, now: Instant, bps: u64) {
-        self.estimates.push_back((now, bps));
-        while self
-            .estimates
-            .front()
-            .is_some_and(|(at, _)| now.saturating_duration_since(*at) > PEAK_MEMORY)
-        {
-            self.estimates.pop_front();
-        }
-        // Bounded whatever the estimator's pace (it reports a few times a
-        // second): the oldest go first.
-        while self.estimates.len() > MAX_ESTIMATES {
-            self.estimates.pop_front();
-        }
-    }
-
-    /// The subscribe connection's bandwidth estimate (bits per second), from
-    /// transport-wide congestion control feedback: the latest one noted.
-    pub(crate) fn estimate(&self) -> Option<u64> {
-        self.estimates.back().map(|(_, bps)| *bps)
-    }
-
-    /// Whether the estimate fell (by a tenth or more from its recent peak):
-    /// the estimator reacting to congestion, rather than a starting guess
-    /// still climbing towards what is sent.
-    pub(crate) fn estimate_fell(&self) -> bool {
-        let peak = self.estimates.iter().map(|(_, bps)| *bps).max();
-        match (self.estimate(), peak) {
-            (Some(bps), Some(peak)) => bps * 10 < peak * 9,
-            _ => false,
-        }
-    }
-
     pub(crate) fn new(room: RoomId, now: Instant, config: &TransportConfig) -> Self {
         Participant {
             room,
@@ -199,7 +161,7 @@ impl Participant {
             renewed: false,
             anchor: Anchor::ToOpen,
             gate: PublishGate::default(),
-            estimates: std::collections::VecDeque::new(),
+            estimates: Estimates::default(),
             allocated_bps: 0,
             next_allocation: now,
             bwe_target: (0, 0),
