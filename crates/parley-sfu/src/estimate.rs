@@ -24,9 +24,12 @@ impl Estimates {
     /// Notes a new estimate.
     pub(crate) fn note(&mut self, now: Instant, bps: u64) {
         self.0.push_back((now, bps));
+        // The newest estimate older than the memory stays: it was in force
+        // when the memory began (the estimator reports only changes, so on
+        // a steady link one estimate can stand for many seconds).
         while self
             .0
-            .front()
+            .get(1)
             .is_some_and(|(at, _)| now.saturating_duration_since(*at) > PEAK_MEMORY)
         {
             self.0.pop_front();
@@ -60,7 +63,8 @@ impl Estimates {
         held
     }
 
-    /// Whether the estimate fell (by a tenth or more from its recent peak):
+    /// Whether the estimate fell (by a tenth or more from its peak over the
+    /// last [`PEAK_MEMORY`], counting the one in force when that began):
     /// the estimator reacting to congestion, rather than a starting guess
     /// still climbing towards what is sent.
     pub(crate) fn fell(&self) -> bool {
@@ -97,6 +101,26 @@ mod tests {
         assert_eq!(e.held(t0 + 2000 * MS), Some(8_000_000));
         assert_eq!(e.held(t0 + 2250 * MS), Some(8_000_000));
         assert_eq!(e.held(t0 + 2350 * MS), Some(9_000_000));
+        // The window's start is inclusive: an estimate noted exactly then
+        // was in force then.
+        assert_eq!(e.held(t0 + 2200 * MS), Some(8_000_000));
+    }
+
+    #[test]
+    fn after_a_quiet_stretch_the_estimate_in_force_still_counts() {
+        // The estimator reports only changes: a steady link can go seconds
+        // without one, and then a probe's overshoot must still wait.
+        let t0 = Instant::now();
+        let mut e = Estimates::default();
+        e.note(t0, 1_000_000);
+        e.note(t0 + 3000 * MS, 30_000_000);
+        assert_eq!(e.held(t0 + 3100 * MS), Some(1_000_000));
+        assert_eq!(e.held(t0 + 4100 * MS), Some(30_000_000));
+        // And a drop after a quiet stretch is a fall from what was in force.
+        let mut e = Estimates::default();
+        e.note(t0, 1_000_000);
+        e.note(t0 + 3000 * MS, 500_000);
+        assert!(e.fell());
     }
 
     #[test]

@@ -9,7 +9,6 @@ use std::collections::HashMap;
 use std::io::{self, IoSliceMut};
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
-use std::sync::OnceLock;
 use std::time::{Duration, Instant, SystemTime};
 
 use nix::sys::socket::{
@@ -39,15 +38,13 @@ use super::signal::{JanusSignal, ParleySignal, Signal, Signaling};
 /// receiving the same packet at once, that wait is the generator's, not the
 /// server's).
 fn kernel_instant(ts: TimeSpec) -> Option<Instant> {
-    static BASE: OnceLock<(Instant, SystemTime)> = OnceLock::new();
-    let (instant, wall) = *BASE.get_or_init(|| (Instant::now(), SystemTime::now()));
     let secs = u64::try_from(ts.tv_sec()).ok()?;
     let nanos = u32::try_from(ts.tv_nsec()).ok()?;
     let at = SystemTime::UNIX_EPOCH + Duration::new(secs, nanos);
-    match at.duration_since(wall) {
-        Ok(later) => Some(instant + later),
-        Err(earlier) => instant.checked_sub(earlier.duration()),
-    }
+    // Its age on the wall clock, read now: a step of the wall clock during
+    // a run shifts no later stamp.
+    let age = SystemTime::now().duration_since(at).unwrap_or_default();
+    Instant::now().checked_sub(age)
 }
 
 fn socket_addr(addr: SockaddrStorage) -> Option<SocketAddr> {
