@@ -276,7 +276,7 @@ impl Conference {
     pub async fn run(mut self) {
         loop {
             let deadline = self.hub.poll_timeout();
-            let sleep = crate::media_worker::sleep_until(deadline);
+            let sleep = crate::clock::sleep_until(deadline);
             tokio::select! {
                 command = self.commands.recv() => {
                     match command {

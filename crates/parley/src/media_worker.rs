@@ -17,30 +17,13 @@ use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::ops::Range;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use parley_sfu::{Protocol, Shard, Transmit};
 use tokio::sync::{Notify, mpsc, watch};
 
+use crate::clock::sleep_until;
 use crate::media::Senders;
-
-/// How late a timer of the SFU or the hub may fire: timers due within this
-/// much of each other share a wakeup, and most ride on one for arriving
-/// datagrams. (The runtime's timer wheel has a 1 ms resolution anyway;
-/// what needs exact timing, such as str0m's pacer between packets, is
-/// answered inside a drain.)
-const TIMER_SLACK: Duration = Duration::from_millis(1);
-
-/// Sleeps until `deadline` (plus [`TIMER_SLACK`]), or for ever without one.
-pub async fn sleep_until(deadline: Option<Instant>) {
-    match deadline {
-        Some(t) => {
-            let at = tokio::time::Instant::from_std(t + TIMER_SLACK);
-            tokio::time::sleep_until(at).await;
-        }
-        None => std::future::pending().await,
-    }
-}
 
 /// Batches (each at most a few hundred datagrams, from one wakeup of the
 /// conference) waiting for one worker before newer ones are dropped: a
