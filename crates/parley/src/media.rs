@@ -554,9 +554,19 @@ mod tests {
     async fn a_taken_port_is_reported_and_nothing_changes() {
         let mut media = MediaEndpoints::bind(lo(), &dynamic(0, 0), vec![]).unwrap();
         let before = media.addresses();
-        let taken = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-        let port = taken.local_addr().unwrap().port();
+        // A UDP port taken whose TCP number is free: the fixed TCP port is
+        // bound first, and an ephemeral port of another test's TCP
+        // connection may have the same number.
+        let (taken, port) = (0..100)
+            .find_map(|_| {
+                let udp = std::net::UdpSocket::bind("127.0.0.1:0").ok()?;
+                let port = udp.local_addr().ok()?.port();
+                drop(std::net::TcpListener::bind(("127.0.0.1", port)).ok()?);
+                Some((udp, port))
+            })
+            .expect("a UDP port whose TCP number is free");
         let err = media.reconfigure(&fixed(port), HashSet::new()).unwrap_err();
+        drop(taken);
         assert_eq!(err.field, "udp_port");
         assert!(err.message.contains("in use"), "{}", err.message);
         assert_eq!(media.addresses(), before);
