@@ -512,6 +512,7 @@ mod tests {
         config.policy = PeerPolicy {
             allow: Vec::new(),
             always: vec!["127.0.0.1:10000".parse().unwrap()],
+            ..Default::default()
         };
         TurnServer::new(config, Quotas::new(10), Instant::now(), 1_800_000_000)
     }

@@ -21,6 +21,6 @@ pub use credentials::{CredentialError, Credentials, mint_rest_credential};
 pub use metrics::Metrics;
 pub use nonce::NonceKey;
 pub use outbox::{Destination, Outbox};
-pub use policy::{Cidr, Denied, PeerPolicy};
+pub use policy::{Cidr, Denied, OwnAddresses, PeerPolicy};
 pub use server::{Quotas, RelayPorts, ServerConfig, TurnServer};
 pub use stun_types;

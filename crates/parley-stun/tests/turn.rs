@@ -489,6 +489,11 @@ const DENIED: &[&str] = &[
     "[::ffff:127.0.0.1]:5000",
     "[::ffff:10.0.0.1]:5000",
     "[::ffff:192.168.1.1]:5000",
+    "198.18.0.1:5000",
+    "198.19.255.254:5000",
+    "192.0.2.1:5000",
+    "203.0.113.9:5000",
+    "[::ffff:198.18.0.1]:5000",
 ];
 
 const DENIED_V6: &[&str] = &[
@@ -500,6 +505,10 @@ const DENIED_V6: &[&str] = &[
     "[2002:7f00:1::1]:5000",
     "[2001:0:4136:e378:8000:63bf:3fff:fdd2]:5000",
     "[64:ff9b::7f00:1]:5000",
+    "[64:ff9b::c612:1]:5000",
+    "[2001:2::1]:5000",
+    "[3fff::1]:5000",
+    "[100::1]:5000",
 ];
 
 #[test]
@@ -540,6 +549,62 @@ fn every_denied_address_family_gets_403_on_permission_and_channel() {
     assert!(lab.server.metrics().denied_peers >= 2 * DENIED.len() as u64);
 }
 
+/// A client must not make the server relay into itself: its own relayed
+/// address, another allocation's, or the listening port, even where the
+/// allow list covers the server's address.
+#[test]
+fn relaying_to_the_servers_own_relays_and_ports_is_refused() {
+    let mut config = config();
+    config.policy = open_policy();
+    config.policy.own.ips.push(RELAY_IP.parse().unwrap());
+    config.policy.own.ports.push(3478..=3478);
+    let mut lab = Lab::with(config, 10);
+    let mut a = Client::new(udp_client(1), "alice", "wonderland");
+    let mut b = Client::new(udp_client(2), "bob", "builder");
+    let relay_a = a.allocate(&mut lab, &[]).unwrap();
+    let relay_b = b.allocate(&mut lab, &[]).unwrap();
+    let listener = peer(SERVER);
+    for target in [relay_a, relay_b, listener] {
+        assert_eq!(
+            a.permit(&mut lab, target),
+            Some(403),
+            "CreatePermission {target}"
+        );
+        assert_eq!(
+            a.bind(&mut lab, 0x4000, target),
+            Some(403),
+            "ChannelBind {target}"
+        );
+    }
+    // A permission for the server's address on another port (the allow list
+    // covers it) still lets nothing reach its sockets.
+    assert_eq!(a.permit(&mut lab, peer("203.0.113.1:7000")), None);
+    for target in [relay_a, relay_b, listener] {
+        assert!(
+            a.send_indication(&mut lab, target, b"loop").is_empty(),
+            "Send to {target}"
+        );
+    }
+    assert_eq!(
+        a.send_indication(&mut lab, peer("203.0.113.1:7000"), b"ok")
+            .len(),
+        1
+    );
+}
+
+/// docs/turn.md: port 0 is refused on CreatePermission as on ChannelBind.
+#[test]
+fn a_permission_or_channel_to_port_zero_gets_403() {
+    let mut config = config();
+    config.policy = open_policy();
+    let mut lab = Lab::with(config, 10);
+    let mut c = Client::new(udp_client(1), "alice", "wonderland");
+    c.allocate(&mut lab, &[]).unwrap();
+    assert_eq!(c.permit(&mut lab, peer("8.8.8.8:0")), Some(403));
+    assert_eq!(c.bind(&mut lab, 0x4000, peer("8.8.8.8:0")), Some(403));
+    assert_eq!(c.permit(&mut lab, peer("8.8.8.8:9")), None);
+}
+
 #[test]
 fn send_to_a_denied_peer_is_dropped_even_with_a_permission_for_its_ip() {
     // The SFU at 127.0.0.1:10000 is always reachable, but only on that port.
@@ -547,6 +612,7 @@ fn send_to_a_denied_peer_is_dropped_even_with_a_permission_for_its_ip() {
     config.policy = PeerPolicy {
         allow: Vec::new(),
         always: vec![peer("127.0.0.1:10000")],
+        ..Default::default()
     };
     let mut lab = Lab::with(config, 10);
     let mut c = Client::new(udp_client(1), "alice", "wonderland");
@@ -576,6 +642,7 @@ fn allow_lists_open_on_premises_networks() {
     config.policy = PeerPolicy {
         allow: vec!["10.1.0.0/16".parse().unwrap()],
         always: Vec::new(),
+        ..Default::default()
     };
     let mut lab = Lab::with(config, 10);
     let mut c = Client::new(udp_client(1), "alice", "wonderland");

@@ -287,6 +287,7 @@ async fn start_turn(
         relay_ports: options.relay_ports.clone(),
         allow_peers: options.allow_peers.clone(),
         always_peers: media.all.clone(),
+        own_ips: media.all.iter().map(SocketAddr::ip).collect(),
         max_allocations: 10_000,
         // Per credential. A browser allocates once per peer connection,
         // TURN URL and local interface: 2 × 3 × a few interfaces for one

@@ -130,6 +130,22 @@ fn coturn_client_is_refused_a_peer_outside_the_allow_list() {
     assert_eq!(received, 0);
 }
 
+/// 127.0.0.1 is allowed, but the TURN server's own listening port there is
+/// not a peer: relaying to it would loop the server's traffic into itself.
+#[test]
+fn coturn_client_is_refused_the_servers_own_port_as_a_peer() {
+    let lab = lab();
+    let run = coturn::uclient(
+        lab.turn_port,
+        &["-u", "alice", "-w", "wonderland"],
+        &[],
+        "127.0.0.1",
+        lab.turn_port,
+    );
+    assert!(run.text.contains("403"), "its own port is refused:\n{}", run.text);
+    assert_eq!(run.received, 0);
+}
+
 #[test]
 fn coturn_client_with_a_wrong_password_gets_no_allocation() {
     let lab = lab();

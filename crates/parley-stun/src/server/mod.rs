@@ -137,6 +137,23 @@ impl ServerConfig {
     }
 }
 
+impl ServerConfig {
+    /// `policy` with this server's relay sockets among its own addresses: a
+    /// peer on the relay IPs in the relay port range is another allocation
+    /// of this server (or of a worker sharing its addresses), never a peer.
+    fn with_own_relays(&self, mut policy: PeerPolicy) -> PeerPolicy {
+        for ip in [self.relay_v4, self.relay_v6].into_iter().flatten() {
+            if !policy.own.ips.contains(&ip) {
+                policy.own.ips.push(ip);
+            }
+        }
+        if !policy.own.ports.contains(&self.relay_ports) {
+            policy.own.ports.push(self.relay_ports.clone());
+        }
+        policy
+    }
+}
+
 /// Limits shared by every worker of one TURN server.
 #[derive(Debug)]
 pub struct Quotas {
@@ -231,8 +248,9 @@ pub struct TurnServer {
 
 impl TurnServer {
     /// A server; `now` and `unix_now` describe the same moment.
-    pub fn new(config: ServerConfig, quotas: Arc<Quotas>, now: Instant, unix_now: u64) -> Self {
+    pub fn new(mut config: ServerConfig, quotas: Arc<Quotas>, now: Instant, unix_now: u64) -> Self {
         let rng = config.seed | 1;
+        config.policy = config.with_own_relays(config.policy.clone());
         TurnServer {
             config,
             quotas,
@@ -261,9 +279,10 @@ impl TurnServer {
         self.allocations.get(tuple)
     }
 
-    /// Updates the peer policy (e.g. when the SFU's addresses change).
+    /// Updates the peer policy (e.g. when the SFU's addresses change). The
+    /// server's relay addresses and ports are added to its own addresses.
     pub fn set_policy(&mut self, policy: PeerPolicy) {
-        self.config.policy = policy;
+        self.config.policy = self.config.with_own_relays(policy);
     }
 
     fn unix(&self, now: Instant) -> u64 {

@@ -225,7 +225,7 @@ impl TurnServer {
         // The policy before the family: a forbidden address is refused as such
         // (403) in whatever form it is written.
         for peer in &peers {
-            if let Err(reason) = self.config.policy.check_ip(peer.ip()) {
+            if let Err(reason) = self.config.policy.check_permission(*peer) {
                 self.metrics.denied_peers += 1;
                 tracing::debug!(peer = %peer.ip(), client = %tuple.client, "permission refused: {reason}");
                 return self.error(out, tuple, msg, 403, Some(key), |_, _| Ok(()));

@@ -402,5 +402,6 @@ pub fn open_policy() -> PeerPolicy {
     PeerPolicy {
         allow: vec!["0.0.0.0/0".parse().unwrap(), "::/0".parse().unwrap()],
         always: Vec::new(),
+        ..Default::default()
     }
 }

@@ -232,6 +232,7 @@ impl TurnArgs {
                 relay_ports,
                 allow_peers,
                 always_peers: Vec::new(),
+                own_ips: Vec::new(),
                 max_allocations: self
                     .max_allocations
                     .or(file.max_allocations)

@@ -18,7 +18,7 @@ use anyhow::{Context, bail};
 
 use crate::candidates::show_addrs;
 use parley_stun::{
-    Cidr, Credentials, Metrics, NonceKey, PeerPolicy, Quotas, ServerConfig, TurnServer,
+    Credentials, Metrics, NonceKey, OwnAddresses, PeerPolicy, Quotas, ServerConfig, TurnServer,
 };
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
@@ -54,9 +54,13 @@ pub struct TurnSettings {
     /// Ports for relay sockets.
     pub relay_ports: RangeInclusive<u16>,
     /// Networks peers may be in despite the default denials.
-    pub allow_peers: Vec<Cidr>,
+    pub allow_peers: Vec<parley_stun::Cidr>,
     /// Exact addresses always reachable (the SFU's media sockets).
     pub always_peers: Vec<SocketAddr>,
+    /// Addresses of this server besides its listening and relay addresses
+    /// (those announced for the SFU, e.g. a public address in front of
+    /// NAT), refused as peers like them.
+    pub own_ips: Vec<IpAddr>,
     /// Most allocations at once.
     pub max_allocations: usize,
     /// Most allocations per username at once.
@@ -82,7 +86,9 @@ pub struct TurnService {
     threads: Mutex<Vec<JoinHandle<()>>>,
     acceptors: Vec<tokio::task::JoinHandle<()>>,
     inboxes: Arc<Vec<WorkerInbox>>,
-    allow_peers: Vec<Cidr>,
+    /// The peer policy without the SFU's addresses, which change with the
+    /// media settings.
+    policy: PeerPolicy,
     /// Round robin over the workers for connections handed over.
     next_adopted: std::sync::atomic::AtomicUsize,
 }
@@ -139,6 +145,11 @@ impl TurnService {
             .map(TcpListener::local_addr)
             .collect::<Result<_, _>>()?;
 
+        let policy = PeerPolicy {
+            allow: settings.allow_peers.clone(),
+            always: Vec::new(),
+            own: own_addresses(&listen, &relay_ips, &settings.own_ips),
+        };
         let workers = settings.workers.max(1);
         let mut inboxes = Vec::new();
         let mut stats = Vec::new();
@@ -159,8 +170,8 @@ impl TurnService {
             config.software = settings.software.clone();
             config.seed = rand::random();
             config.policy = PeerPolicy {
-                allow: settings.allow_peers.clone(),
                 always: settings.always_peers.clone(),
+                ..policy.clone()
             };
             let core = TurnServer::new(config, quotas.clone(), now, unix_now);
             let worker_stats = Arc::new(Mutex::new(WorkerStats::default()));
@@ -232,7 +243,7 @@ impl TurnService {
             threads: Mutex::new(threads),
             acceptors,
             inboxes,
-            allow_peers: settings.allow_peers.clone(),
+            policy,
             next_adopted: std::sync::atomic::AtomicUsize::new(0),
         })
     }
@@ -307,8 +318,8 @@ impl TurnService {
     pub fn set_always_peers(&self, always: Vec<SocketAddr>) {
         for inbox in self.inboxes.iter() {
             inbox.send(StreamEvent::Policy(PeerPolicy {
-                allow: self.allow_peers.clone(),
                 always: always.clone(),
+                ..self.policy.clone()
             }));
         }
     }
@@ -349,6 +360,27 @@ fn relay_ips(settings: &TurnSettings) -> anyhow::Result<Vec<IpAddr>> {
         bail!("relay addresses must be specific, not 0.0.0.0 or ::");
     }
     Ok(ips)
+}
+
+/// The server as a peer it must refuse: its relay addresses and listening
+/// addresses (every interface address for a wildcard listener) on its UDP
+/// listening ports; the core adds the relay port range itself.
+fn own_addresses(listen: &[SocketAddr], relay_ips: &[IpAddr], other: &[IpAddr]) -> OwnAddresses {
+    let mut ips: Vec<IpAddr> = relay_ips.iter().chain(other).copied().collect();
+    if listen.iter().any(|a| a.ip().is_unspecified()) {
+        ips.extend(crate::candidates::interface_addresses());
+    }
+    ips.extend(
+        listen
+            .iter()
+            .map(SocketAddr::ip)
+            .filter(|ip| !ip.is_unspecified()),
+    );
+    ips.sort();
+    ips.dedup();
+    let mut ports: Vec<RangeInclusive<u16>> = listen.iter().map(|a| a.port()..=a.port()).collect();
+    ports.dedup();
+    OwnAddresses { ips, ports }
 }
 
 /// TURN's TLS acceptor: the certificate files, reloaded when they change

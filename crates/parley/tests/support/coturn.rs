@@ -13,10 +13,15 @@ pub struct Peer {
     pub port: u16,
 }
 
-/// Starts `turnutils_peer` on a free loopback port.
+/// Starts `turnutils_peer` on a free loopback port below the default relay
+/// port range (49152-65535): the TURN server under test relays from
+/// 127.0.0.1 too, and refuses its own relay ports as peers.
 pub fn start_peer() -> Peer {
     require("turnutils_peer");
-    let port = free_udp_port();
+    let port = (0..200)
+        .map(|_| free_udp_port())
+        .find(|p| *p < 49152)
+        .expect("a free UDP port below 49152");
     let process = Command::new("turnutils_peer")
         .args(["-L", "127.0.0.1", "-p", &port.to_string()])
         .stdout(Stdio::null())

@@ -1,11 +1,17 @@
 //! Which peers TURN may relay to. Deny by default: the relay must not become
 //! a way into the server's own networks (loopback, private, link-local,
 //! CGNAT), nor a multicast or otherwise special-purpose sender, in any
-//! spelling of those addresses (IPv4-mapped, NAT64, 6to4, Teredo).
+//! spelling of those addresses (IPv4-mapped, NAT64, 6to4, Teredo), nor
+//! the server itself.
+
+mod special;
 
 use std::fmt;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
+use std::ops::RangeInclusive;
 use std::str::FromStr;
+
+pub use special::classify;
 
 /// An IP network in CIDR notation, e.g. `10.0.0.0/8` or `fd00::/8`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -86,11 +92,19 @@ pub enum Denied {
     LinkLocal,
     /// 224/4, ff00::/8, 255.255.255.255.
     Multicast,
+    /// Documentation ranges: 192.0.2/24, 198.51.100/24, 203.0.113/24,
+    /// 2001:db8::/32, 3fff::/20.
+    Documentation,
+    /// Benchmarking ranges: 198.18.0.0/15 (RFC 2544), 2001:2::/48.
+    Benchmarking,
     /// 0.0.0.0/8, 240/4, 192.0.0.0/24 and other special-purpose space.
     Reserved,
-    /// 6to4 (2002::/16), Teredo (2001::/32), IPv4-compatible (::/96),
-    /// discard-only (100::/64): tunnels and forms that can hide any IPv4 address.
+    /// 6to4 (2002::/16), Teredo (2001::/32), IPv4-compatible (::/96):
+    /// tunnels and forms that can hide any IPv4 address.
     Tunnel,
+    /// One of this server's own addresses: relaying there would loop the
+    /// server's traffic back into itself.
+    Own,
     /// Port 0, which nothing listens on.
     PortZero,
 }
@@ -104,73 +118,39 @@ impl fmt::Display for Denied {
             Denied::SharedCgnat => "carrier-grade NAT address",
             Denied::LinkLocal => "link-local address",
             Denied::Multicast => "multicast or broadcast address",
+            Denied::Documentation => "documentation address",
+            Denied::Benchmarking => "benchmarking address",
             Denied::Reserved => "reserved address",
             Denied::Tunnel => "tunnelled IPv4 address form",
+            Denied::Own => "this server's own address",
             Denied::PortZero => "port 0",
         })
     }
 }
 
-/// Classifies an address: `None` for ordinary public unicast.
-pub fn classify(ip: IpAddr) -> Option<Denied> {
-    match ip {
-        IpAddr::V4(v4) => classify_v4(v4),
-        IpAddr::V6(v6) => classify_v6(v6),
-    }
+/// The server itself, as a peer it must not relay to: the addresses it has
+/// (relay addresses, listening addresses, and with a wildcard listener every
+/// interface address) and the UDP ports it receives on there (its listening
+/// ports and the relay port range). An own address on one of those ports is
+/// refused whatever the allow list says: data sent there would come back
+/// into the server as a new client or another allocation's peer, a loop that
+/// lets one client make the server carry its traffic many times over. An
+/// own address on another port is refused unless an allowed network covers it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OwnAddresses {
+    /// The server's addresses.
+    pub ips: Vec<IpAddr>,
+    /// The UDP ports it receives on at those addresses.
+    pub ports: Vec<RangeInclusive<u16>>,
 }
 
-fn classify_v4(ip: Ipv4Addr) -> Option<Denied> {
-    let [a, b, c, _] = ip.octets();
-    if ip.is_unspecified() {
-        Some(Denied::Unspecified)
-    } else if ip.is_loopback() {
-        Some(Denied::Loopback)
-    } else if ip.is_private() {
-        Some(Denied::Private)
-    } else if a == 100 && (64..128).contains(&b) {
-        Some(Denied::SharedCgnat)
-    } else if ip.is_link_local() {
-        Some(Denied::LinkLocal)
-    } else if ip.is_multicast() || ip.is_broadcast() {
-        Some(Denied::Multicast)
-    } else if a == 0 || a >= 240 || (a == 192 && b == 0 && c == 0) {
-        Some(Denied::Reserved)
-    } else {
-        None
+impl OwnAddresses {
+    fn has_ip(&self, ip: IpAddr) -> bool {
+        self.ips.iter().any(|own| own.to_canonical() == ip)
     }
-}
 
-fn classify_v6(ip: Ipv6Addr) -> Option<Denied> {
-    let segments = ip.segments();
-    if let Some(v4) = ip.to_ipv4_mapped() {
-        // ::ffff:a.b.c.d reaches a.b.c.d: judge it as that address.
-        return classify_v4(v4);
-    }
-    if segments[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
-        // NAT64 well-known prefix (RFC 6052): the embedded IPv4 address decides.
-        let [_, _, _, _, _, _, hi, lo] = segments;
-        let v4 = Ipv4Addr::from((u32::from(hi) << 16) | u32::from(lo));
-        return classify_v4(v4).or(None);
-    }
-    if ip.is_unspecified() {
-        Some(Denied::Unspecified)
-    } else if ip.is_loopback() {
-        Some(Denied::Loopback)
-    } else if ip.is_unique_local() {
-        Some(Denied::Private)
-    } else if ip.is_unicast_link_local() || segments[0] & 0xffc0 == 0xfec0 {
-        // fe80::/10, and the deprecated site-local fec0::/10.
-        Some(Denied::LinkLocal)
-    } else if ip.is_multicast() {
-        Some(Denied::Multicast)
-    } else if segments[0] == 0x2002
-        || (segments[0] == 0x2001 && segments[1] == 0)
-        || segments[..6] == [0, 0, 0, 0, 0, 0]
-        || segments[..4] == [0x100, 0, 0, 0]
-    {
-        Some(Denied::Tunnel)
-    } else {
-        None
+    fn is_socket(&self, peer: SocketAddr) -> bool {
+        self.has_ip(peer.ip().to_canonical()) && self.ports.iter().any(|r| r.contains(&peer.port()))
     }
 }
 
@@ -182,10 +162,12 @@ pub struct PeerPolicy {
     /// Exact addresses always reachable, whatever their class: Parley's own
     /// SFU media sockets, so its TURN can relay to its SFU.
     pub always: Vec<SocketAddr>,
+    /// The server's own addresses and ports, never relayed to.
+    pub own: OwnAddresses,
 }
 
 impl PeerPolicy {
-    /// Whether TURN may relay to `peer`.
+    /// Whether TURN may relay to `peer` (a Send indication, a ChannelBind).
     pub fn check(&self, peer: SocketAddr) -> Result<(), Denied> {
         let ip = peer.ip().to_canonical();
         if self
@@ -198,13 +180,24 @@ impl PeerPolicy {
         if peer.port() == 0 {
             return Err(Denied::PortZero);
         }
-        if self.allow.iter().any(|net| net.contains(ip)) {
-            return Ok(());
+        if self.own.is_socket(peer) {
+            return Err(Denied::Own);
         }
-        match classify(peer.ip()) {
-            Some(reason) => Err(reason),
-            None => Ok(()),
+        self.check_address(ip)
+    }
+
+    /// Whether TURN may install a permission for `peer`'s address. A
+    /// permission covers every port of the address (RFC 8656 §9), but a
+    /// request naming port 0 or one of the server's own sockets is refused
+    /// all the same, as ChannelBind would refuse it.
+    pub fn check_permission(&self, peer: SocketAddr) -> Result<(), Denied> {
+        if peer.port() == 0 {
+            return Err(Denied::PortZero);
         }
+        if self.own.is_socket(peer) && !self.always.contains(&peer) {
+            return Err(Denied::Own);
+        }
+        self.check_ip(peer.ip())
     }
 
     /// Whether TURN may install a permission for `ip` (any port): the same
@@ -218,7 +211,22 @@ impl PeerPolicy {
         {
             return Ok(());
         }
-        self.check(SocketAddr::new(ip, 9))
+        self.check_address(canonical)
+    }
+
+    /// The address rules, past the exact addresses and ports.
+    fn check_address(&self, ip: IpAddr) -> Result<(), Denied> {
+        let allowed = self.allow.iter().any(|net| net.contains(ip));
+        if self.own.has_ip(ip) && !allowed {
+            return Err(Denied::Own);
+        }
+        if allowed {
+            return Ok(());
+        }
+        match classify(ip) {
+            Some(reason) => Err(reason),
+            None => Ok(()),
+        }
     }
 }
 
@@ -226,72 +234,12 @@ impl PeerPolicy {
 mod tests {
     use super::*;
 
-    fn denied(s: &str) -> Option<Denied> {
-        classify(s.parse().unwrap())
-    }
-
-    #[test]
-    fn every_special_family_is_denied() {
-        let cases: &[(&str, Denied)] = &[
-            ("0.0.0.0", Denied::Unspecified),
-            ("0.1.2.3", Denied::Reserved),
-            ("127.0.0.1", Denied::Loopback),
-            ("127.255.0.9", Denied::Loopback),
-            ("10.1.2.3", Denied::Private),
-            ("172.16.0.1", Denied::Private),
-            ("172.31.255.254", Denied::Private),
-            ("192.168.1.1", Denied::Private),
-            ("100.64.0.1", Denied::SharedCgnat),
-            ("100.127.255.255", Denied::SharedCgnat),
-            ("169.254.169.254", Denied::LinkLocal),
-            ("224.0.0.1", Denied::Multicast),
-            ("239.255.255.250", Denied::Multicast),
-            ("255.255.255.255", Denied::Multicast),
-            ("240.0.0.1", Denied::Reserved),
-            ("192.0.0.8", Denied::Reserved),
-            ("::", Denied::Unspecified),
-            ("::1", Denied::Loopback),
-            ("fc00::1", Denied::Private),
-            ("fd12:3456::1", Denied::Private),
-            ("fe80::1", Denied::LinkLocal),
-            ("fec0::1", Denied::LinkLocal),
-            ("ff02::1", Denied::Multicast),
-            ("::ffff:127.0.0.1", Denied::Loopback),
-            ("::ffff:10.0.0.1", Denied::Private),
-            ("::ffff:169.254.1.1", Denied::LinkLocal),
-            ("64:ff9b::7f00:1", Denied::Loopback),
-            ("64:ff9b::a00:1", Denied::Private),
-            ("2002:7f00:1::1", Denied::Tunnel),
-            ("2002:c633:6401::1", Denied::Tunnel),
-            ("2001:0:4136:e378::1", Denied::Tunnel),
-            ("::7f00:1", Denied::Tunnel),
-            ("100::1", Denied::Tunnel),
-        ];
-        for (addr, reason) in cases {
-            assert_eq!(denied(addr), Some(*reason), "{addr}");
-        }
-    }
-
-    #[test]
-    fn public_unicast_is_allowed() {
-        for addr in [
-            "8.8.8.8",
-            "1.1.1.1",
-            "100.128.0.1",
-            "172.32.0.1",
-            "2606:4700::1111",
-            "::ffff:8.8.8.8",
-            "64:ff9b::808:808",
-        ] {
-            assert_eq!(denied(addr), None, "{addr}");
-        }
-    }
-
     #[test]
     fn allow_lists_and_exact_addresses_open_holes_only_where_asked() {
         let policy = PeerPolicy {
             allow: vec!["10.20.0.0/16".parse().unwrap()],
             always: vec!["127.0.0.1:10000".parse().unwrap()],
+            own: OwnAddresses::default(),
         };
         let ok = |s: &str| policy.check(s.parse().unwrap());
         assert_eq!(ok("10.20.3.4:5000"), Ok(()));
@@ -305,10 +253,66 @@ mod tests {
             "only on its port"
         );
         assert_eq!(ok("8.8.8.8:0"), Err(Denied::PortZero));
+        assert_eq!(
+            policy.check_permission("8.8.8.8:0".parse().unwrap()),
+            Err(Denied::PortZero),
+            "a permission naming port 0 is refused as a channel to it is"
+        );
         assert_eq!(policy.check_ip("127.0.0.1".parse().unwrap()), Ok(()));
         assert_eq!(
             policy.check_ip("127.0.0.2".parse().unwrap()),
             Err(Denied::Loopback)
+        );
+    }
+
+    /// A relay loop: the server's own relay ports and listening ports are
+    /// never peers, even where the allow list covers the address; its other
+    /// ports only where the allow list says so.
+    #[test]
+    fn the_server_itself_is_never_a_peer_unless_allowed_and_never_its_own_sockets() {
+        let own = OwnAddresses {
+            ips: vec![
+                "198.51.100.4".parse().unwrap(),
+                "127.0.0.1".parse().unwrap(),
+            ],
+            ports: vec![3478..=3478, 49152..=65535],
+        };
+        let strict = PeerPolicy {
+            allow: Vec::new(),
+            always: vec!["198.51.100.4:10000".parse().unwrap()],
+            own: own.clone(),
+        };
+        let check = |p: &PeerPolicy, s: &str| p.check(s.parse().unwrap());
+        let permit = |p: &PeerPolicy, s: &str| p.check_permission(s.parse().unwrap());
+        assert_eq!(check(&strict, "198.51.100.4:50000"), Err(Denied::Own));
+        assert_eq!(check(&strict, "198.51.100.4:3478"), Err(Denied::Own));
+        assert_eq!(
+            check(&strict, "[::ffff:198.51.100.4]:3478"),
+            Err(Denied::Own)
+        );
+        assert_eq!(check(&strict, "198.51.100.4:22"), Err(Denied::Own));
+        assert_eq!(check(&strict, "198.51.100.4:10000"), Ok(()), "the SFU");
+        assert_eq!(permit(&strict, "198.51.100.4:50000"), Err(Denied::Own));
+        assert_eq!(permit(&strict, "198.51.100.4:10000"), Ok(()));
+
+        let open = PeerPolicy {
+            allow: vec!["0.0.0.0/0".parse().unwrap()],
+            always: Vec::new(),
+            own,
+        };
+        assert_eq!(check(&open, "127.0.0.1:50000"), Err(Denied::Own));
+        assert_eq!(check(&open, "198.51.100.4:3478"), Err(Denied::Own));
+        assert_eq!(permit(&open, "127.0.0.1:65535"), Err(Denied::Own));
+        assert_eq!(
+            check(&open, "127.0.0.1:7000"),
+            Ok(()),
+            "allowed, not a loop"
+        );
+        assert_eq!(permit(&open, "127.0.0.1:7000"), Ok(()));
+        assert_eq!(
+            check(&open, "127.0.0.2:50000"),
+            Ok(()),
+            "not an own address"
         );
     }
 
