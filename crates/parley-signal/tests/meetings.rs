@@ -21,6 +21,10 @@ struct Meeting {
     sent: Vec<(ConnId, ServerMessage)>,
     stored_rooms: usize,
     stored_chat: Vec<String>,
+    /// When set, password hashing and checking wait in `held` until
+    /// [`Meeting::release`], as a busy driver's would.
+    hold: bool,
+    held: Vec<HubOutput>,
 }
 
 impl Meeting {
@@ -33,6 +37,8 @@ impl Meeting {
             sent: Vec::new(),
             stored_rooms: 0,
             stored_chat: Vec::new(),
+            hold: false,
+            held: Vec::new(),
         }
     }
 
@@ -57,8 +63,38 @@ impl Meeting {
         self.pump();
     }
 
+    /// Answers the held hashing and checking requests, oldest first or (with
+    /// `newest_first`) in the reverse order.
+    fn release(&mut self, newest_first: bool) {
+        let mut held = std::mem::take(&mut self.held);
+        if newest_first {
+            held.reverse();
+        }
+        let hold = std::mem::replace(&mut self.hold, false);
+        for o in held {
+            self.answer(o);
+        }
+        self.pump();
+        self.hold = hold;
+    }
+
     fn pump(&mut self) {
         while let Some(o) = self.hub.poll_output() {
+            if self.hold
+                && matches!(
+                    o,
+                    HubOutput::HashPassword { .. } | HubOutput::CheckPassword { .. }
+                )
+            {
+                self.held.push(o);
+                continue;
+            }
+            self.answer(o);
+        }
+    }
+
+    fn answer(&mut self, o: HubOutput) {
+        {
             match o {
                 HubOutput::Send { conn, message } => self.sent.push((conn, message)),
                 HubOutput::HashPassword {
@@ -238,6 +274,100 @@ fn room_password_is_checked_limited_and_cannot_be_skipped() {
     m.take(owner);
     m.join(owner, "Owner", None);
     m.joined(owner);
+}
+
+/// A moderator's new password is in force from the moment it is asked for,
+/// not from when its hash is done: no join passes without it meanwhile,
+/// and a hash that comes back late for a password changed since is dropped.
+#[test]
+fn a_new_password_holds_while_it_is_hashed_and_a_stale_hash_is_dropped() {
+    let mut m = Meeting::new();
+    m.hold = true;
+    let owner = m.connect(1, Some(10), [10, 0, 0, 1]);
+    m.join(owner, "Owner", None);
+    m.joined(owner);
+    m.send(owner, r#"{"type":"security","password":"first"}"#);
+    let msgs = m.take(owner);
+    assert!(
+        msgs.iter()
+            .any(|x| matches!(x, ServerMessage::Security { security } if security.password)),
+        "announced with a password before the hash is done: {msgs:?}"
+    );
+    assert_eq!(m.held.len(), 1, "the hash is still being made");
+
+    let guest = m.connect(2, None, [10, 0, 0, 2]);
+    m.join(guest, "Guest", None);
+    assert_eq!(m.error(guest), ErrorCode::PasswordRequired);
+    m.join(guest, "Guest", Some("guess"));
+    assert_eq!(m.error(guest), ErrorCode::WrongPassword);
+    m.join(guest, "Guest", Some("first"));
+    m.joined(guest);
+
+    // Changed again before the first hash came back; the hashes return in
+    // reverse order, and the first one must not win.
+    m.send(owner, r#"{"type":"security","password":"second"}"#);
+    m.take(owner);
+    m.release(true);
+    let late = m.connect(3, None, [10, 0, 0, 3]);
+    m.join(late, "Late", Some("first"));
+    m.release(false);
+    assert_eq!(m.error(late), ErrorCode::WrongPassword);
+    m.join(late, "Late", Some("second"));
+    m.release(false);
+    m.joined(late);
+}
+
+/// A join whose password is being checked against the old hash when the
+/// moderator changes the password does not enter on the old one.
+#[test]
+fn a_join_checked_against_a_replaced_password_does_not_enter() {
+    let mut m = Meeting::new();
+    let owner = m.connect(1, Some(10), [10, 0, 0, 1]);
+    m.join(owner, "Owner", None);
+    m.joined(owner);
+    m.send(owner, r#"{"type":"security","password":"old"}"#);
+    m.take(owner);
+    m.hold = true;
+    let guest = m.connect(2, None, [10, 0, 0, 2]);
+    m.join(guest, "Guest", Some("old"));
+    assert!(m.take(guest).is_empty(), "still being checked");
+    m.send(owner, r#"{"type":"security","password":"new"}"#);
+    assert_eq!(m.error(guest), ErrorCode::WrongPassword);
+    m.release(false);
+    assert!(
+        m.take(guest).is_empty(),
+        "the old check's answer is ignored"
+    );
+
+    // Removing the password lets a join being checked in.
+    m.release(false);
+    let other = m.connect(3, None, [10, 0, 0, 3]);
+    m.join(other, "Other", Some("new"));
+    m.send(owner, r#"{"type":"security","password":""}"#);
+    m.joined(other);
+}
+
+/// Passwords are capped at 256 bytes: a longer one is a bad field, not a
+/// wrong password, whether or not the room has one.
+#[test]
+fn an_overlong_password_is_a_bad_field() {
+    let mut m = Meeting::new();
+    let owner = m.connect(1, Some(10), [10, 0, 0, 1]);
+    m.join(owner, "Owner", None);
+    m.joined(owner);
+    let long = "x".repeat(5000);
+    let guest = m.connect(2, None, [10, 0, 0, 2]);
+    m.join(guest, "Guest", Some(&long));
+    assert_eq!(m.error(guest), ErrorCode::BadField);
+    m.send(owner, r#"{"type":"security","password":"set"}"#);
+    m.take(owner);
+    m.join(guest, "Guest", Some(&long));
+    assert_eq!(m.error(guest), ErrorCode::BadField);
+    m.send(
+        owner,
+        &format!(r#"{{"type":"security","password":"{long}"}}"#),
+    );
+    assert_eq!(m.error(owner), ErrorCode::BadField);
 }
 
 #[test]

@@ -67,6 +67,7 @@ impl Hub {
         let config = self.room_config(&room);
         let moderator = config.is_standing_moderator(account);
         let phc = config.password.clone().filter(|_| !moderator);
+        let hashing = !moderator && self.new_passwords.contains_key(&room);
         if let Some(r) = self.rooms.get(&room) {
             let banned = account.is_some_and(|a| r.banned_accounts.contains(&a))
                 || ip.is_some_and(|ip| r.banned_addresses.contains(&ip));
@@ -94,19 +95,21 @@ impl Hub {
             camera: request.camera,
             stage: Stage::Lobby,
         };
-        if let Some(phc) = phc {
+        if let Some(password) = &request.password
+            && password.len() > MAX_ROOM_PASSWORD_BYTES
+        {
+            return Err(ProtocolError::new(
+                ErrorCode::BadField,
+                format!("join: password is longer than {MAX_ROOM_PASSWORD_BYTES} bytes"),
+            ));
+        }
+        if phc.is_some() || hashing {
             let Some(password) = request.password.filter(|p| !p.is_empty()) else {
                 return Err(ProtocolError::new(
                     ErrorCode::PasswordRequired,
                     "this room has a password; enter it to join",
                 ));
             };
-            if password.len() > MAX_ROOM_PASSWORD_BYTES {
-                return Err(ProtocolError::new(
-                    ErrorCode::WrongPassword,
-                    "wrong password",
-                ));
-            }
             if let Some(ip) = ip {
                 let bucket = self
                     .password_limits
@@ -120,6 +123,21 @@ impl Hub {
                     ));
                 }
             }
+            // A password still being hashed is checked here and now.
+            if let Some(new) = self.new_passwords.get(&room).filter(|_| hashing) {
+                if new.matches(&password) {
+                    self.admit_or_wait(now, conn, pending);
+                    return Ok(());
+                }
+                self.wrong_password(now, ip, &room);
+                return Err(ProtocolError::new(
+                    ErrorCode::WrongPassword,
+                    "wrong password",
+                ));
+            }
+            let Some(phc) = phc else {
+                return Ok(());
+            };
             let ticket = self.next_ticket();
             pending.stage = Stage::CheckingPassword { ticket };
             if let Some(c) = self.conns.get_mut(&conn) {
@@ -152,18 +170,23 @@ impl Hub {
         if ok {
             self.admit_or_wait(now, conn, pending);
         } else {
-            if let Some(ip) = ip
-                && let Some(bucket) = self.password_limits.get_mut(&ip)
-            {
-                bucket.try_take(now);
-            }
-            tracing::info!(room = %pending.room, "wrong room password");
+            self.wrong_password(now, ip, &pending.room);
             self.reply_error(
                 conn,
                 ProtocolError::new(ErrorCode::WrongPassword, "wrong password").in_reply_to("join"),
             );
         }
         self.pump_sfu();
+    }
+
+    /// A wrong room password from `ip`: it costs a token of its allowance.
+    fn wrong_password(&mut self, now: Instant, ip: Option<std::net::IpAddr>, room: &RoomName) {
+        if let Some(ip) = ip
+            && let Some(bucket) = self.password_limits.get_mut(&ip)
+        {
+            bucket.try_take(now);
+        }
+        tracing::info!(%room, "wrong room password");
     }
 
     fn check_room_size(&self, room: &RoomName) -> Result<(), ProtocolError> {
@@ -191,7 +214,7 @@ impl Hub {
     /// Past the password: enters, or waits in the lobby when the room has
     /// one and somebody could open it (a moderator is in, or nobody is yet:
     /// the first guests wait for the host).
-    fn admit_or_wait(&mut self, now: Instant, conn: ConnId, mut pending: PendingJoin) {
+    pub(super) fn admit_or_wait(&mut self, now: Instant, conn: ConnId, mut pending: PendingJoin) {
         let account = self
             .conns
             .get(&conn)

@@ -336,6 +336,8 @@ pub struct Hub {
     room_configs: HashMap<RoomName, RoomConfig>,
     /// Wrong-password allowance per client address.
     password_limits: HashMap<IpAddr, TokenBucket>,
+    /// Passwords set by moderators and being hashed, per room.
+    new_passwords: HashMap<RoomName, room::NewPassword>,
     outputs: VecDeque<HubOutput>,
     /// Presence of signed-in users and their calls.
     calls: calls::Calls,
@@ -359,6 +361,7 @@ impl Hub {
             rooms: HashMap::new(),
             room_configs: HashMap::new(),
             password_limits: HashMap::new(),
+            new_passwords: HashMap::new(),
             outputs: VecDeque::new(),
             calls: calls::Calls::default(),
             farewells: HashMap::new(),

@@ -12,8 +12,8 @@ use crate::messages::{
 };
 use crate::names::RoomName;
 
-use super::room::Grantee;
-use super::{ConnId, Hub, HubOutput};
+use super::room::{Grantee, NewPassword};
+use super::{ConnId, Hub, HubOutput, Stage};
 
 /// One `moderate` message.
 pub(crate) struct Act<'a> {
@@ -47,7 +47,8 @@ impl Hub {
 
     fn send_security(&mut self, room: &RoomName) {
         let config = self.room_config(room);
-        let Some(security) = self.rooms.get(room).map(|r| r.security(config)) else {
+        let hashing = self.new_passwords.contains_key(room);
+        let Some(security) = self.rooms.get(room).map(|r| r.security(config, hashing)) else {
             return;
         };
         self.broadcast(room, None, ServerMessage::Security { security });
@@ -69,13 +70,24 @@ impl Hub {
             ));
         }
         let mut stored = false;
-        let config = self.room_configs.entry(room.clone()).or_default();
         match change.password {
             Some(p) if p.is_empty() => {
+                let config = self.room_configs.entry(room.clone()).or_default();
                 stored |= config.password.take().is_some();
+                stored |= self.new_passwords.remove(&room).is_some();
+                self.password_changed(now, &room);
             }
             Some(password) => {
+                // In force at once; the hash replaces it when it is done.
                 let ticket = self.next_ticket();
+                self.new_passwords.insert(
+                    room.clone(),
+                    NewPassword {
+                        ticket,
+                        password: password.clone(),
+                    },
+                );
+                self.password_changed(now, &room);
                 self.outputs.push_back(HubOutput::HashPassword {
                     room: room.clone(),
                     ticket,
@@ -144,6 +156,7 @@ impl Hub {
         }
         if password.is_some() {
             config.password = password;
+            self.new_passwords.remove(room);
         }
         if let Some(lobby) = lobby {
             config.lobby = lobby;
@@ -152,11 +165,55 @@ impl Hub {
         self.send_security(room);
     }
 
-    /// The driver's answer to [`HubOutput::HashPassword`].
-    pub fn handle_password_hashed(&mut self, room: &RoomName, _ticket: u64, phc: String) {
+    /// The driver's answer to [`HubOutput::HashPassword`]. The hash of a
+    /// password changed or removed since is dropped.
+    pub fn handle_password_hashed(&mut self, room: &RoomName, ticket: u64, phc: String) {
+        if self
+            .new_passwords
+            .get(room)
+            .is_none_or(|p| p.ticket != ticket)
+        {
+            return;
+        }
+        self.new_passwords.remove(room);
         self.room_configs.entry(room.clone()).or_default().password = Some(phc);
         self.store_room(room);
-        self.send_security(room);
+    }
+
+    /// The room's password changed: joins whose password is being checked
+    /// against the old one are answered now (let in when the room has no
+    /// password any more, refused otherwise), so none enters on a password
+    /// that no longer holds.
+    fn password_changed(&mut self, now: Instant, room: &RoomName) {
+        let checking: Vec<ConnId> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| {
+                c.pending.as_ref().is_some_and(|p| {
+                    &p.room == room && matches!(p.stage, Stage::CheckingPassword { .. })
+                })
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        let open =
+            self.room_config(room).password.is_none() && !self.new_passwords.contains_key(room);
+        for conn in checking {
+            let Some(pending) = self.conns.get_mut(&conn).and_then(|c| c.pending.take()) else {
+                continue;
+            };
+            if open {
+                self.admit_or_wait(now, conn, pending);
+            } else {
+                self.reply_error(
+                    conn,
+                    ProtocolError::new(
+                        ErrorCode::WrongPassword,
+                        "the room's password changed while yours was checked; enter the new one",
+                    )
+                    .in_reply_to("join"),
+                );
+            }
+        }
     }
 
     pub(crate) fn moderate(

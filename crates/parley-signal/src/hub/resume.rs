@@ -70,7 +70,10 @@ impl Hub {
             ice_servers: ice.servers,
             ice_transport_policy: ice.policy,
             reactions: self.config.rooms.reactions.clone(),
-            security: room.security(self.room_config(&member.room)),
+            security: room.security(
+                self.room_config(&member.room),
+                self.new_passwords.contains_key(&member.room),
+            ),
             chat: room.chat.iter().cloned().collect(),
             resume_token: member.token.clone(),
             resumed,

@@ -45,6 +45,24 @@ impl RoomConfig {
     }
 }
 
+/// A password a moderator set whose hash is not done yet. It is in force
+/// from the moment it was asked for: joins meanwhile are checked against it
+/// here, so there is no window in which the room has no password.
+pub(crate) struct NewPassword {
+    /// The `HashPassword` ticket whose answer makes it the stored hash; an
+    /// answer with another ticket is for a password changed since.
+    pub(crate) ticket: u64,
+    pub(crate) password: String,
+}
+
+impl NewPassword {
+    /// Whether `given` is the password, in time independent of where they differ.
+    pub(crate) fn matches(&self, given: &str) -> bool {
+        let (a, b) = (self.password.as_bytes(), given.as_bytes());
+        a.len() == b.len() && a.iter().zip(b).fold(0u8, |d, (x, y)| d | (x ^ y)) == 0
+    }
+}
+
 /// Whom a role given during a meeting belongs to: an account keeps it across
 /// reloads; a guest only for as long as its connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -100,9 +118,11 @@ impl Room {
         self.members.is_empty() && self.lobby.is_empty()
     }
 
-    pub(crate) fn security(&self, config: &RoomConfig) -> Security {
+    /// The room's security; `hashing` says a new password is being hashed
+    /// (it is in force already).
+    pub(crate) fn security(&self, config: &RoomConfig, hashing: bool) -> Security {
         Security {
-            password: config.password.is_some(),
+            password: config.password.is_some() || hashing,
             lobby: config.lobby,
             locked: self.locked,
             presenter_mode: self.presenter_mode,
