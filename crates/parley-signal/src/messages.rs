@@ -466,7 +466,11 @@ impl ClientMessage {
             ));
         }
         serde_json::from_value(value).map_err(|e| {
-            ProtocolError::new(ErrorCode::BadField, format!("{kind}: {e}")).in_reply_to(&kind)
+            let message = match wrong_field(text, &kind, &e) {
+                Some(field) => format!("{kind}: field `{field}`: {e}"),
+                None => format!("{kind}: {e}"),
+            };
+            ProtocolError::new(ErrorCode::BadField, message).in_reply_to(&kind)
         })
     }
 
@@ -499,6 +503,37 @@ impl ClientMessage {
             ClientMessage::Connection(_) => "connection",
         }
     }
+}
+
+/// Fields looked at to name the one a type error is about.
+const MAX_PROBED_FIELDS: usize = 64;
+
+/// The field a deserialization error is about, when serde did not say:
+/// serde reads an internally tagged message through a buffer that loses the
+/// path, so a type error reads `invalid type: string "1", expected u32`
+/// without naming `version`. The field is the one that, alone with `type`,
+/// gives the same error. Only on the error path; at most
+/// [`MAX_PROBED_FIELDS`] fields, each probe costing that field's size.
+fn wrong_field(text: &str, kind: &str, error: &serde_json::Error) -> Option<String> {
+    let error = error.to_string();
+    if error.starts_with("missing field") {
+        return None; // names the field already
+    }
+    let Ok(Value::Object(object)) = serde_json::from_str::<Value>(text) else {
+        return None;
+    };
+    object
+        .into_iter()
+        .filter(|(key, _)| key != "type")
+        .take(MAX_PROBED_FIELDS)
+        .find(|(key, value)| {
+            let mut alone = serde_json::Map::new();
+            alone.insert("type".into(), Value::String(kind.to_owned()));
+            alone.insert(key.clone(), value.clone());
+            serde_json::from_value::<ClientMessage>(Value::Object(alone))
+                .is_err_and(|e| e.to_string() == error)
+        })
+        .map(|(key, _)| key)
 }
 
 /// The network path a client's media takes to the server.
@@ -882,6 +917,41 @@ mod tests {
 
         let e = ClientMessage::parse(r#"{"type":"media","mic":"loud"}"#).unwrap_err();
         assert_eq!(e.code, ErrorCode::BadField);
+    }
+
+    /// Every `bad_field` names its field, type errors too (serde's own
+    /// message for them does not).
+    #[test]
+    fn wrong_types_name_their_field() {
+        for (text, field) in [
+            (r#"{"type":"join","version":1,"room":1,"name":"x"}"#, "room"),
+            (
+                r#"{"type":"join","version":1,"room":"r","name":null}"#,
+                "name",
+            ),
+            (
+                r#"{"type":"join","version":"1","room":"r","name":"x"}"#,
+                "version",
+            ),
+            (r#"{"type":"media","mic":"loud"}"#, "mic"),
+            (r#"{"type":"offer","pc":"sideways","sdp":""}"#, "pc"),
+            (
+                r#"{"type":"video_sizes","sizes":[{"mid":"0","width":-1,"height":0}]}"#,
+                "sizes",
+            ),
+            (r#"{"type":"security","lobby":"yes"}"#, "lobby"),
+            (r#"{"type":"call","to":"bob"}"#, "to"),
+        ] {
+            let e = ClientMessage::parse(text).unwrap_err();
+            assert_eq!(e.code, ErrorCode::BadField, "{text}");
+            assert!(
+                e.message.contains(&format!("`{field}`")),
+                "{text}: {}",
+                e.message
+            );
+        }
+        let e = ClientMessage::parse(r#"{"type":"join","version":1,"name":"x"}"#).unwrap_err();
+        assert!(e.message.contains("missing field `room`"), "{}", e.message);
     }
 
     #[test]

@@ -142,7 +142,11 @@ fn coturn_client_is_refused_the_servers_own_port_as_a_peer() {
         "127.0.0.1",
         lab.turn_port,
     );
-    assert!(run.text.contains("403"), "its own port is refused:\n{}", run.text);
+    assert!(
+        run.text.contains("403"),
+        "its own port is refused:\n{}",
+        run.text
+    );
     assert_eq!(run.received, 0);
 }
 
