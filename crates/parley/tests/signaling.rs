@@ -63,6 +63,35 @@ async fn garbage_gets_named_errors_and_the_connection_lives_on() {
     assert_eq!(next(&mut ws).await, ServerMessage::Pong);
 }
 
+/// docs/protocol.md: frames over 1 MiB close the connection with 1009.
+#[tokio::test]
+async fn an_oversized_frame_closes_the_connection_with_1009() {
+    let server = Server::start(&[]);
+    let ws = connect(&server).await;
+    let (mut write, mut read) = ws.split();
+    let big = format!(r#"{{"type":"ping","pad":"{}"}}"#, "x".repeat(2 << 20));
+    // Sending and reading at once, as a browser does: the server does not
+    // read the rest of the frame, so the write may stall or be reset.
+    let sending = tokio::spawn(async move {
+        let _ = write.send(Message::Text(big.into())).await;
+    });
+    let close = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        while let Some(frame) = read.next().await {
+            match frame {
+                Ok(Message::Close(close)) => return close,
+                Ok(_) => continue,
+                Err(e) => panic!("the connection ended without a close frame: {e}"),
+            }
+        }
+        panic!("the connection ended without a close frame");
+    })
+    .await
+    .expect("a close frame within 10 s");
+    let close = close.expect("a close code");
+    assert_eq!(u16::from(close.code), 1009, "{close:?}");
+    sending.abort();
+}
+
 #[tokio::test]
 async fn a_malformed_offer_leaves_the_room_untouched() {
     let server = Server::start(&[]);

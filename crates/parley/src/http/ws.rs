@@ -21,6 +21,9 @@ use crate::conference::{Command, Outbound};
 /// code 1009). Messages between the protocol limit and this get a polite
 /// `too_large` error instead, so a client learns what went wrong.
 const MAX_FRAME_BYTES: usize = 16 * MAX_MESSAGE_BYTES;
+/// How long a connection closed for an oversized frame stays open so the
+/// client can read the close frame.
+const CLOSE_LINGER: Duration = Duration::from_secs(1);
 /// How often the server pings; browsers answer automatically.
 const PING_INTERVAL: Duration = Duration::from_secs(10);
 
@@ -76,6 +79,20 @@ async fn serve(socket: WebSocket, state: AppState, meta: ConnMeta) {
                     Some(Ok(Message::Close(_))) | None => break,
                     Some(Err(e)) => {
                         tracing::debug!(conn = conn.0, "websocket error: {e}");
+                        if is_too_big(e) {
+                            // RFC 6455 §7.4.1: 1009, the message is too big to process.
+                            let frame = CloseFrame {
+                                code: 1009,
+                                reason: format!("frames over {MAX_FRAME_BYTES} bytes are not accepted").into(),
+                            };
+                            let _ = sink.send(Message::Close(Some(frame))).await;
+                            // The rest of the frame is still arriving and is
+                            // not read (it could be any size): closing now
+                            // would answer it with a TCP reset, which can
+                            // destroy the close frame before the client reads
+                            // it. A moment's wait lets the client see 1009.
+                            tokio::time::sleep(CLOSE_LINGER).await;
+                        }
                         break;
                     }
                 };
@@ -106,4 +123,14 @@ async fn serve(socket: WebSocket, state: AppState, meta: ConnMeta) {
         }
     }
     conference.send(Command::Disconnect(conn)).await;
+}
+
+/// Whether a read failed because a frame or message exceeded
+/// [`MAX_FRAME_BYTES`] (tungstenite stops reading it at the header).
+fn is_too_big(error: axum::Error) -> bool {
+    use tokio_tungstenite::tungstenite::Error;
+    matches!(
+        error.into_inner().downcast_ref::<Error>(),
+        Some(Error::Capacity(_))
+    )
 }
