@@ -98,7 +98,8 @@ export const MAX_MESSAGE_BYTES = 65536;
  *   | 'no_pending_offer' | 'stale_answer' | 'sdp_rejected'
  *   | 'bad_candidate' | 'media_failed' | 'password_required' | 'wrong_password'
  *   | 'room_locked' | 'lobby_rejected' | 'blocked' | 'forbidden'
- *   | 'message_too_long' | 'unknown_participant' | 'screen_busy' | 'resume_failed'} KnownErrorCode
+ *   | 'message_too_long' | 'unknown_participant' | 'screen_busy' | 'resume_failed'
+ *   | 'no_common_codec'} KnownErrorCode
  */
 
 // ---------------------------------------------------------------------------
@@ -294,6 +295,16 @@ export const MAX_MESSAGE_BYTES = 65536;
  * @property {string} sdp
  */
 
+/**
+ * Send the publish track `mid` in `codec`: someone cannot decode the codec
+ * it is sent in, and everyone can decode this one. Put it first in the
+ * track's codec preferences and offer again.
+ * @typedef {object} PublishCodecMessage
+ * @property {'publish_codec'} type
+ * @property {string} mid
+ * @property {'vp8' | 'vp9' | 'h264' | 'av1' | (string & {})} codec
+ */
+
 /** @typedef {{type: 'left'}} LeftMessage */
 /** @typedef {{type: 'pong'}} PongMessage */
 /**
@@ -318,7 +329,8 @@ export const MAX_MESSAGE_BYTES = 65536;
  *   | ServerOfferMessage | LeftMessage | PongMessage | ErrorMessage | LobbyWaitingMessage
  *   | LobbyMessage | ServerChatMessage | ServerSecurityMessage | ModerationMessage
  *   | RemovedMessage | ActiveSpeakerMessage | PresenceMessage | IncomingCallMessage
- *   | CallRingingMessage | CallAcceptedMessage | CallEndedMessage | ConnectionStatsMessage} ServerMessage
+ *   | CallRingingMessage | CallAcceptedMessage | CallEndedMessage | ConnectionStatsMessage
+ *   | PublishCodecMessage} ServerMessage
  */
 
 // ---------------------------------------------------------------------------
@@ -360,6 +372,7 @@ export const MAX_MESSAGE_BYTES = 65536;
  * @property {CallAcceptedMessage} call_accepted
  * @property {CallEndedMessage} call_ended
  * @property {ConnectionStatsMessage} connection_stats
+ * @property {PublishCodecMessage} publish_codec
  * @property {ConnectionClosed} close
  */
 
@@ -376,6 +389,7 @@ const SERVER_TYPES = new Set([
   'answer', 'offer', 'left', 'pong', 'error', 'reaction', 'room_settings',
   'lobby_waiting', 'lobby', 'chat', 'security', 'moderation', 'removed', 'active_speaker',
   'presence', 'incoming_call', 'call_ringing', 'call_accepted', 'call_ended', 'connection_stats',
+  'publish_codec',
 ]);
 
 /**

@@ -135,6 +135,7 @@ export class MediaSession extends Emitter {
         this.#pendingAnswer.resolve(msg.sdp);
         this.#pendingAnswer = null;
       }),
+      signaling.on('publish_codec', (msg) => this.#sendInCodec(msg.mid, msg.codec)),
       signaling.on('error', (msg) => {
         if (msg.in_reply_to !== 'offer' || !this.#pendingAnswer) return;
         this.#pendingAnswer.reject(new SignalingError(msg.code, msg.message, msg.in_reply_to));
@@ -405,6 +406,20 @@ export class MediaSession extends Emitter {
     this.#pendingAnswer?.reject(new SignalingError('connection_closed', 'The connection to the server was replaced.'));
     this.#pendingAnswer = null;
     return this.#negotiatePublish({ iceRestart: true });
+  }
+
+  /**
+   * The server asks for a published video in another codec (someone in the
+   * room cannot decode the one sent): that codec goes first in the track's
+   * preferences, and a new offer makes the browser switch.
+   * @param {string} mid
+   * @param {string} codec e.g. 'h264'
+   */
+  #sendInCodec(mid, codec) {
+    const transceiver = this.publishPc?.getTransceivers().find((t) => t.mid === mid);
+    if (!transceiver || this.#closed) return;
+    preferCodec(transceiver, `video/${codec}`);
+    void this.#negotiatePublish();
   }
 
   /** @param {RTCOfferOptions} [options] */

@@ -3,13 +3,13 @@
 //! offers, until nothing is left to do. The public entry points in `lib.rs`
 //! feed input and then call [`Sfu::settle`].
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::mem;
 use std::time::{Duration, Instant};
 
 use str0m::Event;
 use str0m::bwe::BweKind;
-use str0m::format::Codec;
+use str0m::format::{Codec, PayloadParams};
 use str0m::media::{Direction, KeyframeRequestKind, MediaKind, Mid};
 use str0m::rtp::{ExtensionValues, RtpPacket, RtpWrite, SeqNo, Vp8Descriptor};
 
@@ -63,6 +63,9 @@ impl Sfu {
             }
             if !self.to_negotiate.is_empty() {
                 self.negotiate(now);
+            }
+            if !self.to_check_codecs.is_empty() {
+                self.check_codec_fit(now);
             }
             if self.dirty.is_empty() && self.keyframe_requests.is_empty() {
                 break;
@@ -226,6 +229,7 @@ impl Sfu {
         if !p.gate.passes(track.kind, track.mid) {
             return;
         }
+        let codec_before = track.codec();
         let Some(params) = track.params(pt, || {
             p.publish
                 .guard(|rtc| rtc.codec_config().find(|c| c.pt() == pt).copied())
@@ -236,6 +240,9 @@ impl Sfu {
         let is_video = track.kind == MediaKind::Video;
         let payload = &packet.payload;
         let codec = params.spec().codec;
+        if is_video && codec_before != Some(codec) {
+            self.to_check_codecs.push(TrackKey { publisher: id, mid });
+        }
         let vp8 = if codec == Codec::Vp8 {
             Vp8Descriptor::parse(payload).ok()
         } else {
@@ -429,7 +436,26 @@ impl Sfu {
             if !needs {
                 continue;
             }
-            if let Some(offer) = p.make_offer(now, id, |k| live.contains(&k)) {
+            let opening: Vec<TrackKey> = p
+                .subscriptions
+                .iter()
+                .filter(|s| s.state == SubState::ToOpen && s.kind == MediaKind::Video)
+                .map(|s| s.source)
+                .collect();
+            let deliverable: HashMap<TrackKey, Vec<PayloadParams>> = opening
+                .into_iter()
+                .map(|k| (k, self.deliverable(k)))
+                .collect();
+            let Some(p) = self.participants.get_mut(&id) else {
+                continue;
+            };
+            let offer = p.make_offer(
+                now,
+                id,
+                |k| live.contains(&k),
+                |k| deliverable.get(&k).cloned().unwrap_or_default(),
+            );
+            if let Some(offer) = offer {
                 self.events.push_back(SfuEvent::SubscribeOffer {
                     participant: id,
                     offer_id: offer.id,

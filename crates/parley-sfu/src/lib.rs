@@ -13,12 +13,14 @@
 //! incoming datagrams are routed with [`Rtc::accepts`](str0m::Rtc::accepts).
 
 mod allocate;
+mod codecs;
 mod engine;
 mod error;
 mod estimate;
 mod forward;
 mod ids;
 mod participant;
+mod sdp;
 mod shards;
 mod speaker;
 mod track;
@@ -34,6 +36,7 @@ use str0m::media::Rid;
 use str0m::net::{DatagramRecv, Receive};
 use str0m::{Candidate, Input};
 
+pub use codecs::codec_name;
 pub use error::SfuError;
 pub use ids::{BadParticipantId, ParticipantId, Pc, RoomId, TrackKey};
 pub use participant::PublishGate;
@@ -71,6 +74,30 @@ pub enum SfuEvent {
         room: RoomId,
         /// Who speaks now.
         participant: ParticipantId,
+    },
+    /// Ask the publisher to send its track `mid` in `codec` (put it first
+    /// in the track's codec preferences and offer again): a subscriber
+    /// cannot decode the codec it sends, and every subscriber of the track
+    /// can decode this one.
+    PublishCodec {
+        /// The publisher.
+        participant: ParticipantId,
+        /// The track's mid on its publish connection.
+        mid: String,
+        /// The codec's name, as [`codec_name`] writes it.
+        codec: &'static str,
+    },
+    /// A subscriber can decode none of the codecs a publisher's video is
+    /// sent or could be sent in: it gets no video from that publisher.
+    NoCommonCodec {
+        /// The subscriber.
+        participant: ParticipantId,
+        /// The publisher.
+        publisher: ParticipantId,
+        /// The codec the publisher sends.
+        codec: &'static str,
+        /// The codecs the subscriber's answer accepted for that video.
+        accepted: Vec<&'static str>,
     },
     /// A connection changed state.
     TransportState {
@@ -113,6 +140,9 @@ pub struct Sfu {
     keyframe_requests: Vec<(TrackKey, Option<Rid>)>,
     /// Subscribers whose video layers are to be decided again.
     to_allocate: Vec<ParticipantId>,
+    /// Video tracks whose subscribers' codecs are to be checked against
+    /// what the publisher sends (see `codecs.rs`).
+    to_check_codecs: Vec<TrackKey>,
     /// Last-N: videos forwarded to each subscriber, 0 for all.
     last_n: usize,
     scratch_events: Vec<Event>,
@@ -134,6 +164,7 @@ impl Sfu {
             to_negotiate: Vec::new(),
             keyframe_requests: Vec::new(),
             to_allocate: Vec::new(),
+            to_check_codecs: Vec::new(),
             last_n: 0,
             scratch_events: Vec::new(),
             stats: SfuStats::default(),
@@ -308,7 +339,10 @@ impl Sfu {
             .guard(|rtc| rtc.sdp_api().accept_offer(offer));
         self.mark_dirty(id, Pc::Publish);
         let answer = match result {
-            Some(Ok(answer)) => Ok(answer.to_sdp_string()),
+            Some(Ok(answer)) => {
+                let answer = sdp::finish(&answer.to_sdp_string(), &sdp::Codecs::new());
+                Ok(sdp::in_offer_order(&answer, sdp))
+            }
             Some(Err(e)) => Err(bad(e.to_string())),
             None => Err(bad("the publish connection has failed".into())),
         };
@@ -331,6 +365,16 @@ impl Sfu {
             .get_mut(&id)
             .ok_or(SfuError::UnknownParticipant)?;
         let result = participant.accept_answer(offer_id, sdp);
+        if result.is_ok() {
+            // What this subscriber can decode is known now.
+            self.to_check_codecs.extend(
+                participant
+                    .subscriptions
+                    .iter()
+                    .filter(|s| s.accepted.is_some())
+                    .map(|s| s.source),
+            );
+        }
         if matches!(result, Err(SfuError::BadSdp { .. })) && participant.pending_offer.is_none() {
             participant.renew_subscribe(now, &self.config);
             self.routes
@@ -457,6 +501,14 @@ impl Sfu {
             if p.next_allocation <= now {
                 self.to_allocate.push(*id);
             }
+            for t in &p.published {
+                if t.codec_deadline().is_some_and(|d| d <= now) {
+                    self.to_check_codecs.push(TrackKey {
+                        publisher: *id,
+                        mid: t.mid,
+                    });
+                }
+            }
             if p.pending_offer
                 .as_ref()
                 .is_some_and(|o| now.saturating_duration_since(o.sent_at) >= OFFER_TIMEOUT)
@@ -521,11 +573,13 @@ impl Sfu {
             .values()
             .flat_map(|p| {
                 let offer = p.pending_offer.as_ref().map(|o| o.sent_at + OFFER_TIMEOUT);
+                let codec = p.published.iter().filter_map(|t| t.codec_deadline()).min();
                 [
                     Some(p.publish.next_timeout),
                     Some(p.subscribe.next_timeout),
                     Some(p.next_allocation),
                     offer,
+                    codec,
                 ]
             })
             .flatten()

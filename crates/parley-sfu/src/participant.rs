@@ -4,10 +4,11 @@
 use std::time::Instant;
 
 use str0m::change::{SdpAnswer, SdpPendingOffer};
-use str0m::format::Codec;
+use str0m::format::{Codec, PayloadParams};
 use str0m::media::{Direction, MediaKind, Mid, Pt, Rid};
 use str0m::rtp::Ssrc;
 
+use crate::codecs::{codecs_of, negotiated};
 use crate::error::SfuError;
 use crate::estimate::Estimates;
 use crate::forward::Forwarder;
@@ -48,6 +49,11 @@ pub(crate) struct Subscription {
     /// connection's matching payload type (they are negotiated separately;
     /// a publisher that reconnects may number its codecs anew).
     pub(crate) payload_type: Option<(Pt, Codec, Pt)>,
+    /// The video codecs the subscriber's last answer accepted for this
+    /// track (none before an answer, and for audio).
+    pub(crate) accepted: Option<Vec<Codec>>,
+    /// The publisher's codec the subscriber was told it cannot decode.
+    pub(crate) warned: Option<Codec>,
 }
 
 /// The subscribe connection's anchor m-line: an inactive audio section,
@@ -191,6 +197,8 @@ impl Participant {
             forwarder: Forwarder::new(None),
             requested: None,
             payload_type: None,
+            accepted: None,
+            warned: None,
         });
     }
 
@@ -198,11 +206,14 @@ impl Participant {
     ///
     /// `is_live` says whether a source track still exists; subscriptions to
     /// vanished tracks are stopped (or dropped if never negotiated).
+    /// `deliverable` gives the codecs a video source's publisher negotiated:
+    /// its section offers only those.
     pub(crate) fn make_offer(
         &mut self,
         now: Instant,
         id: ParticipantId,
         is_live: impl Fn(TrackKey) -> bool,
+        deliverable: impl Fn(TrackKey) -> Vec<PayloadParams>,
     ) -> Option<Offer> {
         if self.pending_offer.is_some() {
             return None;
@@ -262,10 +273,26 @@ impl Participant {
             return None;
         };
         self.last_offer_id += 1;
+        let mut codecs = crate::sdp::Codecs::new();
+        for sub in &self.subscriptions {
+            if let SubState::Negotiating(mid) = sub.state
+                && sub.kind == MediaKind::Video
+            {
+                let config = self.subscribe.rtc.codec_config();
+                let pts: Vec<u8> = deliverable(sub.source)
+                    .iter()
+                    .filter_map(|p| config.match_params(*p))
+                    .map(|p| *p.pt())
+                    .collect();
+                if !pts.is_empty() {
+                    codecs.insert(mid.to_string(), pts);
+                }
+            }
+        }
         let offer = Offer {
             id: self.last_offer_id,
             renew: std::mem::take(&mut self.renewed),
-            sdp: offer.to_sdp_string(),
+            sdp: crate::sdp::finish(&offer.to_sdp_string(), &codecs),
         };
         tracing::debug!(participant = %id, offer = offer.id, renew = offer.renew, "subscribe offer");
         self.pending_offer = Some(PendingOffer {
@@ -317,6 +344,11 @@ impl Participant {
                         sub.state = SubState::Open(mid);
                         sub.forwarder.restart();
                         sub.payload_type = None;
+                        if sub.kind == MediaKind::Video {
+                            let accepted = codecs_of(&negotiated(&self.subscribe.rtc, mid));
+                            sub.accepted = Some(accepted);
+                            sub.warned = None;
+                        }
                         // Forwarded video goes out as it arrives, like audio:
                         // the publisher's encoder already paced it, and
                         // str0m's pacer (1.1x the estimate) would hold each
@@ -357,6 +389,8 @@ impl Participant {
             sub.state = SubState::ToOpen;
             sub.forwarder = Forwarder::new(None);
             sub.payload_type = None;
+            sub.accepted = None;
+            sub.warned = None;
         }
         self.estimates.clear();
         self.bwe_target = (0, 0);

@@ -149,6 +149,8 @@ pub(crate) struct PublishedTrack {
     layers: Vec<Layer>,
     /// The codec of the payload type last seen.
     params: Option<PayloadParams>,
+    /// The codec the publisher was last asked to send, and when (see `codecs.rs`).
+    pub(crate) asked_codec: Option<(Codec, Instant)>,
 }
 
 impl PublishedTrack {
@@ -166,7 +168,20 @@ impl PublishedTrack {
             kind,
             layers,
             params: None,
+            asked_codec: None,
         }
+    }
+
+    /// The codec of the packets last received, once one came.
+    pub(crate) fn codec(&self) -> Option<Codec> {
+        self.params.map(|p| p.spec().codec)
+    }
+
+    /// When the publisher's patience for a requested codec ends, while it
+    /// still sends another.
+    pub(crate) fn codec_deadline(&self) -> Option<Instant> {
+        let (asked, at) = self.asked_codec?;
+        (self.codec() != Some(asked)).then_some(at + crate::codecs::ASK_PATIENCE)
     }
 
     /// The codec of payload type `pt`, from `look_up` when it is not the

@@ -60,6 +60,9 @@ pub enum ErrorCode {
     /// `resume` named no participant that is still in its room with that
     /// token (the grace period ended, or the server restarted): join afresh.
     ResumeFailed,
+    /// This client can decode none of the codecs a publisher's video is
+    /// sent or could be sent in: it gets that publisher's audio only.
+    NoCommonCodec,
 }
 
 /// A refusal of something a client sent: always the client's fault.

@@ -837,6 +837,16 @@ pub enum ServerMessage {
     Left,
     /// Reply to `ping`.
     Pong,
+    /// Send the publish track `mid` in `codec`: someone in the room cannot
+    /// decode the codec it is sent in, and everyone can decode this one. The
+    /// client puts `codec` first in that track's codec preferences and
+    /// offers again.
+    PublishCodec {
+        /// The track's mid on the publish connection.
+        mid: String,
+        /// `vp8`, `vp9`, `h264` or `av1`.
+        codec: String,
+    },
     /// Something the client sent was refused.
     Error {
         /// For programs.

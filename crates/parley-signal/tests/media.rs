@@ -5,13 +5,14 @@
 
 mod support;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use str0m::format::Codec;
 use str0m::media::{Direction, MediaKind, Mid};
 use str0m::{Candidate, Rtc};
 
-use support::{FAST_LINK_BPS, World, answer_offer, layer_frame_size};
+use parley_signal::ErrorCode;
+use support::{Client, FAST_LINK_BPS, World, answer_offer, layer_frame_size};
 
 #[test]
 fn two_participants_receive_each_others_audio_and_video() {
@@ -428,6 +429,73 @@ fn h264_and_vp9_publishers_reach_subscribers_in_their_codec() {
         );
         assert!(w.clients[b].got(&w.clients[a], MediaKind::Audio) > 40);
     }
+}
+
+/// A subscribe connection that decodes H264 and nothing else.
+fn decodes_only_h264(c: &mut Client, now: Instant) {
+    c.subscribe = str0m::Rtc::builder()
+        .clear_codecs()
+        .enable_opus(true, false)
+        .enable_h264(true)
+        .build(now);
+    c.subscribe
+        .add_local_candidate(Candidate::host(c.subscribe_addr, "udp").unwrap());
+}
+
+#[test]
+fn an_h264_only_subscriber_gets_the_publisher_asked_to_send_h264() {
+    let mut w = World::new();
+    let a = w.join("room", "Ada");
+    w.publish(a);
+    w.run(Duration::from_secs(1));
+    let b = w.join_with("room", "Grace", None, decodes_only_h264);
+    w.publish(b);
+    w.run(Duration::from_secs(2));
+    assert_eq!(w.clients[a].codec_requests, ["h264"]);
+    let got = w.clients[b].got(&w.clients[a], MediaKind::Video);
+    assert!(got > 30, "{got} frames of H264");
+    assert!(w.clients[b].errors.is_empty(), "{:?}", w.clients[b].errors);
+    // Grace's own VP8 reaches Ada, who decodes anything.
+    assert!(w.clients[a].got(&w.clients[b], MediaKind::Video) > 30);
+}
+
+#[test]
+fn a_subscriber_is_told_when_the_publisher_does_not_switch() {
+    let mut w = World::new();
+    let a = w.join("room", "Ada");
+    w.clients[a].follows_codec_requests = false;
+    w.publish(a);
+    w.run(Duration::from_secs(1));
+    let b = w.join_with("room", "Grace", None, decodes_only_h264);
+    w.run(Duration::from_secs(3));
+    assert_eq!(w.clients[a].codec_requests, ["h264"]);
+    assert!(
+        w.clients[b].errors.is_empty(),
+        "not before the publisher had its chance"
+    );
+    w.run(Duration::from_secs(3));
+    assert_eq!(w.clients[b].errors, [ErrorCode::NoCommonCodec]);
+    assert_eq!(w.clients[b].got(&w.clients[a], MediaKind::Video), 0);
+    assert!(
+        w.clients[b].got(&w.clients[a], MediaKind::Audio) > 40,
+        "audio still flows"
+    );
+}
+
+#[test]
+fn a_subscriber_sharing_no_codec_with_the_publisher_is_told_at_once() {
+    let mut w = World::new();
+    let a = w.join("room", "Ada");
+    publish_only(&mut w, a, Codec::Vp8);
+    w.run(Duration::from_secs(1));
+    let b = w.join_with("room", "Grace", None, decodes_only_h264);
+    w.run(Duration::from_secs(1));
+    assert!(w.clients[a].codec_requests.is_empty());
+    assert_eq!(w.clients[b].errors, [ErrorCode::NoCommonCodec]);
+    assert!(
+        w.clients[b].got(&w.clients[a], MediaKind::Audio) > 20,
+        "audio still flows"
+    );
 }
 
 #[test]

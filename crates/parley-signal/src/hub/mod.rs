@@ -1045,6 +1045,50 @@ impl Hub {
                         );
                     }
                 }
+                SfuEvent::PublishCodec {
+                    participant,
+                    mid,
+                    codec,
+                } => {
+                    if let Some(m) = self.members.get(&participant) {
+                        let conn = m.conn;
+                        self.send(
+                            conn,
+                            ServerMessage::PublishCodec {
+                                mid,
+                                codec: codec.to_owned(),
+                            },
+                        );
+                    }
+                }
+                SfuEvent::NoCommonCodec {
+                    participant,
+                    publisher,
+                    codec,
+                    accepted,
+                } => {
+                    let who = self
+                        .members
+                        .get(&publisher)
+                        .map_or_else(|| publisher.to_string(), |m| m.name.as_str().to_owned());
+                    if let Some(m) = self.members.get(&participant) {
+                        let conn = m.conn;
+                        let accepted = if accepted.is_empty() {
+                            "none".to_owned()
+                        } else {
+                            accepted.join(", ")
+                        };
+                        self.reply_error(
+                            conn,
+                            ProtocolError::new(
+                                ErrorCode::NoCommonCodec,
+                                format!(
+                                    "{who}'s video ({publisher}) is sent as {codec}, and this client's answer accepted only {accepted}: only their audio reaches you"
+                                ),
+                            ),
+                        );
+                    }
+                }
                 SfuEvent::TransportState {
                     participant,
                     pc,

@@ -57,6 +57,10 @@ pub struct Client {
     pub video_sizes: HashMap<String, Vec<usize>>,
     /// The codec this client's video is sent in.
     pub video_codec: Codec,
+    /// Codecs the server asked this client to send its video in.
+    pub codec_requests: Vec<String>,
+    /// Whether it switches when asked (a browser does; some clients cannot).
+    pub follows_codec_requests: bool,
     /// The audio level its Opus packets carry (RFC 6464: 0 loudest, 127
     /// silence); none without the extension.
     pub level: Option<i8>,
@@ -98,6 +102,8 @@ impl Client {
             layers: Vec::new(),
             video_sizes: HashMap::new(),
             video_codec: Codec::Vp8,
+            codec_requests: Vec::new(),
+            follows_codec_requests: true,
             level: None,
         }
     }
@@ -203,8 +209,20 @@ impl World {
 
     /// Adds a client, signed in as `account` if given, and joins it to `room`.
     pub fn join_as(&mut self, room: &str, name: &str, account: Option<i64>) -> usize {
+        self.join_with(room, name, account, |_, _| {})
+    }
+
+    /// Adds a client, set up by `configure` before it joins.
+    pub fn join_with(
+        &mut self,
+        room: &str,
+        name: &str,
+        account: Option<i64>,
+        configure: impl FnOnce(&mut Client, Instant),
+    ) -> usize {
         let n = self.clients.len() as u8 + 1;
-        let client = Client::new(n, self.now);
+        let mut client = Client::new(n, self.now);
+        configure(&mut client, self.now);
         let meta = parley_signal::ConnMeta {
             ip: None,
             account: account.map(|id| parley_signal::Account {
@@ -296,6 +314,19 @@ impl World {
                     } else {
                         c.held.push((offer_id, renew, sdp));
                     }
+                }
+                ServerMessage::PublishCodec { codec, .. } => {
+                    if c.follows_codec_requests {
+                        // The codecs are negotiated already: str0m sends
+                        // the new one's payload type without an offer.
+                        c.video_codec = match codec.as_str() {
+                            "h264" => Codec::H264,
+                            "vp9" => Codec::Vp9,
+                            _ => Codec::Vp8,
+                        };
+                        c.keyframe_wanted = true;
+                    }
+                    c.codec_requests.push(codec);
                 }
                 ServerMessage::Error { code, message, .. } => {
                     if c.errors.len() > 20 {
