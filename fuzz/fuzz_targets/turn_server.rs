@@ -74,7 +74,7 @@ fn setup() -> State {
     let mut creds = Credentials::new("fuzz");
     creds.add_secret(b"secret");
     let mut config = ServerConfig::new(creds, NonceKey::new([1; 32], 600), "203.0.113.1".parse().unwrap());
-    config.policy = PeerPolicy { allow: vec!["192.0.2.0/24".parse().unwrap()], always: vec![] };
+    config.policy = PeerPolicy { allow: vec!["192.0.2.0/24".parse().unwrap()], ..Default::default() };
     let now = Instant::now();
     let unix = 1_800_000_000;
     let mut server = TurnServer::new(config, Quotas::new(100), now, unix);

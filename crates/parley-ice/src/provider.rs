@@ -177,7 +177,7 @@ fn server_list(list: &Value) -> Vec<IceServer> {
                     .collect(),
                 _ => Vec::new(),
             };
-            let urls: Vec<String> = urls.into_iter().filter(|u| usable(u)).collect();
+            let urls: Vec<String> = urls.iter().filter_map(|u| usable(u)).collect();
             (!urls.is_empty()).then(|| IceServer {
                 urls,
                 username: item
@@ -194,8 +194,12 @@ fn server_list(list: &Value) -> Vec<IceServer> {
 }
 
 /// Only URLs a browser can use pass; anything else in a provider answer is dropped.
-fn usable(url: &str) -> bool {
-    parley_settings::url::IceUrl::parse(url).is_ok()
+/// The URL as browsers get it, if it is a STUN or TURN URL: without the
+/// whitespace around it that the parser forgives and a browser may not.
+fn usable(url: &str) -> Option<String> {
+    parley_settings::url::IceUrl::parse(url)
+        .is_ok()
+        .then(|| url.trim().to_owned())
 }
 
 fn ttl_from(value: Option<&Value>) -> Duration {
@@ -272,8 +276,8 @@ fn paths(
     let get = |p: &str| JsonPath::parse(p).map_err(ProviderError::NoUrls);
     let urls_found: Vec<String> = get(urls)?
         .strings(json)
-        .into_iter()
-        .filter(|u| usable(u))
+        .iter()
+        .filter_map(|u| usable(u))
         .collect();
     if urls_found.is_empty() {
         return Err(ProviderError::NoUrls(urls.to_owned()));
@@ -382,6 +386,32 @@ mod tests {
         let r = request(&preset).unwrap();
         assert!(r.url.ends_with("/Accounts/ACx/Tokens.json"));
         assert!(r.headers[0].1.starts_with("Basic "));
+    }
+
+    /// Found by fuzzing: a URL with whitespace around it passed the check
+    /// (the parser trims) and reached browsers as it was.
+    #[test]
+    fn urls_reach_browsers_without_surrounding_whitespace() {
+        let body = br#"{"ice_servers":[{"urls":[" turn:global.turn.twilio.com:3478?transport=udp\n"],"username":"u","credential":"c"}]}"#;
+        let twilio = TurnProvider::Twilio {
+            account_sid: "AC1".into(),
+            auth_token: "t".into(),
+        };
+        let a = parse(&twilio, body).unwrap();
+        assert_eq!(
+            a.servers[0].urls,
+            ["turn:global.turn.twilio.com:3478?transport=udp"]
+        );
+        let custom = custom((
+            "ice_servers[].urls[]",
+            "ice_servers[0].username",
+            "ice_servers[0].credential",
+        ));
+        let a = parse(&custom, body).unwrap();
+        assert_eq!(
+            a.servers[0].urls,
+            ["turn:global.turn.twilio.com:3478?transport=udp"]
+        );
     }
 
     #[test]

@@ -48,7 +48,7 @@ const EVENT_QUEUE: usize = 4096;
 /// The largest first frame: a connectivity check is a STUN binding request
 /// of a few hundred bytes. Anything else (an HTTP request, a TLS hello) reads
 /// as a far larger length and is refused without waiting for it.
-const MAX_FIRST_FRAME: usize = 1024;
+pub const MAX_FIRST_FRAME: usize = 1024;
 
 /// A new connection's first frame, waiting for the conference's verdict.
 #[derive(Debug)]
@@ -456,7 +456,7 @@ async fn run_conn(
 
 /// Reads one RFC 4571 frame into `data`. An empty frame is refused (no
 /// packet of ICE, DTLS or RTP is empty), and so is one longer than `max`.
-async fn read_frame(
+pub async fn read_frame(
     reader: &mut (impl AsyncReadExt + Unpin),
     data: &mut Vec<u8>,
     max: usize,

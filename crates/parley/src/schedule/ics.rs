@@ -68,6 +68,15 @@ fn param(value: &str) -> String {
     format!("\"{clean}\"")
 }
 
+/// A URI value (`URL`, `mailto:`): what cannot be in one is left out, so
+/// no value can end its line or property.
+fn uri(value: &str) -> String {
+    value
+        .chars()
+        .filter(|c| !c.is_control() && !c.is_whitespace())
+        .collect()
+}
+
 /// Folds a content line at 75 octets (RFC 5545 3.1), never inside a character.
 fn fold(line: &str, out: &mut String) {
     let mut width = 0;
@@ -142,16 +151,17 @@ pub fn calendar(inv: &Invitation<'_>) -> String {
         format!("SUMMARY:{}", text(inv.title)),
         format!("DESCRIPTION:{}", text(&description)),
         format!("LOCATION:{}", text(inv.link)),
-        format!("URL:{}", inv.link),
+        format!("URL:{}", uri(inv.link)),
         format!(
             "ORGANIZER;CN={}:mailto:{}",
             param(inv.organizer.0),
-            inv.organizer.1
+            uri(inv.organizer.1)
         ),
     ];
     for a in inv.attendees {
         lines.push(format!(
-            "ATTENDEE;ROLE=REQ-PARTICIPANT;PARTSTAT=NEEDS-ACTION;RSVP=FALSE:mailto:{a}"
+            "ATTENDEE;ROLE=REQ-PARTICIPANT;PARTSTAT=NEEDS-ACTION;RSVP=FALSE:mailto:{}",
+            uri(a)
         ));
     }
     lines.push(format!(
@@ -212,6 +222,32 @@ mod tests {
         assert!(ics.ends_with("END:VCALENDAR\r\n"));
         let cancel = sample(true);
         assert!(cancel.contains("METHOD:CANCEL") && cancel.contains("STATUS:CANCELLED"));
+    }
+
+    /// No value can end its line: a control character in an address or
+    /// the link is left out rather than starting a property of its own.
+    #[test]
+    fn addresses_and_links_cannot_inject_lines() {
+        let starts = local_time("2026-12-03T15:00", "Europe/Berlin").unwrap();
+        let attendees = vec!["ben@example.org\r\nATTENDEE:mailto:eve@example.org".to_owned()];
+        let ics = calendar(&Invitation {
+            uid: "abc@parley",
+            sequence: 0,
+            title: "t",
+            starts: &starts,
+            duration_min: 30,
+            link: "https://meet.example.org/r/x\nURL:https://evil.example",
+            password: None,
+            organizer: ("Ada", "ada@example.org\nX-EVIL:1"),
+            attendees: &attendees,
+            cancelled: false,
+            stamp: "2026-11-21T08:00:00Z".parse().unwrap(),
+        });
+        assert_eq!(ics.matches("\r\nATTENDEE").count(), 1, "{ics}");
+        assert!(
+            !ics.contains("\r\nX-EVIL") && !ics.contains("\r\nURL:https://evil"),
+            "{ics}"
+        );
     }
 
     #[test]
