@@ -172,7 +172,46 @@ pub fn render(conference: Option<ConferenceStats>, turn: Option<TurnMetrics>) ->
             t.send_drops,
         );
     }
+    // The process itself, so a soak (bench/soak) or a dashboard sees growth.
+    if let Ok(handle) = tokio::runtime::Handle::try_current() {
+        metric(
+            "parley_runtime_tasks",
+            "gauge",
+            "Tasks alive on the async runtime (connections, timers, workers).",
+            handle.metrics().num_alive_tasks() as u64,
+        );
+    }
+    if let Some(bytes) = resident_bytes() {
+        metric(
+            "process_resident_memory_bytes",
+            "gauge",
+            "Resident memory of the process.",
+            bytes,
+        );
+    }
+    if let Ok(fds) = std::fs::read_dir("/proc/self/fd") {
+        metric(
+            "process_open_fds",
+            "gauge",
+            "Open file descriptors of the process (sockets, files).",
+            fds.count() as u64,
+        );
+    }
     out
+}
+
+/// The process's resident set, from /proc (Linux).
+fn resident_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kb * 1024)
 }
 
 #[cfg(test)]
@@ -190,6 +229,8 @@ mod tests {
         );
         assert!(text.contains("# TYPE parley_participants gauge\nparley_participants 3\n"));
         assert!(text.contains("parley_turn_allocations 0\n"));
+        assert!(text.contains("\nprocess_resident_memory_bytes "), "{text}");
+        assert!(text.contains("\nprocess_open_fds "), "{text}");
         assert!(
             text.lines()
                 .all(|l| l.starts_with('#') || l.split(' ').count() == 2)

@@ -37,6 +37,7 @@ async fn run_client(
         bind: "127.0.0.1".parse().unwrap(),
         until,
         origin: Instant::now(),
+        activity: false,
     };
     let outcome = client::run(plan, Quiet).await;
     assert!(outcome.error.is_none(), "{name}: {:?}", outcome.error);

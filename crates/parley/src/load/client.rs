@@ -197,6 +197,9 @@ pub struct Plan {
     pub until: Instant,
     /// The generator's clock origin, for stamps.
     pub origin: Instant,
+    /// Besides media, chat, react, raise hands and change tile sizes once
+    /// a second (see [`Signaling::activity`]), as a soak wants.
+    pub activity: bool,
 }
 
 /// What one participant saw.
@@ -208,6 +211,10 @@ pub struct Outcome {
     pub tracks: HashMap<(String, &'static str), TrackStats>,
     /// Why it stopped early, if it did.
     pub error: Option<String>,
+    /// Its media connections came up (both, for a publisher).
+    pub connected: bool,
+    /// Chat messages, reactions, hands and tile size reports sent.
+    pub activities: u64,
 }
 
 fn kind_name(kind: MediaKind) -> &'static str {
@@ -297,6 +304,8 @@ async fn drive(plan: &Plan, outcome: &mut Outcome, progress: &impl Progress) -> 
     // Publishers by mid, when the server names them in signaling.
     let mut feeds: HashMap<String, String> = HashMap::new();
     let mut ticker = tokio::time::interval(Duration::from_millis(20));
+    let mut activity = tokio::time::interval(Duration::from_secs(1));
+    activity.tick().await;
     let (mut buf_p, mut buf_s) = (vec![0u8; 2048], vec![0u8; 2048]);
     let mut events = Vec::new();
     // When the subscribe connection's latest datagram reached this machine:
@@ -318,6 +327,7 @@ async fn drive(plan: &Plan, outcome: &mut Outcome, progress: &impl Progress) -> 
                 Signal::PublishAnswer(sdp) => {
                     if let (Some(p), Some(pc)) = (pending.take(), publish.as_mut()) {
                         pc.rtc.sdp_api().accept_answer(p, SdpAnswer::from_sdp_string(&sdp)?)?;
+                        pc.rtc.handle_input(Input::Timeout(Instant::now()))?;
                     }
                 }
                 Signal::SubscribeOffer { sdp, offer_id, renew, feeds: named } => {
@@ -328,6 +338,10 @@ async fn drive(plan: &Plan, outcome: &mut Outcome, progress: &impl Progress) -> 
                     feeds.extend(named);
                     let answer = subscribe.rtc.sdp_api().accept_offer(SdpOffer::from_sdp_string(&sdp)?)?;
                     signal.answer(offer_id, answer.to_sdp_string()).await?;
+                    // Time moves for str0m only through inputs: without one now, its
+                    // ICE agent waits for the next datagram, which a subscriber
+                    // with nothing to receive yet never gets.
+                    subscribe.rtc.handle_input(Input::Timeout(Instant::now()))?;
                 }
             },
             r = async { match publish.as_ref() { Some(p) => p.socket.recv_from(&mut buf_p).await, None => std::future::pending().await } } => {
@@ -347,6 +361,10 @@ async fn drive(plan: &Plan, outcome: &mut Outcome, progress: &impl Progress) -> 
                 // would report it; the time this single thread got round to
                 // the datagram would read as a queue on the link.
                 subscribe.receive(at.min(Instant::now()), from, &buf_s[..n]);
+            }
+            _ = activity.tick(), if plan.activity && outcome.id.is_some() => {
+                signal.activity(outcome.activities).await?;
+                outcome.activities += 1;
             }
             _ = ticker.tick() => {
                 if let (Some(p), Some(s)) = (publish.as_mut(), sender.as_mut())
@@ -378,6 +396,12 @@ async fn drive(plan: &Plan, outcome: &mut Outcome, progress: &impl Progress) -> 
             }
         }
         subscribe.drain(&mut events).await?;
+        if !outcome.connected
+            && subscribe.rtc.is_connected()
+            && publish.as_ref().is_none_or(|p| p.rtc.is_connected())
+        {
+            outcome.connected = true;
+        }
         let now = Instant::now();
         for e in events.drain(..) {
             match e {

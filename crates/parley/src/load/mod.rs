@@ -6,6 +6,7 @@
 //! and time to first frame without decoding anything. Progress goes to
 //! standard error each second; a table (and optionally JSON) at the end.
 
+pub mod churn;
 pub mod client;
 pub mod media;
 pub mod report;
@@ -60,6 +61,18 @@ pub struct LoadArgs {
     /// Also write the summary as JSON to this file (`-` for standard output).
     #[arg(long)]
     pub json: Option<String>,
+    /// Churn: participants keep joining at this rate (per second) for
+    /// --duration, each staying --stay seconds, chatting, reacting and
+    /// changing its tile sizes (a soak). Publishers and subscribers come in
+    /// the ratio of --publishers to --subscribers.
+    #[arg(long, value_name = "JOINS_PER_SEC")]
+    pub churn: Option<f64>,
+    /// With --churn: how long each participant stays, in seconds.
+    #[arg(long, default_value_t = 10)]
+    pub stay: u64,
+    /// With --churn: rooms to spread the participants over (ROOM-0, ROOM-1, …).
+    #[arg(long, default_value_t = 1)]
+    pub rooms: usize,
 }
 
 fn ws_url(url: &str) -> anyhow::Result<String> {
@@ -81,8 +94,24 @@ pub fn run(args: LoadArgs) -> anyhow::Result<Summary> {
     if !(1..=3).contains(&args.layers) {
         anyhow::bail!("--layers is 1, 2 or 3");
     }
-    if args.duration == 0 || args.duration > 3600 {
-        anyhow::bail!("--duration is 1 to 3600 seconds");
+    let longest = if args.churn.is_some() {
+        7 * 24 * 3600
+    } else {
+        3600
+    };
+    if args.duration == 0 || args.duration > longest {
+        anyhow::bail!("--duration is 1 to {longest} seconds");
+    }
+    if let Some(rate) = args.churn {
+        if !(0.01..=50.0).contains(&rate) {
+            anyhow::bail!("--churn is 0.01 to 50 joins per second");
+        }
+        if !(1..=3600).contains(&args.stay) || !(1..=1000).contains(&args.rooms) {
+            anyhow::bail!("--stay is 1 to 3600 seconds and --rooms 1 to 1000");
+        }
+        if args.janus.is_some() {
+            anyhow::bail!("--churn loads Parley only");
+        }
     }
     if let Some(kbps) = args.video_kbps
         && (args.layers != 1 || !(50..=5000).contains(&kbps))
@@ -111,7 +140,10 @@ pub fn run(args: LoadArgs) -> anyhow::Result<Summary> {
         .enable_all()
         .build()?;
     let local = tokio::task::LocalSet::new();
-    let summary = local.block_on(&runtime, generate(args, target, room))?;
+    let summary = match args.churn {
+        Some(rate) => local.block_on(&runtime, churn::generate(&args, target, room, rate))?,
+        None => local.block_on(&runtime, generate(args, target, room))?,
+    };
     Ok(summary)
 }
 
@@ -178,6 +210,7 @@ async fn generate(args: LoadArgs, target: Target, room: String) -> anyhow::Resul
             bind: args.bind,
             until,
             origin,
+            activity: false,
         };
         tasks.push(tokio::task::spawn_local(client::run(
             plan,

@@ -147,6 +147,9 @@ pub struct Summary {
     /// What the measured server process spent (`--measure-pid`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub server: Option<ServerCost>,
+    /// What a churn run did (`--churn`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub churn: Option<super::churn::ChurnSummary>,
 }
 
 #[cfg(test)]
@@ -286,12 +289,16 @@ pub fn summarize(
         receivers_expected: subscribers + if publishers > 1 { publishers } else { 0 },
         tracks,
         server: None,
+        churn: None,
     }
 }
 
 impl Summary {
     /// A table for people.
     pub fn table(&self) -> String {
+        if let Some(churn) = &self.churn {
+            return churn.table();
+        }
         let mut out = format!(
             "{} publishers, {} subscribers, {:.1} s: {} joined, {}/{} receivers got every track\n\n",
             self.publishers,

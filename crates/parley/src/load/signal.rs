@@ -63,10 +63,12 @@ impl Signaling {
     pub async fn answer(&mut self, offer_id: Option<u64>, sdp: String) -> anyhow::Result<()> {
         match self {
             Signaling::Parley(p) => {
-                let sizes = video_mids(&sdp)
-                    .into_iter()
+                p.video_mids = video_mids(&sdp);
+                let sizes = p
+                    .video_mids
+                    .iter()
                     .map(|mid| VideoSize {
-                        mid,
+                        mid: mid.clone(),
                         width: TILE.0,
                         height: TILE.1,
                     })
@@ -92,6 +94,46 @@ impl Signaling {
             Signaling::Parley(p) => p.next().await,
             Signaling::Janus(j) => j.next().await,
         }
+    }
+
+    /// Does what people in a meeting do besides sending media, for a soak:
+    /// `step` picks one of a chat message, an allowed reaction and a raised
+    /// or lowered hand; every step also reports other tile sizes for the
+    /// videos received, so the SFU switches layers. Nothing for Janus.
+    pub async fn activity(&mut self, step: u64) -> anyhow::Result<()> {
+        let Signaling::Parley(p) = self else {
+            return Ok(());
+        };
+        let message = match step % 3 {
+            0 => Some(ClientMessage::Chat {
+                text: format!("soak message {step}"),
+                to: None,
+            }),
+            1 => p.reactions.first().map(|emoji| ClientMessage::Reaction {
+                emoji: emoji.clone(),
+            }),
+            _ => Some(ClientMessage::Hand {
+                raised: step.is_multiple_of(2),
+            }),
+        };
+        if let Some(m) = message {
+            p.send(m).await?;
+        }
+        // Large, small, hidden, and round again.
+        let (width, height) = [(1280, 720), (320, 180), (0, 0)][(step % 3) as usize];
+        let sizes: Vec<VideoSize> = p
+            .video_mids
+            .iter()
+            .map(|mid| VideoSize {
+                mid: mid.clone(),
+                width,
+                height,
+            })
+            .collect();
+        if sizes.is_empty() {
+            return Ok(());
+        }
+        p.send(ClientMessage::VideoSizes { sizes }).await
     }
 
     /// Leaves the room, as well as the server still listens.
@@ -131,6 +173,10 @@ fn video_mids(sdp: &str) -> Vec<String> {
 /// Parley's WebSocket protocol.
 pub struct ParleySignal {
     ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    /// The reactions the server allows (from `joined`).
+    reactions: Vec<String>,
+    /// The video sections of the subscribe connection, as last answered.
+    video_mids: Vec<String>,
 }
 
 impl ParleySignal {
@@ -142,7 +188,11 @@ impl ParleySignal {
         publish: bool,
     ) -> anyhow::Result<ParleySignal> {
         let (ws, _) = tokio_tungstenite::connect_async(ws_url).await?;
-        let mut signal = ParleySignal { ws };
+        let mut signal = ParleySignal {
+            ws,
+            reactions: Vec::new(),
+            video_mids: Vec::new(),
+        };
         signal
             .send(ClientMessage::Join {
                 version: parley_signal::PROTOCOL_VERSION,
@@ -170,7 +220,10 @@ impl ParleySignal {
             };
             let Message::Text(t) = frame? else { continue };
             match serde_json::from_str::<ServerMessage>(&t)? {
-                ServerMessage::Joined { me, .. } => return Ok(Signal::Joined(me.id)),
+                ServerMessage::Joined { me, reactions, .. } => {
+                    self.reactions = reactions;
+                    return Ok(Signal::Joined(me.id));
+                }
                 ServerMessage::Answer { sdp, .. } => return Ok(Signal::PublishAnswer(sdp)),
                 ServerMessage::Offer {
                     sdp,
