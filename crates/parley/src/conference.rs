@@ -439,11 +439,22 @@ impl Conference {
                     let Some(tx) = self.conns.get(&conn) else {
                         continue;
                     };
-                    if tx.try_send(Outbound::Text(message.to_json())).is_err() {
-                        // The client stopped reading; let it go rather than buffer without end.
-                        tracing::info!(conn = conn.0, "connection not reading; closing it");
-                        self.conns.remove(&conn);
-                        self.hub.handle_disconnect(Instant::now(), conn);
+                    match tx.try_send(Outbound::Text(message.to_json())) {
+                        Ok(()) => {}
+                        Err(mpsc::error::TrySendError::Full(_)) => {
+                            // The client stopped reading; let it go rather than buffer without end.
+                            tracing::info!(conn = conn.0, "connection not reading; closing it");
+                            self.conns.remove(&conn);
+                            self.hub.handle_disconnect(Instant::now(), conn);
+                        }
+                        Err(mpsc::error::TrySendError::Closed(_)) => {
+                            // Its socket task ended (the client closed): what the
+                            // client sent last, a `leave` say, is still queued
+                            // ahead of that task's Disconnect, which comes next.
+                            // Disconnecting here would have the hub keep the place
+                            // of someone who left, shown as reconnecting.
+                            self.conns.remove(&conn);
+                        }
                     }
                 }
                 HubOutput::Close { conn, reason } => {

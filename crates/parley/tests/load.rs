@@ -98,3 +98,58 @@ fn two_rooms_on_two_workers_see_every_track_arrive_without_loss() {
         "{placed:?}"
     );
 }
+
+/// `parley load --churn`: people keep coming and going in two rooms, chat,
+/// react and change their tile sizes; every one gets in, connects, and
+/// leaves as a leave. (Before, a `leave` sent just before closing the
+/// socket was often taken for a dropped connection whenever the server had
+/// something to send as the socket closed: the room showed a reconnecting
+/// ghost for the grace period.)
+#[test]
+fn people_coming_and_going_all_get_in_connect_and_leave_cleanly() {
+    let server = Server::start(&["--media-workers", "2"]);
+    let out = Command::new(env!("CARGO_BIN_EXE_parley"))
+        .args([
+            "load",
+            "--url",
+            &format!("http://{}", server.http),
+            "--churn",
+            "2",
+            "--stay",
+            "4",
+            "--rooms",
+            "2",
+            "--publishers",
+            "1",
+            "--subscribers",
+            "1",
+            "--duration",
+            "8",
+            "--json",
+            "-",
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    eprintln!("{}{stdout}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "parley load failed");
+    let json: Value = serde_json::from_str(&stdout[stdout.find("{\n").unwrap()..]).unwrap();
+    let churn = &json["churn"];
+    let started = churn["started"].as_u64().unwrap();
+    assert!(started >= 15, "{churn}");
+    assert_eq!(churn["joined"], started, "{churn}");
+    assert_eq!(churn["connected"], started, "{churn}");
+    assert_eq!(churn["failures"], serde_json::json!([]), "{churn}");
+    assert!(churn["received_video"].as_u64().unwrap() > 0, "{churn}");
+    assert!(churn["activities"].as_u64().unwrap() > started, "{churn}");
+    let ghosts: Vec<String> = server
+        .log
+        .lines()
+        .into_iter()
+        .filter(|l| l.contains("keeping the place") || l.contains("not reading"))
+        .collect();
+    assert!(
+        ghosts.is_empty(),
+        "leaves taken for dropped or stuck connections: {ghosts:#?}"
+    );
+}
