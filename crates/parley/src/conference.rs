@@ -21,11 +21,12 @@ use parley_signal::{
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::db::Db;
+use crate::held::Held;
 use crate::ice::arrivals::{self, Arrivals};
 use crate::ice_tcp::TcpEvent;
 use crate::media::{BindError, MediaAddresses, MediaEndpoints, Senders};
 use crate::media_worker::{Inbound, Note, Worker, WorkerSetup};
-use crate::meetings::{HistoryEvent, HistoryLog};
+use crate::meetings::{Journal, Record};
 use crate::metrics::ConferenceStats;
 
 /// Messages queued for one WebSocket before the connection counts as stuck.
@@ -195,8 +196,14 @@ pub struct Conference {
     arrivals: Arrivals,
     conns: HashMap<ConnId, mpsc::Sender<Outbound>>,
     commands: mpsc::Receiver<Command>,
-    store: Db,
-    history: HistoryLog,
+    /// Where meetings' writes go, in order.
+    journal: Journal,
+    /// The last record a message sent now may acknowledge.
+    gate: u64,
+    /// Messages waiting for their record to be committed.
+    held: Held,
+    /// Messages of one flush, sent after its records went to the journal.
+    replies: Vec<HubOutput>,
     /// Datagrams gathered for one batched send (kept for its capacity).
     outgoing: Vec<str0m::net::Transmit>,
     /// Frames from ICE-TCP connections.
@@ -261,8 +268,10 @@ impl Conference {
             arrivals,
             conns: HashMap::new(),
             commands: rx,
-            history: HistoryLog::start(store.clone()),
-            store,
+            journal: Journal::start(store),
+            gate: 0,
+            held: Held::default(),
+            replies: Vec::new(),
             outgoing: Vec::new(),
             tcp_events,
             workers,
@@ -277,6 +286,7 @@ impl Conference {
         loop {
             let deadline = self.hub.poll_timeout();
             let sleep = crate::clock::sleep_until(deadline);
+            let overdue = crate::clock::sleep_until(self.held.deadline());
             tokio::select! {
                 command = self.commands.recv() => {
                     match command {
@@ -326,6 +336,8 @@ impl Conference {
                         }
                     }
                 }
+                () = self.journal.advanced(), if !self.held.is_empty() => {}
+                () = overdue, if !self.held.is_empty() => {}
                 () = sleep => {}
             }
             // Timers that came due meanwhile ride on this wakeup (most do,
@@ -432,48 +444,20 @@ impl Conference {
     }
 
     /// Carries out what the hub decided: messages, closes, store writes, datagrams.
+    ///
+    /// The records go to the journal first; the messages of the same flush
+    /// may acknowledge them (a chat echo, `joined`), so they are held until
+    /// the journal has committed them.
     async fn flush(&mut self) {
+        let mut replies = std::mem::take(&mut self.replies);
         while let Some(output) = self.hub.poll_output() {
             match output {
-                HubOutput::Send { conn, message } => {
-                    let Some(tx) = self.conns.get(&conn) else {
-                        continue;
-                    };
-                    match tx.try_send(Outbound::Text(message.to_json())) {
-                        Ok(()) => {}
-                        Err(mpsc::error::TrySendError::Full(_)) => {
-                            // The client stopped reading; let it go rather than buffer without end.
-                            tracing::info!(conn = conn.0, "connection not reading; closing it");
-                            self.conns.remove(&conn);
-                            self.hub.handle_disconnect(Instant::now(), conn);
-                        }
-                        Err(mpsc::error::TrySendError::Closed(_)) => {
-                            // Its socket task ended (the client closed): what the
-                            // client sent last, a `leave` say, is still queued
-                            // ahead of that task's Disconnect, which comes next.
-                            // Disconnecting here would have the hub keep the place
-                            // of someone who left, shown as reconnecting.
-                            self.conns.remove(&conn);
-                        }
-                    }
-                }
-                HubOutput::Close { conn, reason } => {
-                    if let Some(tx) = self.conns.remove(&conn) {
-                        let _ = tx.try_send(Outbound::Close(reason));
-                    }
-                }
+                HubOutput::Send { .. } | HubOutput::Close { .. } => replies.push(output),
                 HubOutput::RoomOpened { room } => {
-                    let store = self.store.clone();
-                    let at = crate::clock::unix_now_i64();
-                    tokio::spawn(async move {
-                        let name = room.to_string();
-                        if let Err(e) = store.run(move |s| s.record_room_opened(&name, at)).await {
-                            tracing::warn!(%room, "cannot record room: {e}");
-                        }
-                    });
+                    self.gate = self.journal.record(Record::Opened { room });
                 }
                 HubOutput::RoomClosed { room } => {
-                    self.history.record(HistoryEvent::Closed { room });
+                    self.gate = self.journal.record(Record::Closed { room });
                 }
                 HubOutput::MemberJoined {
                     room,
@@ -481,22 +465,24 @@ impl Conference {
                     account,
                     name,
                     call,
-                } => self.history.record(HistoryEvent::Joined {
-                    room,
-                    participant,
-                    account,
-                    name,
-                    call,
-                }),
+                } => {
+                    self.gate = self.journal.record(Record::Joined {
+                        room,
+                        participant,
+                        account,
+                        name,
+                        call,
+                    });
+                }
                 HubOutput::MemberLeft { room, participant } => {
-                    self.history
-                        .record(HistoryEvent::Left { room, participant });
+                    self.gate = self.journal.record(Record::Left { room, participant });
                 }
                 HubOutput::StoreRoom { room, config } => {
-                    crate::meetings::save_room(&self.store, &room, &config);
+                    let stored = crate::meetings::stored_room(&room, &config);
+                    self.gate = self.journal.record(Record::RoomConfig(stored));
                 }
                 HubOutput::StoreChat { room, message } => {
-                    self.history.record(HistoryEvent::Chat { room, message });
+                    self.gate = self.journal.record(Record::Chat { room, message });
                 }
                 HubOutput::CheckPassword {
                     conn,
@@ -529,6 +515,23 @@ impl Conference {
                 }
             }
         }
+        let now = Instant::now();
+        let committed = self.journal.committed();
+        for reply in replies.drain(..) {
+            let (conn, message) = match reply {
+                HubOutput::Send { conn, message } => (conn, Outbound::Text(message.to_json())),
+                HubOutput::Close { conn, reason } => (conn, Outbound::Close(reason)),
+                _ => continue,
+            };
+            if let Some((conn, message)) = self.held.hold(self.gate, committed, conn, message, now)
+            {
+                self.deliver(conn, message);
+            }
+        }
+        self.replies = replies;
+        for (conn, message) in self.held.release(committed, now) {
+            self.deliver(conn, message);
+        }
         // Everything a shard driven here has to send (with workers, they
         // send), a batch per system call; ICE-TCP frames to their connections.
         self.hub.take_transmits(&mut self.outgoing);
@@ -542,6 +545,36 @@ impl Conference {
         if !self.outgoing.is_empty() {
             let senders = self.senders.borrow().clone();
             senders.send_transmits(&mut self.outgoing).await;
+        }
+    }
+
+    /// Hands `message` to the connection's socket task.
+    fn deliver(&mut self, conn: ConnId, message: Outbound) {
+        if let Outbound::Close(_) = message {
+            if let Some(tx) = self.conns.remove(&conn) {
+                let _ = tx.try_send(message);
+            }
+            return;
+        }
+        let Some(tx) = self.conns.get(&conn) else {
+            return;
+        };
+        match tx.try_send(message) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                // The client stopped reading; let it go rather than buffer without end.
+                tracing::info!(conn = conn.0, "connection not reading; closing it");
+                self.conns.remove(&conn);
+                self.hub.handle_disconnect(Instant::now(), conn);
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                // Its socket task ended (the client closed): what the
+                // client sent last, a `leave` say, is still queued
+                // ahead of that task's Disconnect, which comes next.
+                // Disconnecting here would have the hub keep the place
+                // of someone who left, shown as reconnecting.
+                self.conns.remove(&conn);
+            }
         }
     }
 

@@ -12,6 +12,7 @@ pub mod conference;
 pub mod config;
 pub mod conn_limit;
 pub mod db;
+pub mod held;
 pub mod http;
 pub mod ice;
 pub mod ice_tcp;

@@ -1,7 +1,14 @@
 //! What meetings leave in the store: room security settings (loaded into
 //! the hub at start, saved when moderators change them), the history of
-//! meetings and calls with their chat (written in order by one task), and
-//! the retention job that deletes history older than the setting.
+//! meetings and calls with their chat, and the retention job that deletes
+//! history older than the setting.
+//!
+//! Everything a meeting writes goes through one [`Journal`]: one task
+//! writes the records in the order they happened and counts what it has
+//! committed, so the conference can hold back the replies that acknowledge
+//! a write (a chat message's echo, `joined`, a new password's `security`)
+//! until the write is in the database, and a `kill -9` loses nothing anyone
+//! was told had happened.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -42,9 +49,9 @@ fn from_stored(stored: &StoredRoom) -> RoomConfig {
     }
 }
 
-/// Saves a room's configuration, in the background.
-pub fn save_room(db: &Db, room: &RoomName, config: &RoomConfig) {
-    let stored = StoredRoom {
+/// A room's configuration as the store keeps it.
+pub fn stored_room(room: &RoomName, config: &RoomConfig) -> StoredRoom {
+    StoredRoom {
         room: room.to_string(),
         owner_id: config.owner,
         moderators: config.moderators.clone(),
@@ -54,20 +61,19 @@ pub fn save_room(db: &Db, room: &RoomName, config: &RoomConfig) {
             Handover::NextAccount => "next_account".into(),
             Handover::OpenLobby => "open_lobby".into(),
         },
-    };
-    let db = db.clone();
-    let at = crate::clock::unix_now_i64();
-    tokio::spawn(async move {
-        let room = stored.room.clone();
-        if let Err(e) = db.run(move |s| s.save_room_config(&stored, at)).await {
-            tracing::warn!(%room, "cannot save the room's settings: {e}");
-        }
-    });
+    }
 }
 
-/// What the history records, in the order it happened.
+/// What the journal writes, in the order it happened.
 #[derive(Debug)]
-pub enum HistoryEvent {
+pub enum Record {
+    /// A room came into use (its first participant of a meeting).
+    Opened {
+        /// Which room.
+        room: RoomName,
+    },
+    /// A room's configuration changed (owner, moderators, password, lobby).
+    RoomConfig(StoredRoom),
     /// Someone entered a room; the first one starts a meeting.
     Joined {
         /// Which room.
@@ -102,26 +108,56 @@ pub enum HistoryEvent {
     },
 }
 
-/// Where the conference sends history events; one task writes them in order.
-#[derive(Clone)]
-pub struct HistoryLog(mpsc::UnboundedSender<(HistoryEvent, i64)>);
+/// Where the conference sends what meetings write: one task writes the
+/// records in order, and says up to which it has committed.
+pub struct Journal {
+    records: mpsc::UnboundedSender<(u64, Record, i64)>,
+    /// The number of the last record sent.
+    last: u64,
+    committed: watch::Receiver<u64>,
+}
 
-impl HistoryLog {
+impl Journal {
     /// Starts the writer. Meetings a previous run left open (a crash, a kill)
     /// are closed first.
-    pub fn start(db: Db) -> HistoryLog {
+    pub fn start(db: Db) -> Journal {
         let (tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(write_history(db, rx));
-        HistoryLog(tx)
+        let (committed_tx, committed) = watch::channel(0);
+        tokio::spawn(write(db, rx, committed_tx));
+        Journal {
+            records: tx,
+            last: 0,
+            committed,
+        }
     }
 
-    /// Records `event` as happening now.
-    pub fn record(&self, event: HistoryEvent) {
-        let _ = self.0.send((event, crate::clock::unix_now_i64()));
+    /// Records `record` as happening now; returns its number.
+    pub fn record(&mut self, record: Record) -> u64 {
+        self.last += 1;
+        let _ = self
+            .records
+            .send((self.last, record, crate::clock::unix_now_i64()));
+        self.last
+    }
+
+    /// The number of the last record written (or given up on).
+    pub fn committed(&self) -> u64 {
+        *self.committed.borrow()
+    }
+
+    /// Resolves when more records are written; never, once the writer is gone.
+    pub async fn advanced(&mut self) {
+        if self.committed.changed().await.is_err() {
+            std::future::pending::<()>().await;
+        }
     }
 }
 
-async fn write_history(db: Db, mut events: mpsc::UnboundedReceiver<(HistoryEvent, i64)>) {
+async fn write(
+    db: Db,
+    mut records: mpsc::UnboundedReceiver<(u64, Record, i64)>,
+    committed: watch::Sender<u64>,
+) {
     let now = crate::clock::unix_now_i64();
     match db.run(move |s| s.close_open_meetings(now)).await {
         Ok(0) => {}
@@ -129,9 +165,14 @@ async fn write_history(db: Db, mut events: mpsc::UnboundedReceiver<(HistoryEvent
         Err(e) => tracing::warn!("cannot close meetings left open: {e}"),
     }
     let mut current: HashMap<RoomName, String> = HashMap::new();
-    while let Some((event, at)) = events.recv().await {
-        let result = match event {
-            HistoryEvent::Joined {
+    while let Some((seq, record, at)) = records.recv().await {
+        let result = match record {
+            Record::Opened { room } => {
+                let name = room.to_string();
+                db.run(move |s| s.record_room_opened(&name, at)).await
+            }
+            Record::RoomConfig(stored) => db.run(move |s| s.save_room_config(&stored, at)).await,
+            Record::Joined {
                 room,
                 participant,
                 account,
@@ -155,15 +196,15 @@ async fn write_history(db: Db, mut events: mpsc::UnboundedReceiver<(HistoryEvent
                 })
                 .await
             }
-            HistoryEvent::Left { room, participant } => match current.get(&room).cloned() {
+            Record::Left { room, participant } => match current.get(&room).cloned() {
                 Some(id) => db.run(move |s| s.record_leave(&id, &participant, at)).await,
                 None => Ok(()),
             },
-            HistoryEvent::Closed { room } => match current.remove(&room) {
+            Record::Closed { room } => match current.remove(&room) {
                 Some(id) => db.run(move |s| s.end_meeting(&id, at)).await,
                 None => Ok(()),
             },
-            HistoryEvent::Chat { room, message } => {
+            Record::Chat { room, message } => {
                 let meeting = current.get(&room).cloned();
                 let stored = StoredChat {
                     room: room.to_string(),
@@ -184,8 +225,12 @@ async fn write_history(db: Db, mut events: mpsc::UnboundedReceiver<(HistoryEvent
             }
         };
         if let Err(e) = result {
-            tracing::warn!("cannot record history: {e}");
+            // Not stored; the replies waiting for it go anyway rather than
+            // never (the database refusing writes is logged, and a full
+            // disk is the administrator's to see).
+            tracing::warn!("cannot write to the database: {e}");
         }
+        committed.send_replace(seq);
     }
 }
 

@@ -108,6 +108,8 @@ pub struct Server {
     pub data_dir: PathBuf,
     /// What it logged.
     pub log: Log,
+    /// Whether the data directory goes with it.
+    owns_dir: bool,
 }
 
 impl Server {
@@ -118,11 +120,15 @@ impl Server {
 
     /// As [`Server::start`], with extra environment variables.
     pub fn start_env(extra: &[&str], env: &[(&str, &str)]) -> Server {
-        let data_dir = std::env::temp_dir().join(format!(
-            "parley-test-{}-{}",
-            std::process::id(),
-            rand_suffix()
-        ));
+        let mut server = Server::start_in(&scratch_dir(), extra, env);
+        server.owns_dir = true;
+        server
+    }
+
+    /// As [`Server::start_env`] on the data directory `data_dir`, which is
+    /// kept when the server stops (for restarts on the same data).
+    pub fn start_in(data_dir: &std::path::Path, extra: &[&str], env: &[(&str, &str)]) -> Server {
+        let data_dir = data_dir.to_path_buf();
         let data = data_dir.to_string_lossy().to_string();
         let mut args = vec![
             "serve",
@@ -143,7 +149,13 @@ impl Server {
             http: addr.parse().expect("address in the ready line"),
             data_dir,
             log,
+            owns_dir: false,
         }
+    }
+
+    /// Ends the process with SIGKILL, as a crash or `kill -9` would.
+    pub fn kill(self) {
+        drop(self);
     }
 
     /// The one-time setup token printed at first start.
@@ -181,8 +193,20 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.data_dir);
+        // `_process` drops after this: `Child::kill` is SIGKILL.
+        if self.owns_dir {
+            let _ = std::fs::remove_dir_all(&self.data_dir);
+        }
     }
+}
+
+/// A fresh path for a data directory, under the system's temporary directory.
+pub fn scratch_dir() -> PathBuf {
+    std::env::temp_dir().join(format!(
+        "parley-test-{}-{}",
+        std::process::id(),
+        rand_suffix()
+    ))
 }
 
 fn rand_suffix() -> u64 {
