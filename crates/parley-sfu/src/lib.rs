@@ -316,6 +316,7 @@ impl Sfu {
             reason,
         };
         let offer = SdpOffer::from_sdp_string(sdp).map_err(|e| bad(e.to_string()))?;
+        sdp::check_payload_types(sdp).map_err(bad)?;
         let participant = self
             .participants
             .get_mut(&id)

@@ -327,6 +327,7 @@ impl Participant {
         }
         // A malformed answer leaves the offer outstanding so a corrected answer still fits.
         let answer = SdpAnswer::from_sdp_string(sdp).map_err(|e| bad(e.to_string()))?;
+        crate::sdp::check_payload_types(sdp).map_err(bad)?;
         let Some(PendingOffer { pending, .. }) = self.pending_offer.take() else {
             return Err(SfuError::NoPendingOffer);
         };

@@ -218,6 +218,36 @@ fn keep_payload_types(s: &mut Section<'_>, keep: &[u8]) {
         .retain(|l| pt_of(l).is_none_or(|pt| kept.contains(&pt)));
 }
 
+/// Refuses a client's SDP in which one payload type number stands for two
+/// codecs (two `a=rtpmap:` lines for one number that disagree). In a bundle
+/// a number means one codec everywhere (RFC 8843 §7.5), which browsers keep
+/// to; str0m would claim the number twice and give up the connection, so
+/// the client is told which number instead.
+pub(crate) fn check_payload_types(sdp: &str) -> Result<(), String> {
+    let mut seen: HashMap<&str, &str> = HashMap::new();
+    for line in sdp.lines() {
+        let Some(map) = line.trim_end().strip_prefix("a=rtpmap:") else {
+            continue;
+        };
+        let Some((pt, codec)) = map.split_once(' ') else {
+            continue;
+        };
+        let codec = codec.trim();
+        match seen.get(pt) {
+            Some(earlier) if !earlier.eq_ignore_ascii_case(codec) => {
+                return Err(format!(
+                    "payload type {pt} is both {earlier} and {codec}; one number means one codec"
+                ));
+            }
+            Some(_) => {}
+            None => {
+                seen.insert(pt, codec);
+            }
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -313,5 +343,19 @@ m=video 0 UDP/TLS/RTP/SAVPF 96\r\nc=IN IP4 0.0.0.0\r\na=mid:2\r\na=inactive\r\n"
         let sdp = STR0M.replace("203.0.113.7", "2001:db8::7");
         let out = finish(&sdp, &Codecs::new());
         assert!(section(&out, "1").contains(&"c=IN IP6 2001:db8::7"));
+    }
+
+    #[test]
+    fn one_payload_type_for_two_codecs_is_refused() {
+        let fine = "m=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=rtpmap:111 opus/48000/2\r\n\
+m=video 9 UDP/TLS/RTP/SAVPF 96\r\na=rtpmap:96 VP8/90000\r\n\
+m=video 9 UDP/TLS/RTP/SAVPF 96\r\na=rtpmap:96 vp8/90000\r\n";
+        assert_eq!(check_payload_types(fine), Ok(()));
+        let twice = format!("{fine}m=video 9 UDP/TLS/RTP/SAVPF 111\r\na=rtpmap:111 H264/90000\r\n");
+        let err = check_payload_types(&twice).unwrap_err();
+        assert!(
+            err.contains("payload type 111 is both opus/48000/2 and H264/90000"),
+            "{err}"
+        );
     }
 }
