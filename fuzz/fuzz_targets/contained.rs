@@ -5,6 +5,10 @@
 //! them instead, and the target checks that each one ended in a refusal.
 //! A panic that escapes the SFU still aborts: libfuzzer-sys catches the
 //! unwinding target and aborts, after [`run`] printed its message.
+//!
+//! `PARLEY_FUZZ_CONTAINED=abort` makes contained panics abort too, to
+//! collect the inputs that make str0m panic (for a regression test, or a
+//! report upstream).
 
 use std::cell::{Cell, RefCell};
 use std::panic::{AssertUnwindSafe, PanicHookInfo, catch_unwind};
@@ -29,7 +33,11 @@ pub fn panics() -> u64 {
 /// prints its message and aborts.
 pub fn run(body: impl FnOnce()) {
     static INSTALL: Once = Once::new();
-    INSTALL.call_once(|| std::panic::set_hook(Box::new(hook)));
+    INSTALL.call_once(|| {
+        if std::env::var("PARLEY_FUZZ_CONTAINED").as_deref() != Ok("abort") {
+            std::panic::set_hook(Box::new(hook));
+        }
+    });
     if catch_unwind(AssertUnwindSafe(body)).is_err() {
         LAST.with(|l| eprintln!("panicked outside the SFU's guard: {}", l.borrow()));
         std::process::abort();

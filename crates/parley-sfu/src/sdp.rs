@@ -219,32 +219,79 @@ fn keep_payload_types(s: &mut Section<'_>, keep: &[u8]) {
 }
 
 /// Refuses a client's SDP in which one payload type number stands for two
-/// codecs (two `a=rtpmap:` lines for one number that disagree). In a bundle
-/// a number means one codec everywhere (RFC 8843 §7.5), which browsers keep
-/// to; str0m would claim the number twice and give up the connection, so
-/// the client is told which number instead.
+/// codec configurations: in a bundle, a number means the same media type,
+/// codec, clock rate and parameters in every section (RFC 8843 §7.5;
+/// Chromium refuses a description that breaks this). str0m would lock the
+/// number to two of its configurations and assert, losing the connection,
+/// so the client is told which number instead.
 pub(crate) fn check_payload_types(sdp: &str) -> Result<(), String> {
-    let mut seen: HashMap<&str, &str> = HashMap::new();
-    for line in sdp.lines() {
-        let Some(map) = line.trim_end().strip_prefix("a=rtpmap:") else {
-            continue;
-        };
-        let Some((pt, codec)) = map.split_once(' ') else {
-            continue;
-        };
-        let codec = codec.trim();
+    let mut seen = HashMap::new();
+    // One section at a time: its media type, rtpmap and fmtp lines.
+    let mut kind = "";
+    let mut maps = Vec::new();
+    let mut fmtps = HashMap::new();
+    for line in sdp.lines().map(str::trim_end) {
+        if let Some(m) = line.strip_prefix("m=") {
+            settle(&mut seen, kind, &mut maps, &mut fmtps)?;
+            kind = m.split_whitespace().next().unwrap_or("");
+        } else if let Some(map) = line.strip_prefix("a=rtpmap:") {
+            if let Some((pt, codec)) = map.split_once(' ') {
+                maps.push((pt, codec.trim()));
+            }
+        } else if let Some(fmtp) = line.strip_prefix("a=fmtp:")
+            && let Some((pt, params)) = fmtp.split_once(' ')
+        {
+            fmtps.insert(pt, params);
+        }
+    }
+    settle(&mut seen, kind, &mut maps, &mut fmtps)
+}
+
+/// What a payload type number means: (media type, codec, sorted parameters).
+type Meaning<'a> = (&'a str, String, Vec<&'a str>);
+
+/// Checks one section's numbers against what they meant before.
+fn settle<'a>(
+    seen: &mut HashMap<&'a str, Meaning<'a>>,
+    kind: &'a str,
+    maps: &mut Vec<(&'a str, &'a str)>,
+    fmtps: &mut HashMap<&'a str, &'a str>,
+) -> Result<(), String> {
+    let describe = |(kind, codec, params): &Meaning<'_>| {
+        if params.is_empty() {
+            format!("{kind} {codec}")
+        } else {
+            format!("{kind} {codec} ({})", params.join(";"))
+        }
+    };
+    for (pt, codec) in maps.drain(..) {
+        let mut params: Vec<&str> = fmtps
+            .get(pt)
+            .map(|f| {
+                f.split(';')
+                    .map(str::trim)
+                    .filter(|p| !p.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default();
+        params.sort_unstable();
+        let meaning = (kind, codec.to_ascii_lowercase(), params);
         match seen.get(pt) {
-            Some(earlier) if !earlier.eq_ignore_ascii_case(codec) => {
+            Some(earlier) if *earlier != meaning => {
                 return Err(format!(
-                    "payload type {pt} is both {earlier} and {codec}; one number means one codec"
+                    "payload type {pt} means {} in one section and {} in another; \
+                     one number must mean one codec configuration",
+                    describe(earlier),
+                    describe(&meaning)
                 ));
             }
             Some(_) => {}
             None => {
-                seen.insert(pt, codec);
+                seen.insert(pt, meaning);
             }
         }
     }
+    fmtps.clear();
     Ok(())
 }
 
@@ -354,8 +401,22 @@ m=video 9 UDP/TLS/RTP/SAVPF 96\r\na=rtpmap:96 vp8/90000\r\n";
         let twice = format!("{fine}m=video 9 UDP/TLS/RTP/SAVPF 111\r\na=rtpmap:111 H264/90000\r\n");
         let err = check_payload_types(&twice).unwrap_err();
         assert!(
-            err.contains("payload type 111 is both opus/48000/2 and H264/90000"),
+            err.contains("payload type 111 means audio opus/48000/2 in one section and video h264/90000 in another"),
             "{err}"
         );
+        // The same codec with other parameters, or in a section of another type.
+        let params = format!(
+            "{fine}m=video 9 UDP/TLS/RTP/SAVPF 96\r\na=rtpmap:96 VP8/90000\r\na=fmtp:96 max-fr=30\r\n"
+        );
+        let err = check_payload_types(&params).unwrap_err();
+        assert!(err.contains("video vp8/90000 (max-fr=30)"), "{err}");
+        let kind = format!("{fine}m=audio 9 UDP/TLS/RTP/SAVPF 96\r\na=rtpmap:96 VP8/90000\r\n");
+        assert!(check_payload_types(&kind).is_err());
+        // Parameters in another order mean the same.
+        let order = "m=video 9 UDP/TLS/RTP/SAVPF 102\r\na=rtpmap:102 H264/90000\r\n\
+a=fmtp:102 packetization-mode=1;profile-level-id=42e01f\r\n\
+m=video 9 UDP/TLS/RTP/SAVPF 102\r\na=rtpmap:102 H264/90000\r\n\
+a=fmtp:102 profile-level-id=42e01f; packetization-mode=1\r\n";
+        assert_eq!(check_payload_types(order), Ok(()));
     }
 }
