@@ -198,8 +198,6 @@ pub struct Conference {
     commands: mpsc::Receiver<Command>,
     /// Where meetings' writes go, in order.
     journal: Journal,
-    /// The last record a message sent now may acknowledge.
-    gate: u64,
     /// Messages waiting for their record to be committed.
     held: Held,
     /// Messages of one flush, sent after its records went to the journal.
@@ -269,7 +267,6 @@ impl Conference {
             conns: HashMap::new(),
             commands: rx,
             journal: Journal::start(store),
-            gate: 0,
             held: Held::default(),
             replies: Vec::new(),
             outgoing: Vec::new(),
@@ -454,10 +451,10 @@ impl Conference {
             match output {
                 HubOutput::Send { .. } | HubOutput::Close { .. } => replies.push(output),
                 HubOutput::RoomOpened { room } => {
-                    self.gate = self.journal.record(Record::Opened { room });
+                    self.journal.record(Record::Opened { room });
                 }
                 HubOutput::RoomClosed { room } => {
-                    self.gate = self.journal.record(Record::Closed { room });
+                    self.journal.record(Record::Closed { room });
                 }
                 HubOutput::MemberJoined {
                     room,
@@ -466,7 +463,7 @@ impl Conference {
                     name,
                     call,
                 } => {
-                    self.gate = self.journal.record(Record::Joined {
+                    self.journal.record(Record::Joined {
                         room,
                         participant,
                         account,
@@ -475,14 +472,14 @@ impl Conference {
                     });
                 }
                 HubOutput::MemberLeft { room, participant } => {
-                    self.gate = self.journal.record(Record::Left { room, participant });
+                    self.journal.record(Record::Left { room, participant });
                 }
                 HubOutput::StoreRoom { room, config } => {
                     let stored = crate::meetings::stored_room(&room, &config);
-                    self.gate = self.journal.record(Record::RoomConfig(stored));
+                    self.journal.record(Record::RoomConfig(stored));
                 }
                 HubOutput::StoreChat { room, message } => {
-                    self.gate = self.journal.record(Record::Chat { room, message });
+                    self.journal.record(Record::Chat { room, message });
                 }
                 HubOutput::CheckPassword {
                     conn,
@@ -523,7 +520,9 @@ impl Conference {
                 HubOutput::Close { conn, reason } => (conn, Outbound::Close(reason)),
                 _ => continue,
             };
-            if let Some((conn, message)) = self.held.hold(self.gate, committed, conn, message, now)
+            if let Some((conn, message)) =
+                self.held
+                    .hold(self.journal.last(), committed, conn, message, now)
             {
                 self.deliver(conn, message);
             }

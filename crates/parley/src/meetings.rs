@@ -131,12 +131,17 @@ impl Journal {
         }
     }
 
-    /// Records `record` as happening now; returns its number.
-    pub fn record(&mut self, record: Record) -> u64 {
+    /// Records `record` as happening now.
+    pub fn record(&mut self, record: Record) {
         self.last += 1;
         let _ = self
             .records
             .send((self.last, record, crate::clock::unix_now_i64()));
+    }
+
+    /// The number of the last record sent: what a message sent now may
+    /// acknowledge.
+    pub fn last(&self) -> u64 {
         self.last
     }
 

@@ -14,29 +14,30 @@ use serde_json::Value;
 
 use support::Server;
 
-/// Runs `parley load` with `publishers` and `subscribers` in a fresh room;
-/// the JSON summary.
-fn load(http: SocketAddr, publishers: u32, subscribers: u32) -> Value {
+/// Runs `parley load` against `http` with `args` (and `--json -`); the
+/// JSON summary.
+fn run_load(http: SocketAddr, args: &[&str]) -> Value {
+    let url = format!("http://{http}");
     let out = Command::new(env!("CARGO_BIN_EXE_parley"))
-        .args([
-            "load",
-            "--url",
-            &format!("http://{http}"),
-            "--publishers",
-            &publishers.to_string(),
-            "--subscribers",
-            &subscribers.to_string(),
-            "--duration",
-            "10",
-            "--json",
-            "-",
-        ])
+        .args(["load", "--url", &url])
+        .args(args)
+        .args(["--json", "-"])
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     eprintln!("{}{stdout}", String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success(), "parley load failed");
     serde_json::from_str(&stdout[stdout.find("{\n").unwrap()..]).unwrap()
+}
+
+/// Runs `parley load` with `publishers` and `subscribers` in a fresh room
+/// for 10 s; the JSON summary.
+fn load(http: SocketAddr, publishers: u32, subscribers: u32) -> Value {
+    let (p, s) = (publishers.to_string(), subscribers.to_string());
+    run_load(
+        http,
+        &["--publishers", &p, "--subscribers", &s, "--duration", "10"],
+    )
 }
 
 /// Everyone joined, every receiver got every track, nothing was lost.
@@ -108,11 +109,9 @@ fn two_rooms_on_two_workers_see_every_track_arrive_without_loss() {
 #[test]
 fn people_coming_and_going_all_get_in_connect_and_leave_cleanly() {
     let server = Server::start(&["--media-workers", "2"]);
-    let out = Command::new(env!("CARGO_BIN_EXE_parley"))
-        .args([
-            "load",
-            "--url",
-            &format!("http://{}", server.http),
+    let json = run_load(
+        server.http,
+        &[
             "--churn",
             "2",
             "--stay",
@@ -125,15 +124,8 @@ fn people_coming_and_going_all_get_in_connect_and_leave_cleanly() {
             "1",
             "--duration",
             "8",
-            "--json",
-            "-",
-        ])
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    eprintln!("{}{stdout}", String::from_utf8_lossy(&out.stderr));
-    assert!(out.status.success(), "parley load failed");
-    let json: Value = serde_json::from_str(&stdout[stdout.find("{\n").unwrap()..]).unwrap();
+        ],
+    );
     let churn = &json["churn"];
     let started = churn["started"].as_u64().unwrap();
     assert!(started >= 15, "{churn}");

@@ -64,25 +64,13 @@ impl Signaling {
         match self {
             Signaling::Parley(p) => {
                 p.video_mids = video_mids(&sdp);
-                let sizes = p
-                    .video_mids
-                    .iter()
-                    .map(|mid| VideoSize {
-                        mid: mid.clone(),
-                        width: TILE.0,
-                        height: TILE.1,
-                    })
-                    .collect::<Vec<_>>();
                 p.send(ClientMessage::Answer {
                     pc: PcName::Subscribe,
                     offer_id,
                     sdp,
                 })
                 .await?;
-                if sizes.is_empty() {
-                    return Ok(());
-                }
-                p.send(ClientMessage::VideoSizes { sizes }).await
+                p.send_sizes(TILE).await
             }
             Signaling::Janus(j) => j.answer(sdp).await,
         }
@@ -120,20 +108,8 @@ impl Signaling {
             p.send(m).await?;
         }
         // Large, small, hidden, and round again.
-        let (width, height) = [(1280, 720), (320, 180), (0, 0)][(step % 3) as usize];
-        let sizes: Vec<VideoSize> = p
-            .video_mids
-            .iter()
-            .map(|mid| VideoSize {
-                mid: mid.clone(),
-                width,
-                height,
-            })
-            .collect();
-        if sizes.is_empty() {
-            return Ok(());
-        }
-        p.send(ClientMessage::VideoSizes { sizes }).await
+        p.send_sizes([(1280, 720), (320, 180), (0, 0)][(step % 3) as usize])
+            .await
     }
 
     /// Leaves the room, as well as the server still listens.
@@ -211,6 +187,23 @@ impl ParleySignal {
             .send(Message::Text(serde_json::to_string(&m)?.into()))
             .await?;
         Ok(())
+    }
+
+    /// Reports one tile size, (width, height), for every received video.
+    async fn send_sizes(&mut self, (width, height): (u32, u32)) -> anyhow::Result<()> {
+        if self.video_mids.is_empty() {
+            return Ok(());
+        }
+        let sizes = self
+            .video_mids
+            .iter()
+            .map(|mid| VideoSize {
+                mid: mid.clone(),
+                width,
+                height,
+            })
+            .collect();
+        self.send(ClientMessage::VideoSizes { sizes }).await
     }
 
     async fn next(&mut self) -> anyhow::Result<Signal> {
