@@ -1,8 +1,8 @@
 //! The ICE servers one participant gets, from the settings, Parley's own
 //! TURN server and the provider's latest answer.
 
+use parley_protocol::{IceConfig, IceServer, IceTransportPolicy};
 use parley_settings::{Settings, TransportPolicy, TurnProvider};
-use parley_signal::{IceConfig, IceServer, IceTransportPolicy};
 use parley_stun::{Credentials, mint_rest_credential};
 
 /// Parley's built-in TURN server, as clients reach it.

@@ -4,9 +4,9 @@
 use std::time::Duration;
 
 use base64::Engine;
+use parley_protocol::IceServer;
 use parley_settings::json_path::JsonPath;
 use parley_settings::{CustomProvider, Method, ProviderAuth, TurnProvider};
-use parley_signal::IceServer;
 use serde_json::Value;
 
 /// How long provider answers are reused when they do not say.

@@ -9,10 +9,10 @@ use std::time::Instant;
 
 use parley_sfu::{ParticipantId, RoomId};
 
-use crate::error::{ErrorCode, ProtocolError};
-use crate::messages::{Knocker, MAX_ROOM_PASSWORD_BYTES, PROTOCOL_VERSION, Role, ServerMessage};
-use crate::names::{DisplayName, RoomName};
 use crate::ratelimit::TokenBucket;
+use parley_protocol::{DisplayName, RoomName};
+use parley_protocol::{ErrorCode, ProtocolError};
+use parley_protocol::{Knocker, MAX_ROOM_PASSWORD_BYTES, PROTOCOL_VERSION, Role, ServerMessage};
 
 use super::room::Room;
 use super::{ConnId, Hub, HubOutput, Member, PASSWORD_BURST, PASSWORD_RATE, PendingJoin, Stage};

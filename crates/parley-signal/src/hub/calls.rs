@@ -15,9 +15,9 @@
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
-use crate::error::{ErrorCode, ProtocolError};
-use crate::messages::{CallEndReason, CallParty, PresenceChoice, PresenceStatus, ServerMessage};
-use crate::names::RoomName;
+use parley_protocol::RoomName;
+use parley_protocol::{CallEndReason, CallParty, PresenceChoice, PresenceStatus, ServerMessage};
+use parley_protocol::{ErrorCode, ProtocolError};
 
 use super::{ConnId, Hub};
 

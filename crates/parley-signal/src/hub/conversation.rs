@@ -5,10 +5,10 @@ use std::time::Instant;
 
 use parley_sfu::ParticipantId;
 
-use crate::error::{ErrorCode, ProtocolError};
-use crate::messages::{
+use parley_protocol::{
     ChatMessage, MAX_CHAT_CHARS, MAX_VIDEO_SIZES, Role, ServerMessage, VideoSize,
 };
+use parley_protocol::{ErrorCode, ProtocolError};
 
 use super::{Hub, HubOutput};
 

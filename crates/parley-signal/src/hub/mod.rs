@@ -21,13 +21,13 @@ use parley_sfu::{
     TransportConfig, TransportState,
 };
 
-use crate::error::{ErrorCode, ProtocolError};
-use crate::messages::{
+use crate::ratelimit::TokenBucket;
+use parley_protocol::{
     ChatMessage, ClientMessage, ConnectionReport, IceConfig, LeaveReason, ParticipantInfo, PcName,
     Role, ServerMessage,
 };
-use crate::names::{DisplayName, RoomName};
-use crate::ratelimit::TokenBucket;
+use parley_protocol::{DisplayName, RoomName};
+use parley_protocol::{ErrorCode, ProtocolError};
 
 pub use calls::DEFAULT_RING_TIMEOUT;
 use room::Room;
@@ -782,7 +782,7 @@ impl Hub {
             ClientMessage::Candidate { pc, candidate } => {
                 let id = self.joined_participant(conn)?;
                 self.sfu
-                    .add_remote_candidate(now, id, pc.into(), &candidate)
+                    .add_remote_candidate(now, id, sfu_pc(pc), &candidate)
                     .map_err(sfu_error)
             }
             ClientMessage::Media { mic, camera } => {
@@ -1116,6 +1116,14 @@ impl Hub {
                 }
             }
         }
+    }
+}
+
+/// The SFU's name for the peer connection a message is about.
+fn sfu_pc(pc: PcName) -> parley_sfu::Pc {
+    match pc {
+        PcName::Publish => parley_sfu::Pc::Publish,
+        PcName::Subscribe => parley_sfu::Pc::Subscribe,
     }
 }
 

@@ -5,12 +5,12 @@ use std::time::Instant;
 
 use parley_sfu::ParticipantId;
 
-use crate::error::{ErrorCode, ProtocolError};
-use crate::messages::{
+use parley_protocol::RoomName;
+use parley_protocol::{ErrorCode, ProtocolError};
+use parley_protocol::{
     Handover, LeaveReason, MAX_ROOM_PASSWORD_BYTES, ModerateAction, Role, SecurityChange,
     ServerMessage,
 };
-use crate::names::RoomName;
 
 use super::room::{Grantee, NewPassword};
 use super::{ConnId, Hub, HubOutput, Stage};

@@ -5,8 +5,8 @@
 use parley_sfu::ParticipantId;
 
 use super::{ConnId, Hub};
-use crate::error::{ErrorCode, ProtocolError};
-use crate::messages::{ConnectionReport, Role, ServerMessage};
+use parley_protocol::{ConnectionReport, Role, ServerMessage};
+use parley_protocol::{ErrorCode, ProtocolError};
 
 impl Hub {
     /// A member's report of its media path: kept for the administrator,

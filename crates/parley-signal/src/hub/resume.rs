@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 use parley_sfu::ParticipantId;
 
 use super::{ConnId, Hub, HubOutput};
-use crate::error::{ErrorCode, ProtocolError};
-use crate::messages::{PROTOCOL_VERSION, ParticipantInfo, Role, ServerMessage};
+use parley_protocol::{ErrorCode, ProtocolError};
+use parley_protocol::{PROTOCOL_VERSION, ParticipantInfo, Role, ServerMessage};
 
 /// How long a farewell is kept at least (longer with a longer grace period).
 const FAREWELL_KEPT: Duration = Duration::from_secs(120);

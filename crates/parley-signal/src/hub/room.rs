@@ -6,7 +6,7 @@ use std::net::IpAddr;
 
 use parley_sfu::{ParticipantId, RoomId};
 
-use crate::messages::{ChatMessage, Handover, Role, Security};
+use parley_protocol::{ChatMessage, Handover, Role, Security};
 
 use super::ConnId;
 
