@@ -41,15 +41,19 @@ fn quoted_names(text: &str) -> BTreeSet<String> {
 }
 
 fn client_types() -> BTreeSet<String> {
-    serde_names(serde_json::from_str::<ClientMessage>(r#"{"type":"?"}"#).unwrap_err())
+    serde_names(
+        serde_json::from_str::<ClientMessage>(r#"{"type":"?"}"#).expect_err("no type is named ?"),
+    )
 }
 
 fn server_types() -> BTreeSet<String> {
-    serde_names(serde_json::from_str::<ServerMessage>(r#"{"type":"?"}"#).unwrap_err())
+    serde_names(
+        serde_json::from_str::<ServerMessage>(r#"{"type":"?"}"#).expect_err("no type is named ?"),
+    )
 }
 
 fn error_codes() -> BTreeSet<String> {
-    serde_names(serde_json::from_str::<ErrorCode>(r#""?""#).unwrap_err())
+    serde_names(serde_json::from_str::<ErrorCode>(r#""?""#).expect_err("no code is named ?"))
 }
 
 /// The part of `text` between two markers.
@@ -73,7 +77,7 @@ fn typedef_types(section: &str) -> BTreeSet<String> {
         }
         if let Some(at) = line.find("type: '") {
             let rest = &line[at + "type: ".len()..];
-            let end = rest.find(|c| c == ',' || c == '}').unwrap_or(rest.len());
+            let end = rest.find([',', '}']).unwrap_or(rest.len());
             types.extend(quoted_names(&rest[..end]));
         }
     }

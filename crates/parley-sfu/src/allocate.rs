@@ -4,25 +4,18 @@
 //!
 //! Audio is never part of the bargain: its bitrate comes off the budget
 //! first, and video is paused before audio would suffer. The decision is pure
-//! (no str0m state), so it is tested directly; `Sfu::allocate` gathers the
+//! (no str0m state), so it is tested directly; `allocator.rs` gathers the
 //! inputs and applies the result.
 
-use std::cmp::Reverse;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use str0m::bwe::Bitrate;
-use str0m::media::{MediaKind, Rid};
-
-use crate::Sfu;
-use crate::ids::{ParticipantId, Pc, RoomId};
-use crate::participant::SubState;
-use crate::track::LayerInfo;
+use crate::media::{Choice, LayerInfo};
 
 /// Every subscriber's layers are revisited at least this often (layers
 /// stop, bitrates and estimates drift).
 pub(crate) const ALLOCATE_EVERY: Duration = Duration::from_millis(500);
 /// The share of the bandwidth estimate media may plan on.
-const USABLE_PERCENT: u64 = 95;
+pub(crate) const USABLE_PERCENT: u64 = 95;
 /// An estimate below this share of what is being sent means the link is
 /// congested. (While the SFU sends less than the link could carry, the
 /// estimate follows what is sent rather than what the link can carry, so an
@@ -54,7 +47,7 @@ pub(crate) fn budget(estimate: u64, held: u64, sending: u64, floor: u64, fell: b
 /// subscriber at the edge of its estimate does not flap between two layers.
 const UPGRADE_HEADROOM_PERCENT: u64 = 15;
 
-fn with_headroom(bps: u64) -> u64 {
+pub(crate) fn with_headroom(bps: u64) -> u64 {
     bps + bps * UPGRADE_HEADROOM_PERCENT / 100
 }
 
@@ -68,15 +61,6 @@ pub(crate) struct VideoWant {
     pub(crate) cap: Option<usize>,
     /// The layer being sent now, if any (index into `layers`).
     pub(crate) current: Option<usize>,
-}
-
-/// The decision for one video.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Choice {
-    /// Send nothing until the next decision.
-    Paused,
-    /// Send this layer.
-    Layer(Option<Rid>),
 }
 
 /// The decisions, in the order of the wants, with the totals they add up to.
@@ -232,194 +216,10 @@ pub(crate) fn cap_for(
     }
 }
 
-impl Sfu {
-    /// Last-N: each subscriber gets the video of only the `n` most recent
-    /// speakers (the active speaker first); 0 forwards everyone's. Applies
-    /// at once.
-    pub fn set_last_n(&mut self, n: usize) {
-        if n != self.last_n {
-            self.last_n = n;
-            self.to_allocate.extend(self.participants.keys().copied());
-        }
-    }
-
-    /// Queues every member of `room` for a new layer decision.
-    pub(crate) fn allocate_room(&mut self, room: RoomId) {
-        if let Some(members) = self.rooms.get(&room) {
-            self.to_allocate.extend(members.iter().copied());
-        }
-    }
-
-    /// Runs the queued layer decisions.
-    pub(crate) fn allocate_pending(&mut self, now: Instant) {
-        let mut ids = std::mem::take(&mut self.to_allocate);
-        ids.sort_unstable();
-        ids.dedup();
-        for id in ids.drain(..) {
-            self.allocate_for(now, id);
-        }
-        // Keep the buffer's capacity for next time.
-        if self.to_allocate.is_empty() {
-            self.to_allocate = ids;
-        }
-    }
-
-    /// Decides what of each forwarded video `id` gets, and tells its
-    /// bandwidth estimator what to aim for.
-    pub(crate) fn allocate_for(&mut self, now: Instant, id: ParticipantId) {
-        let Some(p) = self.participants.get(&id) else {
-            return;
-        };
-        let room_size = self.rooms.get(&p.room).map_or(0, Vec::len);
-        let speakers = self.speakers.get(&p.room);
-        let speaker = speakers.and_then(|s| s.current());
-        let mut audio_bps = 0;
-        // (priority, subscription index, want)
-        let mut videos = Vec::new();
-        for (i, sub) in p.subscriptions.iter().enumerate() {
-            if !matches!(sub.state, SubState::Open(_)) {
-                continue;
-            }
-            let publisher = sub.source.publisher;
-            let Some(track) = self
-                .participants
-                .get(&publisher)
-                .and_then(|o| o.published.iter().find(|t| t.mid == sub.source.mid))
-            else {
-                continue;
-            };
-            match sub.kind {
-                MediaKind::Audio => audio_bps += track.bps(now),
-                MediaKind::Video => {
-                    let layers = track.layer_info(now);
-                    if layers.is_empty() {
-                        continue;
-                    }
-                    let cap = cap_for(&layers, sub.requested, room_size);
-                    let current = if sub.forwarder.is_paused() {
-                        None
-                    } else {
-                        sub.forwarder
-                            .current()
-                            .and_then(|c| layers.iter().position(|l| l.rid == c))
-                    };
-                    let priority = (
-                        speaker != Some(publisher),
-                        Reverse(speakers.and_then(|s| s.last_speech(publisher))),
-                        i,
-                    );
-                    videos.push((
-                        priority,
-                        i,
-                        publisher,
-                        VideoWant {
-                            layers,
-                            cap,
-                            current,
-                        },
-                    ));
-                }
-            }
-        }
-        videos.sort_by_key(|v| v.0);
-        // Last-N: the videos of the N most recent speakers (all of each
-        // one's: camera and screen), none of anyone else's. Tiles the
-        // subscriber hides take no place.
-        if self.last_n > 0 {
-            let mut shown: Vec<ParticipantId> = Vec::with_capacity(self.last_n);
-            for (_, _, publisher, want) in &mut videos {
-                if want.cap.is_none() || shown.contains(publisher) {
-                    continue;
-                }
-                if shown.len() < self.last_n {
-                    shown.push(*publisher);
-                } else {
-                    want.cap = None;
-                }
-            }
-        }
-        let (order, wants): (Vec<usize>, Vec<VideoWant>) =
-            videos.into_iter().map(|(_, i, _, want)| (i, want)).unzip();
-        // What is being sent now, at today's bitrates.
-        let sending = audio_bps
-            + wants
-                .iter()
-                .filter_map(|w| w.current.map(|c| cost(&w.layers, c)))
-                .sum::<u64>();
-        // Every wanted video's lowest layer: never cut without congestion
-        // (an idle connection's estimate says nothing about the link).
-        let floor = audio_bps
-            + wants
-                .iter()
-                .filter(|w| w.cap.is_some())
-                .map(|w| with_headroom(cost(&w.layers, 0)))
-                .sum::<u64>();
-        // The estimate no longer covers what the last decision planned: a
-        // video going down stops its current layer at once. (Judging this
-        // by the congestion rule instead let the old layer run on until the
-        // lower keyframe and cost `parley load` receivers freezes at start.)
-        let short = p
-            .estimates
-            .latest()
-            .is_some_and(|e| e * USABLE_PERCENT / 100 < p.allocated_bps);
-        let fell = p.estimates.fell();
-        let held = p.estimates.held(now);
-        let budget = p
-            .estimates
-            .latest()
-            .zip(held)
-            .map(|(e, held)| budget(e, held, sending, floor, fell));
-        let allocation = allocate(budget, audio_bps, &wants);
-
-        // What the estimator should aim for: everything wanted. The
-        // minimum it must sustain is what is sent: padding up to a higher
-        // minimum would keep a narrow link full and push the audio out;
-        // the estimator's own probes find room to go up.
-        let desired = (allocation.desired_bps * 100 / USABLE_PERCENT).max(1);
-        let minimum = allocation.used_bps.min(desired);
-
-        let Some(p) = self.participants.get_mut(&id) else {
-            return;
-        };
-        for ((i, want), choice) in order.into_iter().zip(&wants).zip(allocation.choices) {
-            let forwarder = &mut p.subscriptions[i].forwarder;
-            let going_down = match choice {
-                Choice::Layer(rid) => want.current.is_some_and(|c| {
-                    want.layers
-                        .iter()
-                        .position(|l| l.rid == rid)
-                        .is_some_and(|n| n < c)
-                }),
-                Choice::Paused => false,
-            };
-            if choice == Choice::Paused && want.current.is_some() {
-                tracing::debug!(
-                    subscriber = %id,
-                    estimate = ?budget,
-                    sending,
-                    "video paused: the estimate does not cover its lowest layer"
-                );
-            }
-            match choice {
-                Choice::Layer(rid) if going_down && short => forwarder.choose_lower(rid),
-                _ => forwarder.choose(choice),
-            }
-        }
-        p.allocated_bps = allocation.used_bps;
-        p.next_allocation = now + ALLOCATE_EVERY;
-        if p.bwe_target != (minimum, desired) && p.estimates.latest().is_some() {
-            p.bwe_target = (minimum, desired);
-            p.subscribe.guard(|rtc| {
-                rtc.bwe()
-                    .set_bitrate(Bitrate::bps(minimum), Bitrate::bps(desired));
-            });
-            self.mark_dirty(id, Pc::Subscribe);
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use str0m::media::Rid;
+
     use super::*;
 
     fn layers(bps: &[u64]) -> Vec<LayerInfo> {

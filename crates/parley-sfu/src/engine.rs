@@ -5,45 +5,37 @@
 
 use std::collections::{HashMap, HashSet};
 use std::mem;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use str0m::Event;
 use str0m::bwe::BweKind;
-use str0m::format::{Codec, PayloadParams};
-use str0m::media::{Direction, KeyframeRequestKind, MediaKind, Mid};
-use str0m::rtp::{ExtensionValues, RtpPacket, RtpWrite, SeqNo, Vp8Descriptor};
+use str0m::format::PayloadParams;
+use str0m::media::{Direction, KeyframeRequestKind, MediaKind};
+use str0m::rtp::RtpPacket;
 
-use crate::forward::{Out, Packet, PictureId, Verdict};
+use crate::deliver::deliver;
 use crate::ids::{ParticipantId, Pc, RoomId, TrackKey};
-use crate::participant::{Participant, SubState, Subscription};
-use crate::track::{
-    PublishedTrack, Received, starts_keyframe, vp8_descriptor_len, vp8_keyframe_size,
-    vp8_long_picture_id,
-};
-use crate::transport::Transport;
+use crate::participant::SubState;
+use crate::track::PublishedTrack;
 
-/// Incoming RTP streams remembered per publisher; more (a client cycling
-/// SSRCs) starts the list afresh.
-const MAX_STREAMS: usize = 32;
-/// How far a keyframe's first packet may trail the packets of its stream
-/// that came before it and still be an entry point (they are sent along).
-const LATE_ENTRY: Duration = Duration::from_millis(500);
-
+use crate::Sfu;
+use crate::events::SfuEvent;
 use crate::transport::TransportState;
-use crate::{Sfu, SfuEvent};
 
 impl Sfu {
     pub(crate) fn mark_dirty(&mut self, id: ParticipantId, pc: Pc) {
-        if let Some(p) = self.participants.get_mut(&id) {
-            p.transport_mut(pc).dirty = true;
-            self.dirty.push((id, pc));
-        }
+        self.dirty.mark(&mut self.participants, id, pc);
     }
 
     pub(crate) fn negotiate_room(&mut self, room: RoomId) {
-        if let Some(members) = self.rooms.get(&room) {
-            self.to_negotiate.extend(members.iter().copied());
-        }
+        self.to_negotiate
+            .extend(self.rooms.members(room).iter().copied());
+    }
+
+    /// Runs the queued layer decisions.
+    pub(crate) fn allocate(&mut self, now: Instant) {
+        self.allocator
+            .run(now, &mut self.participants, &self.rooms, &mut self.dirty);
     }
 
     /// Runs until no connection has undrained output, no keyframe request is
@@ -57,15 +49,16 @@ impl Sfu {
                 self.send_keyframe_requests(now);
                 continue;
             }
-            if !self.to_allocate.is_empty() {
-                self.allocate_pending(now);
+            if !self.allocator.is_empty() {
+                self.allocate(now);
                 continue;
             }
             if !self.to_negotiate.is_empty() {
                 self.negotiate(now);
             }
-            if !self.to_check_codecs.is_empty() {
-                self.check_codec_fit(now);
+            if !self.codec_fit.is_empty() {
+                self.codec_fit
+                    .check(now, &mut self.participants, &self.rooms, &mut self.events);
             }
             if self.dirty.is_empty() && self.keyframe_requests.is_empty() {
                 break;
@@ -163,7 +156,7 @@ impl Sfu {
                 // Less room than what is being sent: decide again now, not
                 // at the next round.
                 if p.estimates.fell() && crate::allocate::is_congested(estimate, p.allocated_bps) {
-                    self.to_allocate.push(id);
+                    self.allocator.queue(id);
                 }
             }
             _ => {}
@@ -182,7 +175,7 @@ impl Sfu {
         tracing::debug!(participant = %id, mid = %track.mid, ?kind, "track published");
         p.published.push(track);
         let room = p.room;
-        for member in self.rooms.get(&room).into_iter().flatten() {
+        for member in self.rooms.members(room) {
             if *member == id {
                 continue;
             }
@@ -198,190 +191,50 @@ impl Sfu {
         let Some(p) = self.participants.get_mut(&id) else {
             return;
         };
-        let ssrc = packet.header.ssrc;
-        let (mid, rid) = match p.streams.iter().find(|(s, _, _)| *s == ssrc) {
-            Some(&(_, mid, rid)) => (mid, rid),
-            None => {
-                let found = p
-                    .publish
-                    .guard(|rtc| {
-                        rtc.direct_api()
-                            .stream_rx(&ssrc)
-                            .map(|stream| (stream.mid(), stream.rid()))
-                    })
-                    .flatten();
-                let Some((mid, rid)) = found else {
-                    return;
-                };
-                if p.streams.len() >= MAX_STREAMS {
-                    p.streams.clear();
-                }
-                p.streams.push((ssrc, mid, rid));
-                (mid, rid)
-            }
-        };
         let room = p.room;
-        let pt = packet.header.payload_type;
-        let Some(track) = p.published.iter_mut().find(|t| t.mid == mid) else {
+        let Some(incoming) = p.receive(now, packet) else {
             return;
         };
-        // What moderation holds back never reaches a subscriber.
-        if !p.gate.passes(track.kind, track.mid) {
-            return;
+        let key = TrackKey {
+            publisher: id,
+            mid: incoming.mid,
+        };
+        if incoming.codec_changed {
+            self.codec_fit.queue(key);
         }
-        let codec_before = track.codec();
-        let Some(params) = track.params(pt, || {
-            p.publish
-                .guard(|rtc| rtc.codec_config().find(|c| c.pt() == pt).copied())
-                .flatten()
-        }) else {
-            return;
-        };
-        let is_video = track.kind == MediaKind::Video;
-        let payload = &packet.payload;
-        let codec = params.spec().codec;
-        if is_video && codec_before != Some(codec) {
-            self.to_check_codecs.push(TrackKey { publisher: id, mid });
-        }
-        let vp8 = if codec == Codec::Vp8 {
-            Vp8Descriptor::parse(payload).ok()
-        } else {
-            None
-        };
-        let vp8_key = vp8.is_some_and(|d| d.starts_keyframe(payload));
-        let size = if vp8_key {
-            vp8_keyframe_size(&payload[vp8_descriptor_len(payload)..])
-        } else {
-            None
-        };
-        let recorded = track.record(now, rid, size, payload.len(), packet.time.numer());
-        let keyframe_start = starts_keyframe(codec, payload, vp8_key, recorded.frame_start);
-        let mut facts = Packet {
-            rid,
-            ssrc: *ssrc,
-            seq: *packet.seq_no,
-            time: packet.time,
-            arrival: packet.timestamp,
-            keyframe_start,
-            picture_id: vp8.and_then(|d| d.picture_id()).map(|value| PictureId {
-                value,
-                long: vp8_long_picture_id(payload),
-            }),
-            tl0_pic_idx: vp8.and_then(|d| d.tl0_pic_idx()),
-        };
-        let audio_level = packet.header.ext_vals.audio_level;
-        let mut ext = ExtensionValues::default();
-        if is_video {
-            ext.video_orientation = packet.header.ext_vals.video_orientation;
-        } else {
-            ext.audio_level = audio_level;
-            ext.voice_activity = packet.header.ext_vals.voice_activity;
-        }
-        let received = Received {
-            facts,
-            pt,
-            params,
-            marker: packet.header.marker,
-            ext,
-            vp8,
-            payload: packet.payload,
-        };
-        // A keyframe's first packet that came after others of its stream:
-        // whoever enters there gets those too. One that came so late that
-        // they would be stale (a slow retransmission) is no entry point.
-        let late_entry = if keyframe_start {
-            track.kept_after(&facts)
-        } else {
-            Vec::new()
-        };
-        if late_entry.first().is_some_and(|k| {
-            packet.timestamp.saturating_duration_since(k.facts.arrival) > LATE_ENTRY
-        }) {
-            facts.keyframe_start = false;
-        }
-        if is_video {
-            track.keep(&received);
-        }
-        if !is_video
-            && let Some(level) = audio_level
-            && let Some(speaker) = self
-                .speakers
-                .entry(room)
-                .or_default()
-                .observe(now, id, level)
+        if let Some(level) = incoming.audio_level
+            && let Some(speaker) = self.rooms.hear(now, room, id, level)
         {
             self.events.push_back(SfuEvent::ActiveSpeaker {
                 room,
                 participant: speaker,
             });
             // Video follows the speaker: everyone's priorities changed.
-            self.allocate_room(room);
+            self.allocator.queue_all(self.rooms.members(room));
         }
-        if is_video && recorded.new_layer {
+        if incoming.kind == MediaKind::Video && incoming.new_layer {
             // A layer appeared: decide before this packet goes out, so a
             // first keyframe is not wasted.
-            self.allocate_room(room);
-            self.allocate_pending(now);
+            self.allocator.queue_all(self.rooms.members(room));
+            self.allocate(now);
         }
-        let key = TrackKey { publisher: id, mid };
-        let Some(members) = self.rooms.get(&room) else {
-            return;
-        };
-
-        for member in members {
+        for member in self.rooms.members(room) {
             if *member == id {
                 continue;
             }
-            let Some(Participant {
-                subscribe,
-                subscriptions,
-                ..
-            }) = self.participants.get_mut(member)
-            else {
+            let Some(subscriber) = self.participants.get_mut(member) else {
                 continue;
             };
-            if !subscribe.is_connected() {
-                continue;
+            let delivery = deliver(subscriber, key, &incoming);
+            if let Some(rid) = delivery.wants_keyframe
+                && !self.keyframe_requests.contains(&(key, rid))
+            {
+                self.keyframe_requests.push((key, rid));
             }
-            let Some(sub) = subscriptions.iter_mut().find(|s| s.source == key) else {
-                continue;
-            };
-            let SubState::Open(out_mid) = sub.state else {
-                continue;
-            };
-            let verdict = if is_video {
-                sub.forwarder.on_video(&facts)
-            } else {
-                sub.forwarder.on_audio(&facts)
-            };
-            let out = match verdict {
-                Verdict::Forward(out) => out,
-                Verdict::Drop => {
-                    if let Some(rid) = sub.forwarder.wants_keyframe()
-                        && !self.keyframe_requests.contains(&(key, rid))
-                    {
-                        self.keyframe_requests.push((key, rid));
-                    }
-                    continue;
-                }
-            };
-            let mut written = write(subscribe, sub, out_mid, &received, out);
-            if written && (received.marker || !is_video) {
-                self.stats.frames_forwarded += 1;
-            }
-            if !late_entry.is_empty() && sub.forwarder.just_entered() {
-                for kept in &late_entry {
-                    if let Verdict::Forward(out) = sub.forwarder.on_video(&kept.facts)
-                        && write(subscribe, sub, out_mid, kept, out)
-                    {
-                        written = true;
-                        self.stats.frames_forwarded += u64::from(kept.marker);
-                    }
-                }
-            }
-            if written {
-                subscribe.dirty = true;
-                self.dirty.push((*member, Pc::Subscribe));
+            self.stats.frames_forwarded += delivery.frames;
+            if delivery.written {
+                self.dirty
+                    .mark_transport(*member, &mut subscriber.subscribe);
             }
         }
     }
@@ -444,7 +297,10 @@ impl Sfu {
                 .collect();
             let deliverable: HashMap<TrackKey, Vec<PayloadParams>> = opening
                 .into_iter()
-                .map(|k| (k, self.deliverable(k)))
+                .map(|k| {
+                    let codecs = self.participants.get(&k.publisher);
+                    (k, codecs.map(|p| p.deliverable(k.mid)).unwrap_or_default())
+                })
                 .collect();
             let Some(p) = self.participants.get_mut(&id) else {
                 continue;
@@ -470,63 +326,4 @@ impl Sfu {
 
 fn receives(direction: Direction) -> bool {
     matches!(direction, Direction::RecvOnly | Direction::SendRecv)
-}
-
-/// Writes one packet to a subscriber's outgoing stream `out_mid` at `out`;
-/// whether it was written.
-fn write(
-    subscribe: &mut Transport,
-    sub: &mut Subscription,
-    out_mid: Mid,
-    received: &Received,
-    out: Out,
-) -> bool {
-    let Received {
-        pt, params, vp8, ..
-    } = *received;
-    let codec = params.spec().codec;
-    let patch = vp8
-        .filter(|_| out.picture_id.is_some() || out.tl0_pic_idx.is_some())
-        .and_then(|d| {
-            let mut patch = d.patch();
-            if let Some(id) = out.picture_id {
-                patch = patch.picture_id(id);
-            }
-            if let Some(tl0) = out.tl0_pic_idx {
-                patch = patch.tl0_pic_idx(tl0);
-            }
-            patch.build().ok()
-        });
-    let cached = sub.payload_type;
-    let nackable = sub.kind == MediaKind::Video;
-    let written = subscribe.guard(|rtc| {
-        let out_pt = match cached {
-            Some((from, of, to)) if from == pt && of == codec => to,
-            _ => rtc.codec_config().match_params(params)?.pt(),
-        };
-        let mut api = rtc.direct_api();
-        let stream = api.stream_tx_by_mid(out_mid, None)?;
-        let mut write = RtpWrite::new(
-            out_pt,
-            SeqNo::from(out.seq),
-            out.time.numer() as u32,
-            received.facts.arrival,
-            received.payload.clone(),
-        )
-        .marker(received.marker)
-        .ext_vals(received.ext.clone())
-        .nackable(nackable);
-        if let Some(patch) = patch {
-            write = write.vp8_patch(patch);
-        }
-        stream.write_rtp(write);
-        Some(out_pt)
-    });
-    match written {
-        Some(Some(out_pt)) => {
-            sub.payload_type = Some((pt, codec, out_pt));
-            true
-        }
-        _ => false,
-    }
 }

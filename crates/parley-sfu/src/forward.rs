@@ -12,35 +12,7 @@ use std::time::Instant;
 
 use str0m::media::{MediaTime, Rid};
 
-use crate::allocate::Choice;
-
-/// What the forwarder needs to know about one incoming RTP packet.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Packet {
-    /// The simulcast layer it belongs to.
-    pub(crate) rid: Option<Rid>,
-    /// Its RTP stream (a new one means a new sequence and timestamp base).
-    pub(crate) ssrc: u32,
-    /// Extended sequence number.
-    pub(crate) seq: u64,
-    /// Extended media time.
-    pub(crate) time: MediaTime,
-    /// When it arrived.
-    pub(crate) arrival: Instant,
-    /// The first packet of a keyframe: a clean place to start or switch.
-    pub(crate) keyframe_start: bool,
-    /// VP8 picture id and TL0PICIDX, when the payload descriptor has them.
-    pub(crate) picture_id: Option<PictureId>,
-    pub(crate) tl0_pic_idx: Option<u8>,
-}
-
-/// A VP8 picture id and the width it is written in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct PictureId {
-    pub(crate) value: u16,
-    /// 15 bits (else 7).
-    pub(crate) long: bool,
-}
+use crate::media::{Choice, Packet};
 
 /// Where a forwarded packet goes in the subscriber's stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -347,6 +319,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+    use crate::media::PictureId;
 
     fn chosen(rid: Option<Rid>) -> Forwarder {
         let mut f = Forwarder::new(rid);

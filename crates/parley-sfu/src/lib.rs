@@ -13,13 +13,21 @@
 //! incoming datagrams are routed with [`Rtc::accepts`](str0m::Rtc::accepts).
 
 mod allocate;
-mod codecs;
+mod allocator;
+mod codec;
+mod codec_fit;
+mod deliver;
 mod engine;
 mod error;
 mod estimate;
+mod events;
 mod forward;
 mod ids;
+mod media;
+mod negotiated_codecs;
 mod participant;
+mod rooms;
+mod routes;
 mod sdp;
 mod shards;
 mod speaker;
@@ -28,123 +36,46 @@ mod transport;
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
+use str0m::Candidate;
 use str0m::Event;
 use str0m::change::SdpOffer;
 use str0m::media::Rid;
-use str0m::net::{DatagramRecv, Receive};
-use str0m::{Candidate, Input};
 
-pub use codecs::codec_name;
 pub use error::SfuError;
+pub use events::{SfuEvent, SfuStats};
 pub use ids::{BadParticipantId, ParticipantId, Pc, RoomId, TrackKey};
-pub use participant::PublishGate;
+pub use negotiated_codecs::codec_name;
+pub use participant::{OFFER_TIMEOUT, PublishGate};
 pub use shards::{Shard, Shards};
 pub use str0m::net::{Protocol, Transmit};
 pub use transport::{DUE_NOW, MAX_DUE_NOW, TransportConfig, TransportState};
 
-use participant::{Participant, SubState};
-use transport::Transport;
-
-/// A subscribe offer not answered within this time is given up: the
-/// subscribe connection is renewed and offered afresh, so one stuck
-/// negotiation cannot freeze a participant's view of the room for good.
-pub const OFFER_TIMEOUT: Duration = Duration::from_secs(15);
-
-/// What the SFU tells its driver.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SfuEvent {
-    /// Send this subscribe offer to the participant; answer with
-    /// [`Sfu::handle_subscribe_answer`].
-    SubscribeOffer {
-        /// Who the offer is for.
-        participant: ParticipantId,
-        /// Numbers the participant's offers; the answer names it.
-        offer_id: u64,
-        /// The SFU replaced the subscribe connection: the client must replace
-        /// its own peer connection too before applying this offer.
-        renew: bool,
-        /// The SDP.
-        sdp: String,
-    },
-    /// The room's active speaker changed (from RFC 6464 audio levels).
-    ActiveSpeaker {
-        /// Which room.
-        room: RoomId,
-        /// Who speaks now.
-        participant: ParticipantId,
-    },
-    /// Ask the publisher to send its track `mid` in `codec` (put it first
-    /// in the track's codec preferences and offer again): a subscriber
-    /// cannot decode the codec it sends, and every subscriber of the track
-    /// can decode this one.
-    PublishCodec {
-        /// The publisher.
-        participant: ParticipantId,
-        /// The track's mid on its publish connection.
-        mid: String,
-        /// The codec's name, as [`codec_name`] writes it.
-        codec: &'static str,
-    },
-    /// A subscriber can decode none of the codecs a publisher's video is
-    /// sent or could be sent in: it gets no video from that publisher.
-    NoCommonCodec {
-        /// The subscriber.
-        participant: ParticipantId,
-        /// The publisher.
-        publisher: ParticipantId,
-        /// The codec the publisher sends.
-        codec: &'static str,
-        /// The codecs the subscriber's answer accepted for that video.
-        accepted: Vec<&'static str>,
-    },
-    /// A connection changed state.
-    TransportState {
-        /// Whose connection.
-        participant: ParticipantId,
-        /// Which one.
-        pc: Pc,
-        /// The new state.
-        state: TransportState,
-    },
-}
-
-/// Counters for what the SFU refused or could not place.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct SfuStats {
-    /// Datagrams that were not STUN, DTLS, RTP or RTCP.
-    pub malformed_datagrams: u64,
-    /// Datagrams no connection recognised (unknown peer, or one that left).
-    pub unrouted_datagrams: u64,
-    /// Frames forwarded to subscribers (one per subscriber).
-    pub frames_forwarded: u64,
-}
+use allocator::Allocator;
+use codec_fit::CodecFit;
+use participant::{Dirty, Participant};
+use rooms::Rooms;
+use routes::Routes;
 
 /// The media router. See the crate documentation.
 pub struct Sfu {
     config: TransportConfig,
     participants: HashMap<ParticipantId, Participant>,
-    rooms: HashMap<RoomId, Vec<ParticipantId>>,
-    /// Who speaks, per room.
-    speakers: HashMap<RoomId, speaker::SpeakerDetector>,
-    /// Last connection seen for each remote address (UDP or ICE-TCP); checked
-    /// before a full scan.
-    routes: HashMap<(Protocol, SocketAddr), (ParticipantId, Pc)>,
+    rooms: Rooms,
+    /// Which connection each remote address talks to.
+    routes: Routes,
     transmits: VecDeque<Transmit>,
     events: VecDeque<SfuEvent>,
     /// Connections with undrained output.
-    dirty: Vec<(ParticipantId, Pc)>,
+    dirty: Dirty,
     /// Participants whose subscribe connection may need a new offer.
     to_negotiate: Vec<ParticipantId>,
     keyframe_requests: Vec<(TrackKey, Option<Rid>)>,
     /// Subscribers whose video layers are to be decided again.
-    to_allocate: Vec<ParticipantId>,
-    /// Video tracks whose subscribers' codecs are to be checked against
-    /// what the publisher sends (see `codecs.rs`).
-    to_check_codecs: Vec<TrackKey>,
-    /// Last-N: videos forwarded to each subscriber, 0 for all.
-    last_n: usize,
+    allocator: Allocator,
+    /// Video tracks whose codecs are to be checked.
+    codec_fit: CodecFit,
     scratch_events: Vec<Event>,
     stats: SfuStats,
 }
@@ -155,17 +86,15 @@ impl Sfu {
         Sfu {
             config,
             participants: HashMap::new(),
-            rooms: HashMap::new(),
-            speakers: HashMap::new(),
-            routes: HashMap::new(),
+            rooms: Rooms::default(),
+            routes: Routes::default(),
             transmits: VecDeque::new(),
             events: VecDeque::new(),
-            dirty: Vec::new(),
+            dirty: Dirty::default(),
             to_negotiate: Vec::new(),
             keyframe_requests: Vec::new(),
-            to_allocate: Vec::new(),
-            to_check_codecs: Vec::new(),
-            last_n: 0,
+            allocator: Allocator::default(),
+            codec_fit: CodecFit::default(),
             scratch_events: Vec::new(),
             stats: SfuStats::default(),
         }
@@ -186,17 +115,17 @@ impl Sfu {
         let Some(p) = self.participants.get_mut(&id) else {
             return;
         };
-        for (mid, width, height) in sizes {
-            let found = p.subscriptions.iter_mut().find(|s| match s.state {
-                SubState::Open(m) => &*m == *mid,
-                _ => false,
-            });
-            if let Some(sub) = found {
-                sub.requested = Some((*width, *height));
-            }
-        }
-        self.to_allocate.push(id);
+        p.set_tile_sizes(sizes);
+        self.allocator.queue(id);
         self.settle(now);
+    }
+
+    /// Last-N: each subscriber gets the video of only the `n` most recent
+    /// speakers (the active speaker first); 0 forwards everyone's. Applies
+    /// at once.
+    pub fn set_last_n(&mut self, n: usize) {
+        self.allocator
+            .set_last_n(n, self.participants.keys().copied());
     }
 
     /// Counters since start.
@@ -225,8 +154,7 @@ impl Sfu {
             return;
         }
         let mut participant = Participant::new(room, now, &self.config);
-        let members = self.rooms.entry(room).or_default();
-        for other in members.iter() {
+        for other in self.rooms.members(room) {
             if let Some(p) = self.participants.get(other) {
                 for track in &p.published {
                     let key = TrackKey {
@@ -237,7 +165,7 @@ impl Sfu {
                 }
             }
         }
-        members.push(id);
+        self.rooms.join(room, id);
         self.participants.insert(id, participant);
         self.mark_dirty(id, Pc::Publish);
         self.mark_dirty(id, Pc::Subscribe);
@@ -251,26 +179,10 @@ impl Sfu {
         let Some(mut participant) = self.participants.remove(&id) else {
             return;
         };
-        // Say goodbye properly (RTCP BYE, DTLS close_notify) so browsers end the
-        // tracks at once instead of waiting for a timeout.
-        let mut discard = Vec::new();
-        for transport in [&mut participant.publish, &mut participant.subscribe] {
-            transport.guard(|rtc| rtc.close());
-            transport.drain(now, &mut self.transmits, &mut discard);
-            discard.clear();
-        }
-        self.routes.retain(|_, (p, _)| *p != id);
-        if let Some(speakers) = self.speakers.get_mut(&participant.room) {
-            speakers.remove(id);
-        }
-        if let Some(members) = self.rooms.get_mut(&participant.room) {
-            members.retain(|m| *m != id);
-            if members.is_empty() {
-                self.rooms.remove(&participant.room);
-                self.speakers.remove(&participant.room);
-            } else {
-                self.to_negotiate.extend(members.iter().copied());
-            }
+        participant.close(now, &mut self.transmits);
+        self.routes.forget(id);
+        if let Some(members) = self.rooms.leave(participant.room, id) {
+            self.to_negotiate.extend(members.iter().copied());
         }
         self.settle(now);
     }
@@ -281,19 +193,9 @@ impl Sfu {
         let Some(p) = self.participants.get_mut(&id) else {
             return;
         };
-        if p.gate == gate {
+        let Some(reopened) = p.set_gate(id, gate) else {
             return;
-        }
-        let reopened: Vec<TrackKey> = p
-            .published
-            .iter()
-            .filter(|t| !p.gate.passes(t.kind, t.mid) && gate.passes(t.kind, t.mid))
-            .map(|t| TrackKey {
-                publisher: id,
-                mid: t.mid,
-            })
-            .collect();
-        p.gate = gate;
+        };
         for key in reopened {
             for other in self.participants.values_mut() {
                 for sub in other.subscriptions.iter_mut().filter(|s| s.source == key) {
@@ -322,31 +224,16 @@ impl Sfu {
             .get_mut(&id)
             .ok_or(SfuError::UnknownParticipant)?;
         if participant.publish.state == TransportState::Failed {
-            // A fresh start for a connection that died (e.g. after an offer
-            // without a fingerprint): its tracks are gone with it.
-            participant.publish = Transport::new(Pc::Publish, now, &self.config);
-            participant.published.clear();
-            participant.streams.clear();
-            self.routes
-                .retain(|_, (p, pc)| !(*p == id && *pc == Pc::Publish));
+            participant.renew_publish(now, &self.config);
+            self.routes.forget_connection(id, Pc::Publish);
             let room = participant.room;
             self.negotiate_room(room);
         }
         let Some(participant) = self.participants.get_mut(&id) else {
             return Err(SfuError::UnknownParticipant);
         };
-        let result = participant
-            .publish
-            .guard(|rtc| rtc.sdp_api().accept_offer(offer));
+        let answer = participant.answer_publish(offer, sdp);
         self.mark_dirty(id, Pc::Publish);
-        let answer = match result {
-            Some(Ok(answer)) => {
-                let answer = sdp::finish(&answer.to_sdp_string(), &sdp::Codecs::new());
-                Ok(sdp::in_offer_order(&answer, sdp))
-            }
-            Some(Err(e)) => Err(bad(e.to_string())),
-            None => Err(bad("the publish connection has failed".into())),
-        };
         self.settle(now);
         answer
     }
@@ -368,7 +255,7 @@ impl Sfu {
         let result = participant.accept_answer(offer_id, sdp);
         if result.is_ok() {
             // What this subscriber can decode is known now.
-            self.to_check_codecs.extend(
+            self.codec_fit.queue_all(
                 participant
                     .subscriptions
                     .iter()
@@ -378,14 +265,13 @@ impl Sfu {
         }
         if matches!(result, Err(SfuError::BadSdp { .. })) && participant.pending_offer.is_none() {
             participant.renew_subscribe(now, &self.config);
-            self.routes
-                .retain(|_, (p, pc)| !(*p == id && *pc == Pc::Subscribe));
+            self.routes.forget_connection(id, Pc::Subscribe);
         }
         self.mark_dirty(id, Pc::Subscribe);
         // Changes queued while the offer was out go into the next one, and
         // the videos this answer opened get their layers.
         self.to_negotiate.push(id);
-        self.to_allocate.push(id);
+        self.allocator.queue(id);
         self.settle(now);
         result
     }
@@ -433,11 +319,14 @@ impl Sfu {
         destination: SocketAddr,
         data: &[u8],
     ) -> bool {
-        let Some(input) = receive_input(now, proto, source, destination, data) else {
+        let Some(input) = routes::receive_input(now, proto, source, destination, data) else {
             self.stats.malformed_datagrams += 1;
             return false;
         };
-        let Some((id, pc)) = self.route((proto, source), &input) else {
+        let Some((id, pc)) = self
+            .routes
+            .find(&mut self.participants, (proto, source), &input)
+        else {
             self.stats.unrouted_datagrams += 1;
             tracing::trace!(%source, "datagram for no connection");
             return false;
@@ -461,29 +350,10 @@ impl Sfu {
         destination: SocketAddr,
         data: &[u8],
     ) -> Option<ParticipantId> {
-        let input = receive_input(now, proto, source, destination, data)?;
-        self.route((proto, source), &input).map(|(id, _)| id)
-    }
-
-    fn route(
-        &mut self,
-        source: (Protocol, SocketAddr),
-        input: &Input,
-    ) -> Option<(ParticipantId, Pc)> {
-        if let Some(&(id, pc)) = self.routes.get(&source)
-            && let Some(p) = self.participants.get_mut(&id)
-            && p.transport_mut(pc).accepts(input)
-        {
-            return Some((id, pc));
-        }
-        let found = self.participants.iter_mut().find_map(|(id, p)| {
-            [Pc::Publish, Pc::Subscribe]
-                .into_iter()
-                .find(|pc| p.transport_mut(*pc).accepts(input))
-                .map(|pc| (*id, pc))
-        })?;
-        self.routes.insert(source, found);
-        Some(found)
+        let input = routes::receive_input(now, proto, source, destination, data)?;
+        self.routes
+            .find(&mut self.participants, (proto, source), &input)
+            .map(|(id, _)| id)
     }
 
     /// Advances time: runs every connection whose timeout has come, and
@@ -492,28 +362,16 @@ impl Sfu {
         let mut due = Vec::new();
         let mut renewed: Vec<ParticipantId> = Vec::new();
         for (id, p) in &mut self.participants {
-            for pc in [Pc::Publish, Pc::Subscribe] {
-                let t = p.transport_mut(pc);
-                if t.next_timeout <= now {
-                    t.handle_input(Input::Timeout(now));
-                    due.push((*id, pc));
-                }
-            }
+            due.extend(p.run_timers(now).map(|pc| (*id, pc)));
             if p.next_allocation <= now {
-                self.to_allocate.push(*id);
+                self.allocator.queue(*id);
             }
-            for t in &p.published {
-                if t.codec_deadline().is_some_and(|d| d <= now) {
-                    self.to_check_codecs.push(TrackKey {
-                        publisher: *id,
-                        mid: t.mid,
-                    });
-                }
-            }
-            if p.pending_offer
-                .as_ref()
-                .is_some_and(|o| now.saturating_duration_since(o.sent_at) >= OFFER_TIMEOUT)
-            {
+            self.codec_fit
+                .queue_all(p.codec_deadlines(now).map(|mid| TrackKey {
+                    publisher: *id,
+                    mid,
+                }));
+            if p.offer_expired(now) {
                 tracing::info!(participant = %id, "subscribe offer unanswered; renewing the connection");
                 p.renew_subscribe(now, &self.config);
                 renewed.push(*id);
@@ -542,8 +400,7 @@ impl Sfu {
 
     /// After a renewal: the old connection's routes go, an offer is due.
     fn subscribe_renewed(&mut self, id: ParticipantId) {
-        self.routes
-            .retain(|_, (p, pc)| !(*p == id && *pc == Pc::Subscribe));
+        self.routes.forget_connection(id, Pc::Subscribe);
         self.to_negotiate.push(id);
         self.mark_dirty(id, Pc::Subscribe);
     }
@@ -572,38 +429,7 @@ impl Sfu {
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.participants
             .values()
-            .flat_map(|p| {
-                let offer = p.pending_offer.as_ref().map(|o| o.sent_at + OFFER_TIMEOUT);
-                let codec = p.published.iter().filter_map(|t| t.codec_deadline()).min();
-                [
-                    Some(p.publish.next_timeout),
-                    Some(p.subscribe.next_timeout),
-                    Some(p.next_allocation),
-                    offer,
-                    codec,
-                ]
-            })
-            .flatten()
+            .filter_map(Participant::next_timeout)
             .min()
     }
-}
-
-/// A received datagram as str0m input; none if it is not STUN, DTLS, RTP or RTCP.
-fn receive_input<'a>(
-    now: Instant,
-    proto: Protocol,
-    source: SocketAddr,
-    destination: SocketAddr,
-    data: &'a [u8],
-) -> Option<Input<'a>> {
-    let contents = DatagramRecv::try_from(data).ok()?;
-    Some(Input::Receive(
-        now,
-        Receive {
-            proto,
-            source,
-            destination,
-            contents,
-        },
-    ))
 }

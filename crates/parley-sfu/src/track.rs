@@ -4,13 +4,12 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use str0m::format::{
-    Codec, PayloadParams, detect_h264_keyframe, detect_h264_nalu, detect_vp9_keyframe,
-};
+use str0m::format::{Codec, PayloadParams};
 use str0m::media::{MediaKind, Mid, Pt, Rid};
-use str0m::rtp::{ExtensionValues, Vp8Descriptor};
+use str0m::rtp::{ExtensionValues, RtpPacket, Vp8Descriptor};
 
-use crate::forward::Packet;
+use crate::codec;
+use crate::media::{LayerInfo, Packet};
 
 /// A layer that sent nothing for this long counts as stopped (a browser drops
 /// its top simulcast layer when short of CPU or bandwidth).
@@ -62,6 +61,10 @@ impl RateMeter {
 /// packets that came before it.
 const RECENT_PACKETS: usize = 256;
 const RECENT_FOR: Duration = Duration::from_secs(1);
+
+/// How far a keyframe's first packet may trail the packets of its stream
+/// that came before it and still be an entry point (they are sent along).
+const LATE_ENTRY: Duration = Duration::from_millis(500);
 
 /// One received RTP packet, as every subscriber's copy is written from it.
 #[derive(Debug, Clone)]
@@ -133,12 +136,27 @@ pub(crate) struct Recorded {
     pub(crate) frame_start: bool,
 }
 
-/// What the layer choice needs to know of one active layer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct LayerInfo {
-    pub(crate) rid: Option<Rid>,
-    pub(crate) pixels: Option<u32>,
-    pub(crate) bps: u64,
+/// An incoming packet as its track recorded it: what the forwarders decide
+/// on and write.
+#[derive(Debug)]
+pub(crate) struct Incoming {
+    pub(crate) mid: Mid,
+    pub(crate) kind: MediaKind,
+    /// What the forwarders decide on: as in `received`, except that a
+    /// keyframe start too late to enter at is none.
+    pub(crate) facts: Packet,
+    /// The packet as it is kept and written.
+    pub(crate) received: Received,
+    /// What arrived of the stream after this keyframe start but before it
+    /// (see [`PublishedTrack::kept_after`]): whoever enters here gets those too.
+    pub(crate) late_entry: Vec<Received>,
+    /// The layer was not active before.
+    pub(crate) new_layer: bool,
+    /// A video whose codec is not the previous packet's: the subscribers'
+    /// codecs are to be checked again.
+    pub(crate) codec_changed: bool,
+    /// The RFC 6464 audio level of an audio packet.
+    pub(crate) audio_level: Option<i8>,
 }
 
 /// A track a participant sends to the SFU.
@@ -181,7 +199,7 @@ impl PublishedTrack {
     /// still sends another.
     pub(crate) fn codec_deadline(&self) -> Option<Instant> {
         let (asked, at) = self.asked_codec?;
-        (self.codec() != Some(asked)).then_some(at + crate::codecs::ASK_PATIENCE)
+        (self.codec() != Some(asked)).then_some(at + crate::negotiated_codecs::ASK_PATIENCE)
     }
 
     /// The codec of payload type `pt`, from `look_up` when it is not the
@@ -198,6 +216,86 @@ impl PublishedTrack {
                 self.params
             }
         }
+    }
+
+    /// Reads and records a packet of layer `rid`: its codec (from `look_up`
+    /// when the payload type is not the last one's; none if unknown), what
+    /// its clear header says, and, for video, keeps it for later entry points.
+    pub(crate) fn receive(
+        &mut self,
+        now: Instant,
+        rid: Option<Rid>,
+        packet: RtpPacket,
+        look_up: impl FnOnce() -> Option<PayloadParams>,
+    ) -> Option<Incoming> {
+        let codec_before = self.codec();
+        let pt = packet.header.payload_type;
+        let params = self.params(pt, look_up)?;
+        let is_video = self.kind == MediaKind::Video;
+        let codec = params.spec().codec;
+        let payload = &packet.payload;
+        let header = codec::read(codec, payload);
+        let recorded = self.record(now, rid, header.size(), payload.len(), packet.time.numer());
+        let facts = Packet {
+            rid,
+            ssrc: *packet.header.ssrc,
+            seq: *packet.seq_no,
+            time: packet.time,
+            arrival: packet.timestamp,
+            keyframe_start: header.starts_keyframe(payload, recorded.frame_start),
+            picture_id: header.picture_id(),
+            tl0_pic_idx: header.tl0_pic_idx(),
+        };
+        let ext_vals = &packet.header.ext_vals;
+        let audio_level = (!is_video).then_some(ext_vals.audio_level).flatten();
+        let mut ext = ExtensionValues::default();
+        if is_video {
+            ext.video_orientation = ext_vals.video_orientation;
+        } else {
+            ext.audio_level = audio_level;
+            ext.voice_activity = ext_vals.voice_activity;
+        }
+        let received = Received {
+            facts,
+            pt,
+            params,
+            marker: packet.header.marker,
+            ext,
+            vp8: header.vp8_descriptor(),
+            payload: packet.payload,
+        };
+        let (facts, late_entry) = self.late_entry(facts);
+        if is_video {
+            self.keep(&received);
+        }
+        Some(Incoming {
+            mid: self.mid,
+            kind: self.kind,
+            facts,
+            received,
+            late_entry,
+            new_layer: recorded.new_layer,
+            codec_changed: is_video && codec_before != Some(codec),
+            audio_level,
+        })
+    }
+
+    /// A keyframe's first packet that came after others of its stream:
+    /// whoever enters there gets those too. One that came so late that they
+    /// would be stale (a slow retransmission) is no entry point.
+    fn late_entry(&self, mut facts: Packet) -> (Packet, Vec<Received>) {
+        let late_entry = if facts.keyframe_start {
+            self.kept_after(&facts)
+        } else {
+            Vec::new()
+        };
+        if late_entry
+            .first()
+            .is_some_and(|k| facts.arrival.saturating_duration_since(k.facts.arrival) > LATE_ENTRY)
+        {
+            facts.keyframe_start = false;
+        }
+        (facts, late_entry)
     }
 
     fn layer_mut(&mut self, rid: Option<Rid>) -> &mut Layer {
@@ -327,74 +425,6 @@ impl PublishedTrack {
     }
 }
 
-/// H.264 sequence parameter set (RFC 6184 NAL unit type 7).
-const H264_SPS: u8 = 7;
-
-/// Whether an RTP payload of `codec` is the first packet of a keyframe, a
-/// clean place to start forwarding. `vp8_keyframe` is the VP8 payload
-/// descriptor's verdict, `frame_start` whether the packet's RTP time is
-/// new on its layer.
-pub(crate) fn starts_keyframe(
-    codec: Codec,
-    payload: &[u8],
-    vp8_keyframe: bool,
-    frame_start: bool,
-) -> bool {
-    match codec {
-        Codec::Vp8 => vp8_keyframe,
-        // B (beginning of a frame) and no inter-picture prediction.
-        Codec::Vp9 => {
-            payload.first().is_some_and(|b| b & 0x08 != 0) && detect_vp9_keyframe(payload)
-        }
-        // A keyframe's first packet carries the parameter sets or the IDR
-        // slice. Parameter sets come only at an access unit's start, so they
-        // mark it even when the packet arrived after others of its frame; a
-        // frame of several IDR slices has an IDR start in several packets.
-        Codec::H264 => {
-            detect_h264_nalu(payload, H264_SPS) || (frame_start && detect_h264_keyframe(payload))
-        }
-        _ => false,
-    }
-}
-
-/// The length of a VP8 RTP payload descriptor (RFC 7741 §4.2), which the
-/// VP8 payload header follows.
-pub(crate) fn vp8_descriptor_len(payload: &[u8]) -> usize {
-    let byte = |i: usize| payload.get(i).copied().unwrap_or(0);
-    if byte(0) & 0x80 == 0 {
-        return 1.min(payload.len());
-    }
-    let extension = byte(1);
-    let mut len = 2;
-    if extension & 0x80 != 0 {
-        // PictureID: one byte, or two when its M bit is set.
-        len += if byte(len) & 0x80 != 0 { 2 } else { 1 };
-    }
-    if extension & 0x40 != 0 {
-        len += 1; // TL0PICIDX
-    }
-    if extension & 0x30 != 0 {
-        len += 1; // TID/Y/KEYIDX
-    }
-    len.min(payload.len())
-}
-
-/// Whether a VP8 payload descriptor writes its PictureID in 15 bits.
-pub(crate) fn vp8_long_picture_id(payload: &[u8]) -> bool {
-    payload.len() > 2 && payload[0] & 0x80 != 0 && payload[1] & 0x80 != 0 && payload[2] & 0x80 != 0
-}
-
-/// The picture size of a VP8 keyframe (RFC 6386 §9.1: a 3-byte frame tag
-/// with bit 0 clear, the start code 9d 01 2a, then 14-bit width and height).
-pub(crate) fn vp8_keyframe_size(frame: &[u8]) -> Option<(u16, u16)> {
-    if frame.len() < 10 || frame[0] & 1 != 0 || frame[3..6] != [0x9d, 0x01, 0x2a] {
-        return None;
-    }
-    let width = u16::from_le_bytes([frame[6], frame[7]]) & 0x3fff;
-    let height = u16::from_le_bytes([frame[8], frame[9]]) & 0x3fff;
-    (width > 0 && height > 0).then_some((width, height))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -458,42 +488,12 @@ mod tests {
     }
 
     #[test]
-    fn vp8_keyframes_tell_their_size() {
-        // Frame tag (key, shown), start code, 640x360 with scaling bits set.
-        let frame = [
-            0x50, 0x2a, 0x01, 0x9d, 0x01, 0x2a, 0x80, 0x42, 0x68, 0x81, 0, 0,
-        ];
-        assert_eq!(vp8_keyframe_size(&frame), Some((640, 360)));
-        let mut delta = frame;
-        delta[0] |= 1;
-        assert_eq!(vp8_keyframe_size(&delta), None);
-        assert_eq!(vp8_keyframe_size(&frame[..6]), None);
-        assert_eq!(vp8_keyframe_size(&[0x50, 0, 0, 1, 2, 3, 4, 5, 6, 7]), None);
-    }
-
-    #[test]
     fn a_new_rtp_time_starts_a_frame() {
         let now = Instant::now();
         let mut track = PublishedTrack::new(Mid::from("0"), MediaKind::Video, vec![]);
         assert!(track.record(now, None, None, 1000, 3000).frame_start);
         assert!(!track.record(now, None, None, 1000, 3000).frame_start);
         assert!(track.record(now, None, None, 1000, 6000).frame_start);
-    }
-
-    #[test]
-    fn vp8_payload_descriptors_are_measured() {
-        // No extension: one byte.
-        assert_eq!(vp8_descriptor_len(&[0x10, 0x50]), 1);
-        // X, I with a 15-bit picture id, L, T: 1 + 1 + 2 + 1 + 1.
-        let long = [0x90, 0xe0, 0x80 | 0x12, 0x34, 7, 0x40, 0x50];
-        assert_eq!(vp8_descriptor_len(&long), 6);
-        assert!(vp8_long_picture_id(&long));
-        // X, I with a 7-bit picture id.
-        let short = [0x90, 0x80, 0x12, 0x50];
-        assert_eq!(vp8_descriptor_len(&short), 3);
-        assert!(!vp8_long_picture_id(&short));
-        // Truncated: never past the end.
-        assert_eq!(vp8_descriptor_len(&[0x90]), 1);
     }
 
     fn received(rid: Option<Rid>, ssrc: u32, seq: u64) -> Received {
@@ -561,20 +561,6 @@ mod tests {
             .map(|r| r.facts.seq)
             .collect();
         assert_eq!(kept, vec![1000]);
-    }
-
-    #[test]
-    fn an_h264_keyframe_start_is_known_by_its_parameter_sets_even_when_late() {
-        // STAP-A with SPS (7) and PPS (8), then an IDR slice (5) as a FU-A start.
-        let stap = [24, 0, 2, 0x67, 0x42, 0, 2, 0x68, 0xce];
-        let idr_start = [28, 0x85, 0x88];
-        let delta = [0x41, 0x9a];
-        assert!(starts_keyframe(Codec::H264, &stap, false, true));
-        assert!(starts_keyframe(Codec::H264, &stap, false, false));
-        assert!(starts_keyframe(Codec::H264, &idr_start, false, true));
-        // Another slice's start within the frame is no entry point.
-        assert!(!starts_keyframe(Codec::H264, &idr_start, false, false));
-        assert!(!starts_keyframe(Codec::H264, &delta, false, true));
     }
 
     #[test]
