@@ -7,7 +7,7 @@ mod ratelimit;
 
 pub use hub::{
     Account, ConnId, ConnMeta, Hub, HubConfig, HubOutput, IceServerSource, MembersWithPaths,
-    RoomConfig, RoomPolicy,
+    RoomConfig, RoomPolicy, TokenSource, WallClock,
 };
 pub use parley_protocol::*;
 /// The transport a datagram came over: UDP, or an ICE-TCP frame.

@@ -4,12 +4,13 @@
 
 #![allow(clippy::unwrap_used)] // test harness code: a panic is a failed test
 
+mod harness;
+
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use parley_signal::{
-    Account, CallEndReason, ConnId, ConnMeta, Hub, HubConfig, HubOutput, PresenceStatus,
-    ServerMessage,
+    Account, CallEndReason, ConnId, ConnMeta, Hub, HubOutput, PresenceStatus, ServerMessage,
 };
 
 const ADA: i64 = 1;
@@ -24,7 +25,7 @@ struct World {
 
 impl World {
     fn new(all_domains: bool) -> Self {
-        let mut config = HubConfig::new(vec!["127.0.0.1:10000".parse().unwrap()], 9);
+        let mut config = harness::config(9);
         config.rooms.buddies_all_domains = all_domains;
         World {
             hub: Hub::new(config),

@@ -5,13 +5,15 @@
 
 #![allow(clippy::unwrap_used)] // test harness code: a panic is a failed test
 
+mod harness;
+
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use parley_signal::{
-    Account, ConnId, ConnMeta, ErrorCode, Hub, HubConfig, HubOutput, LeaveReason, ModerateAction,
-    Role, RoomName, ServerMessage,
+    Account, ConnId, ConnMeta, ErrorCode, Hub, HubOutput, LeaveReason, ModerateAction, Role,
+    RoomName, ServerMessage,
 };
 
 struct Meeting {
@@ -29,7 +31,7 @@ struct Meeting {
 
 impl Meeting {
     fn new() -> Self {
-        let mut config = HubConfig::new(vec!["127.0.0.1:10000".parse().unwrap()], 7);
+        let mut config = harness::config(7);
         config.wall_clock = Arc::new(|| 1_700_000_000_000);
         Meeting {
             hub: Hub::new(config),

@@ -475,7 +475,7 @@ impl Hub {
             c.participant = Some(id);
         }
         let info = self.info(id).expect("member just added");
-        let call = self.is_call_room(&room);
+        let call = self.switchboard.is_call_room(&room);
         self.outputs.push_back(HubOutput::MemberJoined {
             room: room.clone(),
             participant: id.to_string(),
@@ -509,7 +509,7 @@ impl Hub {
             self.send_lobby(&room);
         }
         if let Some(account) = account {
-            self.refresh_presence(account);
+            self.switchboard(|s| s.entered_room(account));
         }
     }
 }

@@ -10,12 +10,35 @@ use parley_protocol::{
 };
 use parley_protocol::{ErrorCode, ProtocolError};
 
-use super::{Hub, HubOutput};
+use super::{Hub, HubOutput, not_for};
+use parley_protocol::ClientMessage;
 
 /// Longest mid accepted for a screen track (browsers use small numbers).
 const MAX_MID_CHARS: usize = 16;
 
 impl Hub {
+    /// What joined participant `id` says and shows: its media state,
+    /// reactions, chat, hand, tile sizes and screen share.
+    pub(crate) fn handle_conversation(
+        &mut self,
+        now: Instant,
+        id: ParticipantId,
+        message: ClientMessage,
+    ) -> Result<(), ProtocolError> {
+        match message {
+            ClientMessage::Media { mic, camera } => self.media(now, id, mic, camera),
+            ClientMessage::Reaction { emoji } => self.reaction(id, emoji),
+            ClientMessage::Chat { text, to } => self.chat(id, text, to),
+            ClientMessage::Hand { raised } => {
+                self.hand(id, raised);
+                Ok(())
+            }
+            ClientMessage::VideoSizes { sizes } => self.video_sizes(now, id, &sizes),
+            ClientMessage::Screen { mid } => self.screen(now, id, mid),
+            other => Err(not_for(&other, "conversation")),
+        }
+    }
+
     pub(crate) fn media(
         &mut self,
         now: Instant,

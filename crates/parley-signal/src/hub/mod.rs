@@ -6,32 +6,32 @@
 mod access;
 mod calls;
 mod conversation;
+mod dispatch;
+mod media;
 mod moderation;
 mod paths;
 mod resume;
 mod room;
+mod switchboard;
 
 use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use parley_sfu::{
-    ParticipantId, Pc, Protocol, PublishGate, SfuError, SfuEvent, Shards, Transmit,
-    TransportConfig, TransportState,
-};
+use parley_sfu::{ParticipantId, Shards, TransportConfig};
 
 use crate::ratelimit::TokenBucket;
 use parley_protocol::{
-    ChatMessage, ClientMessage, ConnectionReport, IceConfig, LeaveReason, ParticipantInfo, PcName,
-    Role, ServerMessage,
+    ChatMessage, ClientMessage, ConnectionReport, IceConfig, LeaveReason, ParticipantInfo, Role,
+    ServerMessage,
 };
 use parley_protocol::{DisplayName, RoomName};
 use parley_protocol::{ErrorCode, ProtocolError};
 
-pub use calls::DEFAULT_RING_TIMEOUT;
 use room::Room;
 pub use room::RoomConfig;
+pub use switchboard::DEFAULT_RING_TIMEOUT;
 
 /// A WebSocket connection, numbered by the driver.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -107,7 +107,7 @@ pub struct HubConfig {
     pub idle_timeout: Duration,
     /// Makes a secret resume token (random in production; a parameter so
     /// tests can fix it).
-    pub tokens: Arc<dyn Fn() -> String + Send + Sync>,
+    pub tokens: TokenSource,
     /// Messages per second per connection, on average.
     pub message_rate: f64,
     /// Messages a connection may send in a burst.
@@ -120,7 +120,7 @@ pub struct HubConfig {
     pub id_key: u64,
     /// Wall-clock time in milliseconds since the Unix epoch, for chat
     /// timestamps (a parameter so tests can fix it).
-    pub wall_clock: Arc<dyn Fn() -> u64 + Send + Sync>,
+    pub wall_clock: WallClock,
 }
 
 impl std::fmt::Debug for HubConfig {
@@ -133,19 +133,26 @@ impl std::fmt::Debug for HubConfig {
     }
 }
 
+/// Makes a secret, unguessable token (random in production).
+pub type TokenSource = Arc<dyn Fn() -> String + Send + Sync>;
+/// Milliseconds since the Unix epoch.
+pub type WallClock = Arc<dyn Fn() -> u64 + Send + Sync>;
+
 impl HubConfig {
     /// Defaults from `docs/protocol.md`, with the given SFU host candidates.
-    pub fn new(host_candidates: Vec<SocketAddr>, id_key: u64) -> Self {
+    /// The id key, the token source and the wall clock come from the driver,
+    /// so the hub never reads the machine's randomness or clock itself.
+    pub fn new(
+        host_candidates: Vec<SocketAddr>,
+        id_key: u64,
+        tokens: TokenSource,
+        wall_clock: WallClock,
+    ) -> Self {
         HubConfig {
             rooms: RoomPolicy::default(),
             ice_servers: Arc::new(|_: &str| IceConfig::default()),
             idle_timeout: Duration::from_secs(30),
-            tokens: Arc::new(|| {
-                rand::random::<[u8; 16]>()
-                    .iter()
-                    .map(|b| format!("{b:02x}"))
-                    .collect()
-            }),
+            tokens,
             message_rate: 50.0,
             message_burst: 100.0,
             transport: TransportConfig {
@@ -154,11 +161,7 @@ impl HubConfig {
             },
             media_shards: 1,
             id_key,
-            wall_clock: Arc::new(|| {
-                std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(0, |d| d.as_millis() as u64)
-            }),
+            wall_clock,
         }
     }
 }
@@ -340,7 +343,7 @@ pub struct Hub {
     new_passwords: HashMap<RoomName, room::NewPassword>,
     outputs: VecDeque<HubOutput>,
     /// Presence of signed-in users and their calls.
-    calls: calls::Calls,
+    switchboard: switchboard::Switchboard,
     /// Members removed or whose meeting ended, for a while: a client that
     /// was away then and tries to `resume` hears why instead of rejoining.
     farewells: HashMap<ParticipantId, resume::Farewell>,
@@ -353,6 +356,11 @@ impl Hub {
     pub fn new(config: HubConfig) -> Self {
         let mut sfu = Shards::new(config.media_shards, config.transport.clone());
         sfu.set_last_n(config.rooms.last_n);
+        let switchboard = switchboard::Switchboard::new(
+            config.rooms.buddies_all_domains,
+            config.rooms.ring_timeout,
+            config.id_key,
+        );
         Hub {
             config,
             sfu,
@@ -363,7 +371,7 @@ impl Hub {
             password_limits: HashMap::new(),
             new_passwords: HashMap::new(),
             outputs: VecDeque::new(),
-            calls: calls::Calls::default(),
+            switchboard,
             farewells: HashMap::new(),
             next_id: 0,
             next_ticket: 0,
@@ -379,29 +387,6 @@ impl Hub {
     /// drive them.
     pub fn sfu(&self) -> &Shards {
         &self.sfu
-    }
-
-    /// Which shard a datagram belongs to (see [`Shards::route`]).
-    pub fn route_datagram(
-        &mut self,
-        now: Instant,
-        proto: Protocol,
-        source: SocketAddr,
-        destination: SocketAddr,
-        data: &[u8],
-    ) -> Option<usize> {
-        self.sfu.route(now, proto, source, destination, data)
-    }
-
-    /// A media worker's shard did not take a datagram from `source`: route
-    /// the next one afresh.
-    pub fn forget_route(&mut self, proto: Protocol, source: SocketAddr) {
-        self.sfu.forget_route(proto, source);
-    }
-
-    /// Turns what the media workers' shards have to say into messages.
-    pub fn handle_media_events(&mut self) {
-        self.pump_sfu();
     }
 
     /// How many people are in rooms.
@@ -450,6 +435,8 @@ impl Hub {
     pub fn set_room_policy(&mut self, rooms: RoomPolicy) {
         let reactions_changed = rooms.reactions != self.config.rooms.reactions;
         self.sfu.set_last_n(rooms.last_n);
+        self.switchboard
+            .configure(rooms.buddies_all_domains, rooms.ring_timeout);
         self.config.rooms = rooms;
         if reactions_changed {
             // Pickers in meetings follow at once, not at the next join.
@@ -468,19 +455,6 @@ impl Hub {
     /// The room settings in force.
     pub fn room_policy(&self) -> &RoomPolicy {
         &self.config.rooms
-    }
-
-    /// Changes the media addresses offered to connections made from now on
-    /// (existing connections keep theirs): UDP host candidates and passive
-    /// ICE-TCP candidates (empty when ICE-TCP is off).
-    pub fn set_host_candidates(
-        &mut self,
-        host_candidates: Vec<SocketAddr>,
-        tcp_candidates: Vec<SocketAddr>,
-    ) {
-        self.config.transport.host_candidates = host_candidates;
-        self.config.transport.tcp_candidates = tcp_candidates;
-        self.sfu.set_transport_config(self.config.transport.clone());
     }
 
     /// A new WebSocket connection from a guest.
@@ -510,51 +484,6 @@ impl Hub {
         }
     }
 
-    /// A text frame from a client.
-    pub fn handle_text(&mut self, now: Instant, conn: ConnId, text: &str) {
-        let Some(c) = self.conns.get_mut(&conn) else {
-            return;
-        };
-        c.last_activity = c.last_activity.max(now);
-        if !c.limiter.try_take(now) {
-            self.reply_error(
-                conn,
-                ProtocolError::new(
-                    ErrorCode::RateLimited,
-                    "too many messages; this one was dropped",
-                ),
-            );
-            return;
-        }
-        match ClientMessage::parse(text) {
-            Ok(message) => {
-                let kind = message.kind();
-                if let Err(e) = self.handle_message(now, conn, message) {
-                    let e = if e.in_reply_to.is_none() {
-                        e.in_reply_to(kind)
-                    } else {
-                        e
-                    };
-                    self.reply_error(conn, e);
-                }
-            }
-            Err(e) => self.reply_error(conn, e),
-        }
-        self.pump_sfu();
-    }
-
-    /// A binary frame, which the protocol does not use.
-    pub fn handle_binary(&mut self, now: Instant, conn: ConnId) {
-        self.handle_activity(now, conn);
-        self.reply_error(
-            conn,
-            ProtocolError::new(
-                ErrorCode::BadJson,
-                "binary frames are not part of the protocol; send JSON text",
-            ),
-        );
-    }
-
     /// The connection closed.
     pub fn handle_disconnect(&mut self, now: Instant, conn: ConnId) {
         self.forget(now, conn, LeaveReason::Disconnected);
@@ -581,25 +510,9 @@ impl Hub {
         if let Some(pending) = c.pending {
             self.drop_pending(conn, &pending);
         }
-        self.presence_disconnect(conn, c.meta.account.map(|a| a.id));
+        let account = c.meta.account.map(|a| a.id);
+        self.switchboard(|s| s.disconnect(conn, account));
         true
-    }
-
-    /// A datagram on the media socket, or an ICE-TCP frame (`Protocol::Tcp`).
-    /// Returns whether a participant's connection took it.
-    pub fn handle_datagram(
-        &mut self,
-        now: Instant,
-        proto: Protocol,
-        source: SocketAddr,
-        destination: SocketAddr,
-        data: &[u8],
-    ) -> bool {
-        let taken = self
-            .sfu
-            .handle_receive(now, proto, source, destination, data);
-        self.pump_sfu();
-        taken
     }
 
     /// Advances time: media timers, and closing silent connections.
@@ -636,7 +549,7 @@ impl Hub {
             self.leave(now, id, LeaveReason::Disconnected);
         }
         self.forget_farewells(now);
-        self.call_timeouts(now);
+        self.switchboard(|s| s.handle_timeout(now));
         if self.password_limits.len() > 1024 {
             self.password_limits.retain(|_, b| !b.is_full(now));
         }
@@ -646,17 +559,6 @@ impl Hub {
     /// The next thing for the driver to do.
     pub fn poll_output(&mut self) -> Option<HubOutput> {
         self.outputs.pop_front()
-    }
-
-    /// Moves the datagrams to send on the media socket (of the shards no
-    /// media worker drives) into `out`.
-    pub fn take_transmits(&mut self, out: &mut Vec<Transmit>) {
-        self.sfu.take_transmits(out);
-    }
-
-    /// How many datagrams wait for [`Hub::take_transmits`].
-    pub fn transmits_waiting(&self) -> usize {
-        self.sfu.transmits_waiting()
     }
 
     /// When [`Hub::handle_timeout`] should next be called.
@@ -676,7 +578,7 @@ impl Hub {
             idle,
             away,
             self.sfu.poll_timeout(),
-            self.next_ring_deadline(),
+            self.switchboard.poll_timeout(),
         ]
         .into_iter()
         .flatten()
@@ -710,170 +612,6 @@ impl Hub {
             .collect();
         for conn in targets {
             self.send(conn, message.clone());
-        }
-    }
-
-    fn joined_participant(&self, conn: ConnId) -> Result<ParticipantId, ProtocolError> {
-        self.conns
-            .get(&conn)
-            .and_then(|c| c.participant)
-            .ok_or_else(|| ProtocolError::new(ErrorCode::NotJoined, "join a room first"))
-    }
-
-    fn handle_message(
-        &mut self,
-        now: Instant,
-        conn: ConnId,
-        message: ClientMessage,
-    ) -> Result<(), ProtocolError> {
-        match message {
-            ClientMessage::Join {
-                version,
-                room,
-                name,
-                mic,
-                camera,
-                password,
-            } => self.join(
-                now,
-                conn,
-                access::JoinRequest {
-                    version,
-                    room,
-                    name,
-                    mic,
-                    camera,
-                    password,
-                },
-            ),
-            ClientMessage::Offer { pc, sdp } => {
-                let id = self.joined_participant(conn)?;
-                if pc != PcName::Publish {
-                    return Err(ProtocolError::new(
-                        ErrorCode::BadField,
-                        "offer: pc must be \"publish\"; the server makes the subscribe offers",
-                    ));
-                }
-                let answer = self
-                    .sfu
-                    .handle_publish_offer(now, id, &sdp)
-                    .map_err(sfu_error)?;
-                self.send(
-                    conn,
-                    ServerMessage::Answer {
-                        pc: PcName::Publish,
-                        sdp: answer,
-                    },
-                );
-                Ok(())
-            }
-            ClientMessage::Answer { pc, offer_id, sdp } => {
-                let id = self.joined_participant(conn)?;
-                if pc != PcName::Subscribe {
-                    return Err(ProtocolError::new(
-                        ErrorCode::BadField,
-                        "answer: pc must be \"subscribe\"; the client makes the publish offers",
-                    ));
-                }
-                self.sfu
-                    .handle_subscribe_answer(now, id, offer_id, &sdp)
-                    .map_err(sfu_error)
-            }
-            ClientMessage::Candidate { pc, candidate } => {
-                let id = self.joined_participant(conn)?;
-                self.sfu
-                    .add_remote_candidate(now, id, sfu_pc(pc), &candidate)
-                    .map_err(sfu_error)
-            }
-            ClientMessage::Media { mic, camera } => {
-                let id = self.joined_participant(conn)?;
-                self.media(now, id, mic, camera)
-            }
-            ClientMessage::Reaction { emoji } => {
-                let id = self.joined_participant(conn)?;
-                self.reaction(id, emoji)
-            }
-            ClientMessage::Chat { text, to } => {
-                let id = self.joined_participant(conn)?;
-                self.chat(id, text, to)
-            }
-            ClientMessage::Hand { raised } => {
-                let id = self.joined_participant(conn)?;
-                self.hand(id, raised);
-                Ok(())
-            }
-            ClientMessage::VideoSizes { sizes } => {
-                let id = self.joined_participant(conn)?;
-                self.video_sizes(now, id, &sizes)
-            }
-            ClientMessage::Screen { mid } => {
-                let id = self.joined_participant(conn)?;
-                self.screen(now, id, mid)
-            }
-            ClientMessage::Security(change) => {
-                let id = self.moderator(conn)?;
-                self.change_security(now, id, change)
-            }
-            ClientMessage::Admit { id, all } => {
-                let moderator = self.moderator(conn)?;
-                self.admit(now, moderator, id.as_deref(), all)
-            }
-            ClientMessage::Reject { id, all } => {
-                let moderator = self.moderator(conn)?;
-                self.reject(moderator, id.as_deref(), all)
-            }
-            ClientMessage::Moderate {
-                action,
-                participant,
-                forbid_unmute,
-                block,
-                role,
-            } => {
-                let moderator = self.moderator(conn)?;
-                self.moderate(
-                    now,
-                    moderator,
-                    moderation::Act {
-                        action,
-                        target: &participant,
-                        forbid_unmute,
-                        block,
-                        role,
-                    },
-                )
-            }
-            ClientMessage::EndMeeting => {
-                let moderator = self.moderator(conn)?;
-                self.end_meeting(now, moderator);
-                Ok(())
-            }
-            ClientMessage::Presence { status } => self.set_presence(conn, status),
-            ClientMessage::Call { to, video } => self.place_call(now, conn, to, video),
-            ClientMessage::CallAnswer { call_id } => self.answer_call(conn, call_id),
-            ClientMessage::CallDecline { call_id } => self.decline_call(conn, call_id),
-            ClientMessage::CallHangup { call_id } => self.hang_up_call(conn, call_id),
-            ClientMessage::Leave => {
-                if let Some(pending) = self.conns.get_mut(&conn).and_then(|c| c.pending.take()) {
-                    self.drop_pending(conn, &pending);
-                    self.send(conn, ServerMessage::Left);
-                    return Ok(());
-                }
-                let id = self.joined_participant(conn)?;
-                self.leave(now, id, LeaveReason::Left);
-                self.send(conn, ServerMessage::Left);
-                Ok(())
-            }
-            ClientMessage::Ping => {
-                self.send(conn, ServerMessage::Pong);
-                Ok(())
-            }
-            ClientMessage::Resume { participant, token } => {
-                self.resume(now, conn, &participant, &token)
-            }
-            ClientMessage::Connection(report) => {
-                let id = self.joined_participant(conn)?;
-                self.report_path(id, report)
-            }
         }
     }
 
@@ -913,9 +651,19 @@ impl Hub {
         if was_moderator {
             self.hand_over(now, &member.room);
         }
-        self.call_room_left(&member.room);
+        let remaining: Vec<ConnId> = self
+            .rooms
+            .get(&member.room)
+            .map(|r| {
+                r.members
+                    .iter()
+                    .filter_map(|id| self.members.get(id).map(|m| m.conn))
+                    .collect()
+            })
+            .unwrap_or_default();
+        self.switchboard(|s| s.room_left(&member.room, &remaining));
         if let Some(account) = member.account {
-            self.refresh_presence(account);
+            self.switchboard(|s| s.left_room(account));
         }
         if self.rooms.get(&member.room).is_some_and(Room::is_empty) {
             self.rooms.remove(&member.room);
@@ -971,22 +719,6 @@ impl Hub {
         })
     }
 
-    /// Opens or closes what the SFU forwards of a member's media, from its
-    /// mute state, role and stopped tracks.
-    fn update_gate(&mut self, now: Instant, id: ParticipantId) {
-        let role = self.role_of(id);
-        let Some(m) = self.members.get(&id) else {
-            return;
-        };
-        let presenter_mode = self.rooms.get(&m.room).is_some_and(|r| r.presenter_mode);
-        let gate = PublishGate {
-            audio: !m.mic_forced,
-            video: !presenter_mode || role >= Role::Presenter,
-            blocked: m.stopped_tracks.clone(),
-        };
-        self.sfu.set_publish_gate(now, id, gate);
-    }
-
     fn next_ticket(&mut self) -> u64 {
         self.next_ticket += 1;
         self.next_ticket
@@ -1003,145 +735,21 @@ impl Hub {
             }
         }
     }
-
-    /// Turns SFU events into messages.
-    fn pump_sfu(&mut self) {
-        let mut events = Vec::new();
-        self.sfu.take_events(&mut events);
-        for event in events {
-            match event {
-                SfuEvent::SubscribeOffer {
-                    participant,
-                    offer_id,
-                    renew,
-                    sdp,
-                } => {
-                    if let Some(m) = self.members.get(&participant) {
-                        let conn = m.conn;
-                        self.send(
-                            conn,
-                            ServerMessage::Offer {
-                                pc: PcName::Subscribe,
-                                offer_id,
-                                renew,
-                                sdp,
-                            },
-                        );
-                    }
-                }
-                SfuEvent::ActiveSpeaker { room, participant } => {
-                    let name = self
-                        .rooms
-                        .iter()
-                        .find(|(_, r)| r.id == room)
-                        .map(|(name, _)| name.clone());
-                    if let Some(name) = name {
-                        self.broadcast(
-                            &name,
-                            None,
-                            ServerMessage::ActiveSpeaker {
-                                id: participant.to_string(),
-                            },
-                        );
-                    }
-                }
-                SfuEvent::PublishCodec {
-                    participant,
-                    mid,
-                    codec,
-                } => {
-                    if let Some(m) = self.members.get(&participant) {
-                        let conn = m.conn;
-                        self.send(
-                            conn,
-                            ServerMessage::PublishCodec {
-                                mid,
-                                codec: codec.to_owned(),
-                            },
-                        );
-                    }
-                }
-                SfuEvent::NoCommonCodec {
-                    participant,
-                    publisher,
-                    codec,
-                    accepted,
-                } => {
-                    let who = self
-                        .members
-                        .get(&publisher)
-                        .map_or_else(|| publisher.to_string(), |m| m.name.as_str().to_owned());
-                    if let Some(m) = self.members.get(&participant) {
-                        let conn = m.conn;
-                        let accepted = if accepted.is_empty() {
-                            "none".to_owned()
-                        } else {
-                            accepted.join(", ")
-                        };
-                        self.reply_error(
-                            conn,
-                            ProtocolError::new(
-                                ErrorCode::NoCommonCodec,
-                                format!(
-                                    "{who}'s video ({publisher}) is sent as {codec}, and this client's answer accepted only {accepted}: only their audio reaches you"
-                                ),
-                            ),
-                        );
-                    }
-                }
-                SfuEvent::TransportState {
-                    participant,
-                    pc,
-                    state,
-                } => {
-                    tracing::debug!(%participant, ?pc, ?state, "media connection");
-                    if state == TransportState::Failed
-                        && let Some(m) = self.members.get(&participant)
-                    {
-                        let conn = m.conn;
-                        let which = match pc {
-                            Pc::Publish => "publish",
-                            Pc::Subscribe => "subscribe",
-                        };
-                        self.reply_error(
-                            conn,
-                            ProtocolError::new(
-                                ErrorCode::MediaFailed,
-                                format!(
-                                    "the {which} media connection failed; leave and join again"
-                                ),
-                            ),
-                        );
-                    }
-                }
-            }
-        }
-    }
-}
-
-/// The SFU's name for the peer connection a message is about.
-fn sfu_pc(pc: PcName) -> parley_sfu::Pc {
-    match pc {
-        PcName::Publish => parley_sfu::Pc::Publish,
-        PcName::Subscribe => parley_sfu::Pc::Subscribe,
-    }
-}
-
-fn sfu_error(e: SfuError) -> ProtocolError {
-    let code = match &e {
-        SfuError::BadSdp { .. } => ErrorCode::SdpRejected,
-        SfuError::NoPendingOffer => ErrorCode::NoPendingOffer,
-        SfuError::StaleAnswer { .. } => ErrorCode::StaleAnswer,
-        SfuError::BadCandidate(_) => ErrorCode::BadCandidate,
-        SfuError::UnknownParticipant => ErrorCode::NotJoined,
-    };
-    ProtocolError::new(code, e.to_string())
 }
 
 /// splitmix64's finaliser: a bijection on u64 that scatters consecutive inputs.
-fn mix(mut z: u64) -> u64 {
+pub(crate) fn mix(mut z: u64) -> u64 {
     z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     z ^ (z >> 31)
+}
+
+/// A message routed to a part that does not own it: a dispatch mistake,
+/// answered as an unknown type rather than a panic.
+pub(crate) fn not_for(message: &ClientMessage, part: &str) -> ProtocolError {
+    ProtocolError::new(
+        ErrorCode::UnknownType,
+        format!("{} is not a {part} message", message.kind()),
+    )
 }

@@ -13,7 +13,8 @@ use parley_protocol::{
 };
 
 use super::room::{Grantee, NewPassword};
-use super::{ConnId, Hub, HubOutput, Stage};
+use super::{ConnId, Hub, HubOutput, Stage, not_for};
+use parley_protocol::ClientMessage;
 
 /// One `moderate` message.
 pub(crate) struct Act<'a> {
@@ -25,6 +26,42 @@ pub(crate) struct Act<'a> {
 }
 
 impl Hub {
+    /// What moderator `moderator` does to the room and the people in it.
+    pub(crate) fn handle_moderation(
+        &mut self,
+        now: Instant,
+        moderator: ParticipantId,
+        message: ClientMessage,
+    ) -> Result<(), ProtocolError> {
+        match message {
+            ClientMessage::Security(change) => self.change_security(now, moderator, change),
+            ClientMessage::Admit { id, all } => self.admit(now, moderator, id.as_deref(), all),
+            ClientMessage::Reject { id, all } => self.reject(moderator, id.as_deref(), all),
+            ClientMessage::Moderate {
+                action,
+                participant,
+                forbid_unmute,
+                block,
+                role,
+            } => self.moderate(
+                now,
+                moderator,
+                Act {
+                    action,
+                    target: &participant,
+                    forbid_unmute,
+                    block,
+                    role,
+                },
+            ),
+            ClientMessage::EndMeeting => {
+                self.end_meeting(now, moderator);
+                Ok(())
+            }
+            other => Err(not_for(&other, "moderation")),
+        }
+    }
+
     /// The connection's participant, if it moderates its room.
     pub(crate) fn moderator(&self, conn: ConnId) -> Result<ParticipantId, ProtocolError> {
         let id = self.joined_participant(conn)?;

@@ -146,7 +146,8 @@ impl Hub {
         if old != conn && self.conns.contains_key(&old) {
             // The server had not noticed the old connection drop yet.
             if let Some(c) = self.conns.remove(&old) {
-                self.presence_disconnect(old, c.meta.account.map(|a| a.id));
+                let account = c.meta.account.map(|a| a.id);
+                self.switchboard(|s| s.disconnect(old, account));
             }
             self.outputs.push_back(HubOutput::Close {
                 conn: old,
@@ -178,7 +179,7 @@ impl Hub {
         // offered now, carries everything.
         self.sfu.renew_subscribe(now, id);
         if let Some(account) = account {
-            self.refresh_presence(account);
+            self.switchboard(|s| s.refresh(account));
         }
         Ok(())
     }

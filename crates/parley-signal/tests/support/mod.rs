@@ -5,6 +5,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use parley_signal::{ConnId, Hub, HubConfig, HubOutput, PcName, ServerMessage};
@@ -182,7 +183,12 @@ impl World {
     pub fn with_shards(shards: usize) -> Self {
         let server: SocketAddr = SERVER.parse().unwrap();
         let now = Instant::now();
-        let mut config = HubConfig::new(vec![server], 7);
+        let mut config = HubConfig::new(
+            vec![server],
+            7,
+            Arc::new(|| "token".to_owned()),
+            Arc::new(|| 1_700_000_000_000),
+        );
         config.media_shards = shards;
         World {
             hub: Hub::new(config),
