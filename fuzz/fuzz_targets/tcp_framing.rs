@@ -8,15 +8,15 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let _ = parley::one_port::classify(data);
+    let _ = parley::tls::one_port::classify(data);
     let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
     runtime.block_on(async {
         let mut reader = data;
         let mut frame = Vec::new();
         let mut first = true;
         loop {
-            let max = if first { parley::ice_tcp::MAX_FIRST_FRAME } else { usize::from(u16::MAX) };
-            match parley::ice_tcp::read_frame(&mut reader, &mut frame, max).await {
+            let max = if first { parley::media::ice_tcp::MAX_FIRST_FRAME } else { usize::from(u16::MAX) };
+            match parley::media::ice_tcp::read_frame(&mut reader, &mut frame, max).await {
                 Ok(()) => {
                     assert!(!frame.is_empty() && frame.len() <= max, "a frame within its limits");
                     first = false;

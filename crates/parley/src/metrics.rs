@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use crate::turn::TurnMetrics;
+use parley_stun::Metrics;
 
 /// What the conference task reports.
 #[derive(Debug, Clone, Copy, Default)]
@@ -23,6 +23,17 @@ pub struct ConferenceStats {
     pub worker_dropped_datagrams: u64,
     /// Open ICE-TCP connections that carry a participant's media.
     pub ice_tcp_connections: usize,
+}
+
+/// What the TURN service reports: a snapshot of its workers' counters.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TurnMetrics {
+    /// The cores' counters, summed over workers.
+    pub core: Metrics,
+    /// Live allocations.
+    pub allocations: usize,
+    /// Datagrams dropped for full socket buffers.
+    pub send_drops: u64,
 }
 
 /// Renders the metrics; either part may be absent (`parley turn` has no

@@ -1,28 +1,102 @@
 //! `parley serve`: everything in one process.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
+use std::ops::RangeInclusive;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
-use parley_settings::Settings;
+use parley_settings::{ConnectionSettings, LogLevel, PortMode, Settings};
 use parley_signal::{Hub, HubConfig};
 use parley_store::Store;
+use parley_stun::Cidr;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::auth::{Auth, tokens};
-use crate::candidates::{interface_addresses, show_addrs};
 use crate::conference::{Command, Conference, ConferenceHandle};
-use crate::config::{ServeConfig, TurnOptions};
 use crate::db::Db;
 use crate::http::{AppState, Services, app};
-use crate::ice::arrivals::Arrivals;
-use crate::ice::provider::{self, ProviderCache};
-use crate::ice::{BuiltinEndpoints, IceComposer, IceService};
+use crate::ice_servers::arrivals::Arrivals;
+use crate::ice_servers::provider::{self, ProviderCache};
+use crate::ice_servers::{BuiltinEndpoints, IceComposer, IceService};
+use crate::live_settings::{SettingsService, room_policy};
+use crate::media::candidates::{interface_addresses, show_addrs};
 use crate::media::{MediaAddresses, MediaEndpoints};
-use crate::settings::{SettingsService, room_policy};
-use crate::tls::ReloadingCert;
+use crate::tls::acme::AcmeOptions;
+use crate::tls::{ReloadingCert, TlsFiles};
 use crate::turn::{TurnService, TurnSettings};
+
+/// What `parley serve` runs with: the command line, environment and config
+/// file, resolved and validated.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    /// HTTP listen address.
+    pub http: SocketAddr,
+    /// Media UDP socket address.
+    pub media: SocketAddr,
+    /// Data directory.
+    pub data_dir: PathBuf,
+    /// Announced media addresses.
+    pub announce: Vec<IpAddr>,
+    /// Log level.
+    pub log: LogLevel,
+    /// Room member limit.
+    pub max_room_members: usize,
+    /// Media workers (SFU shards).
+    pub media_workers: usize,
+    /// The built-in TURN server, unless turned off.
+    pub turn: Option<TurnOptions>,
+    /// One-port mode: the HTTPS address and the certificate.
+    pub https: Option<(SocketAddr, TlsFiles)>,
+    /// Certificates from an ACME CA (the files are then in the data directory).
+    pub acme: Option<AcmeOptions>,
+}
+
+/// The built-in TURN server's settings in `parley serve`.
+#[derive(Debug, Clone)]
+pub struct TurnOptions {
+    /// UDP and TCP port.
+    pub port: u16,
+    /// TLS port, with the certificate.
+    pub tls: Option<(u16, TlsFiles)>,
+    /// Host in TURN URLs, if not the first media address.
+    pub host: Option<String>,
+    /// Addresses relay sockets bind to (none: the default).
+    pub relay_ips: Vec<IpAddr>,
+    /// Relay ports.
+    pub relay_ports: RangeInclusive<u16>,
+    /// Networks TURN may relay to despite the default policy.
+    pub allow_peers: Vec<Cidr>,
+    /// Extra REST secrets, besides the one minted at start.
+    pub secrets: Vec<String>,
+    /// Lifetime of minted credentials, seconds.
+    pub credential_ttl: u64,
+}
+
+impl ServeConfig {
+    /// The settings this command line and config file amount to: what the
+    /// server runs with until an administrator saves a section, and what
+    /// "reset to defaults" returns a section to.
+    pub fn base_settings(&self) -> Settings {
+        let mut settings = Settings {
+            connection: ConnectionSettings {
+                announce: self.announce.clone(),
+                ..ConnectionSettings::default()
+            },
+            ..Settings::default()
+        };
+        if self.media.port() == 0 {
+            settings.connection.mode = PortMode::Dynamic;
+        } else {
+            settings.connection.udp_port = self.media.port();
+            settings.connection.tcp_port = self.media.port();
+        }
+        settings.rooms.max_members = u32::try_from(self.max_room_members).unwrap_or(20);
+        settings.logging.level = self.log;
+        settings
+    }
+}
 
 /// Runs the server until SIGINT or SIGTERM.
 pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
@@ -30,12 +104,12 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         .with_context(|| format!("cannot open the database in {}", config.data_dir.display()))?;
     let db = Db::new(store);
     let base = config.base_settings();
-    let mut settings = crate::settings::load(&db, &base);
+    let mut settings = crate::live_settings::load(&db, &base);
     if settings.logging.level != config.log {
         crate::logging::set_level(settings.logging.level);
     }
 
-    let acme_challenges = crate::acme::Challenges::default();
+    let acme_challenges = crate::tls::acme::Challenges::default();
     // With ACME, the one port's certificate files are the ones ACME keeps.
     let acme = match (&config.acme, &config.https) {
         (Some(acme), Some((_, files))) => Some((acme.clone(), files.clone())),
@@ -43,7 +117,7 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     };
     if let Some((acme, files)) = &acme {
         // A stand-in until the CA issues the real one.
-        crate::acme::ensure_certificate(files, &acme.domain)?;
+        crate::tls::acme::ensure_certificate(files, &acme.domain)?;
     }
     let mut media = bind_media(&config, &base, &mut settings)?;
     let listener = TcpListener::bind(config.http)
@@ -99,7 +173,12 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         provider_cache.clone(),
         credential_ttl,
     ));
-    let mut hub_config = HubConfig::new(media.candidates().to_vec(), rand::random());
+    let mut hub_config = HubConfig::new(
+        media.candidates().to_vec(),
+        rand::random(),
+        Arc::new(resume_token),
+        Arc::new(wall_clock_ms),
+    );
     hub_config.transport.tcp_candidates = media.tcp_candidates();
     hub_config.media_shards = config.media_workers;
     hub_config.rooms = room_policy(&settings);
@@ -112,8 +191,8 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         if config.media_workers == 1 { "" } else { "s" }
     );
     let mut hub = Hub::new(hub_config);
-    crate::meetings::load_rooms(&db, &mut hub).context("cannot load room settings")?;
-    tokio::spawn(crate::meetings::retention(
+    crate::conference::meetings::load_rooms(&db, &mut hub).context("cannot load room settings")?;
+    tokio::spawn(crate::conference::meetings::retention(
         db.clone(),
         settings_tx.subscribe(),
     ));
@@ -179,15 +258,15 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
                 ""
             }
         );
-        let routes = crate::one_port::Routes {
+        let routes = crate::tls::one_port::Routes {
             app: app.clone(),
             ice_tcp: handoff,
             turn: turn.clone(),
         };
-        tokio::spawn(crate::one_port::serve(https, acceptor, routes));
+        tokio::spawn(crate::tls::one_port::serve(https, acceptor, routes));
     }
     if let Some((acme, files)) = acme {
-        tokio::spawn(crate::acme::run(
+        tokio::spawn(crate::tls::acme::run(
             acme,
             files,
             config.data_dir.clone(),
@@ -271,7 +350,7 @@ async fn start_turn(
             .map(|b| format!("{b:02x}"))
             .collect::<String>(),
     ];
-    secrets.extend(options.secret.clone());
+    secrets.extend(options.secrets.iter().cloned());
     let settings = TurnSettings {
         listen: vec![SocketAddr::new(bind_ip, options.port)],
         tls_listen: options
@@ -283,7 +362,7 @@ async fn start_turn(
         realm: "parley".into(),
         secrets,
         users: Vec::new(),
-        relay_ips: options.relay_ip.into_iter().collect(),
+        relay_ips: options.relay_ips.clone(),
         relay_ports: options.relay_ports.clone(),
         allow_peers: options.allow_peers.clone(),
         always_peers: media.all.clone(),
@@ -303,7 +382,24 @@ async fn start_turn(
 
 /// Resolves on SIGINT or SIGTERM, after telling every client the server is going away.
 async fn shutdown_signal(conference: ConferenceHandle) {
-    crate::signal::terminated().await;
+    crate::shutdown::terminated().await;
     tracing::info!("shutting down");
     conference.send(Command::Shutdown).await;
+}
+
+/// A secret that lets a participant's new connection take its place:
+/// 128 random bits, in hex.
+fn resume_token() -> String {
+    rand::random::<[u8; 16]>()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Milliseconds since the Unix epoch, for the times the hub shows people
+/// (chat, hands).
+fn wall_clock_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }

@@ -8,8 +8,8 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use parley::load::client::{self, Outcome, Plan, Progress, Target};
-use parley::load::media::LAYERS;
+use parley_load::client::{self, Outcome, Plan, Progress, Target};
+use parley_load::media::LAYERS;
 
 use support::Server;
 

@@ -4,11 +4,12 @@
 pub mod api;
 pub mod error;
 pub mod server;
+pub mod web;
 mod ws;
 
-use axum::Router;
 use std::sync::Arc;
 
+use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -18,10 +19,9 @@ use parley_signal::RoomName;
 use crate::auth::Auth;
 use crate::conference::ConferenceHandle;
 use crate::db::Db;
-use crate::ice::IceService;
-use crate::settings::SettingsService;
+use crate::ice_servers::IceService;
+use crate::live_settings::SettingsService;
 use crate::turn::TurnService;
-use crate::web;
 
 /// The server's long-lived parts that handlers use.
 pub struct Services {
@@ -34,7 +34,7 @@ pub struct Services {
     /// ICE servers and the connectivity check.
     pub ice: IceService,
     /// ACME HTTP-01 challenges in progress.
-    pub acme: crate::acme::Challenges,
+    pub acme: crate::tls::acme::Challenges,
 }
 
 /// What request handlers share.

@@ -2,37 +2,27 @@
 //! around the sans-IO core in `parley-stun`. Used by `parley serve` (TURN for
 //! the SFU's participants) and `parley turn` (TURN alone, for other servers).
 
-pub mod cli;
 mod stream;
 mod worker;
 
 use std::net::{IpAddr, SocketAddr};
 use std::ops::RangeInclusive;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, bail};
-
-use crate::candidates::show_addrs;
 use parley_stun::{
-    Credentials, Metrics, NonceKey, OwnAddresses, PeerPolicy, Quotas, ServerConfig, TurnServer,
+    Credentials, NonceKey, OwnAddresses, PeerPolicy, Quotas, ServerConfig, TurnServer,
 };
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
+use crate::media::candidates::{interface_addresses, show_addrs};
+use crate::metrics::TurnMetrics;
+use crate::tls::{ReloadingCert, TlsFiles};
 use worker::{StreamEvent, Worker, WorkerInbox, WorkerStats};
-
-/// A certificate chain and its private key, PEM files.
-#[derive(Debug, Clone)]
-pub struct TlsFiles {
-    /// The certificate chain.
-    pub cert: PathBuf,
-    /// The private key.
-    pub key: PathBuf,
-}
 
 /// Everything the TURN service needs to start.
 #[derive(Debug, Clone)]
@@ -91,17 +81,6 @@ pub struct TurnService {
     policy: PeerPolicy,
     /// Round robin over the workers for connections handed over.
     next_adopted: std::sync::atomic::AtomicUsize,
-}
-
-/// A snapshot of the service's counters.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct TurnMetrics {
-    /// The cores' counters, summed over workers.
-    pub core: Metrics,
-    /// Live allocations.
-    pub allocations: usize,
-    /// Datagrams dropped for full socket buffers.
-    pub send_drops: u64,
 }
 
 impl TurnService {
@@ -343,7 +322,7 @@ fn relay_ips(settings: &TurnSettings) -> anyhow::Result<Vec<IpAddr>> {
             .collect();
     }
     if ips.is_empty() {
-        let interfaces = crate::candidates::interface_addresses();
+        let interfaces = interface_addresses();
         let pick = interfaces
             .iter()
             .find(|ip| ip.is_ipv4() && !ip.is_loopback() && !ip.is_unspecified())
@@ -368,7 +347,7 @@ fn relay_ips(settings: &TurnSettings) -> anyhow::Result<Vec<IpAddr>> {
 fn own_addresses(listen: &[SocketAddr], relay_ips: &[IpAddr], other: &[IpAddr]) -> OwnAddresses {
     let mut ips: Vec<IpAddr> = relay_ips.iter().chain(other).copied().collect();
     if listen.iter().any(|a| a.ip().is_unspecified()) {
-        ips.extend(crate::candidates::interface_addresses());
+        ips.extend(interface_addresses());
     }
     ips.extend(
         listen
@@ -386,7 +365,7 @@ fn own_addresses(listen: &[SocketAddr], relay_ips: &[IpAddr], other: &[IpAddr]) 
 /// TURN's TLS acceptor: the certificate files, reloaded when they change
 /// (no ALPN: TURN clients do not ask for one).
 fn tls_acceptor(files: &TlsFiles) -> anyhow::Result<TlsAcceptor> {
-    let cert = crate::tls::ReloadingCert::load(files)?;
+    let cert = ReloadingCert::load(files)?;
     let acceptor = cert.acceptor(&[])?;
     tokio::spawn(cert.watch());
     Ok(acceptor)
@@ -400,10 +379,11 @@ fn clock() -> (Instant, u64) {
     (Instant::now(), unix)
 }
 
-/// `parley turn`: runs the TURN service (and `/metrics` if asked) until SIGINT or SIGTERM.
-pub async fn run(command: cli::TurnCommand) -> anyhow::Result<()> {
-    let service = Arc::new(TurnService::start(command.settings).await?);
-    if let Some(addr) = command.metrics {
+/// `parley turn`: runs the TURN service (and `/metrics` on `metrics`, if
+/// given) until SIGINT or SIGTERM.
+pub async fn run(settings: TurnSettings, metrics: Option<SocketAddr>) -> anyhow::Result<()> {
+    let service = Arc::new(TurnService::start(settings).await?);
+    if let Some(addr) = metrics {
         let listener = TcpListener::bind(addr)
             .await
             .with_context(|| format!("cannot listen for /metrics on {addr}"))?;
@@ -424,7 +404,7 @@ pub async fn run(command: cli::TurnCommand) -> anyhow::Result<()> {
             }
         });
     }
-    crate::signal::terminated().await;
+    crate::shutdown::terminated().await;
     tracing::info!("shutting down");
     let stopping = service.clone();
     tokio::task::spawn_blocking(move || stopping.stop())

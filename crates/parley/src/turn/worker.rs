@@ -17,7 +17,7 @@ use parley_stun::{Destination, FiveTuple, Metrics, Outbox, RelayPorts, Transport
 use quinn_udp::{BATCH_SIZE, RecvMeta, Transmit, UdpSocketState};
 use socket2::{Domain, Protocol, Socket, Type};
 
-use crate::batch::BatchSender;
+use crate::media::batch::BatchSender;
 
 /// Receive buffer per batch slot (GRO may coalesce several datagrams into one).
 const SLOT: usize = 64 * 1024;

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use crate::auth::Admin;
 use crate::http::AppState;
 use crate::http::error::ApiError;
-use crate::ice::{CheckContext, check_settings};
+use crate::ice_servers::{CheckContext, check_settings};
 
 /// The ICE servers a participant joining now gets (with freshly minted
 /// credentials), the transport policy, and the provider's state.

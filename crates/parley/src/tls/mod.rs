@@ -1,9 +1,15 @@
-//! The server's own TLS certificate (one-port mode, TURN over TLS): read from PEM files,
-//! and read again when they change, so a renewed certificate (certbot, an
-//! ACME client) is used without a restart. A file that does not load keeps
-//! the previous certificate in use, and the log says why.
+//! TLS that Parley terminates itself: the certificate of one-port mode and
+//! TURN over TLS, read from PEM files and read again when they change, so a
+//! renewed certificate (certbot, [`acme`]) is used without a restart; a
+//! file that does not load keeps the previous certificate in use, and the
+//! log says why. [`one_port`] serves HTTPS, TURN over TLS and ICE-TCP on
+//! one TCP port.
+
+pub mod acme;
+pub mod one_port;
 
 use std::fmt;
+use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime};
 
@@ -14,7 +20,14 @@ use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 use tokio_rustls::TlsAcceptor;
 
-use crate::turn::TlsFiles;
+/// A certificate chain and its private key, PEM files.
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    /// The certificate chain.
+    pub cert: PathBuf,
+    /// The private key.
+    pub key: PathBuf,
+}
 
 /// How often the files are checked for changes.
 const CHECK_EVERY: Duration = Duration::from_secs(10);

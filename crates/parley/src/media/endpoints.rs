@@ -7,17 +7,18 @@
 //! of the range) in dynamic mode.
 
 use std::collections::HashSet;
-use std::hash::BuildHasher;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use parley_settings::ConnectionSettings;
-use parley_sfu::{ParticipantId, Transmit};
+use parley_sfu::ParticipantId;
 
-use crate::candidates::{arrival_candidate, host_candidates, show_addrs};
-use crate::ice_tcp::IceTcp;
-use crate::udp::{Datagram, MediaSocket, SocketIo};
+use super::bind::{BindError, bind_socket, bind_tcp};
+use super::candidates::{arrival_candidate, host_candidates, show_addrs};
+use super::ice_tcp::IceTcp;
+use super::senders::Senders;
+use super::udp::{Datagram, MediaSocket};
 
 /// A received datagram, with the candidate it counts as arriving on.
 pub struct Arrival<'a> {
@@ -58,16 +59,6 @@ pub struct MediaEndpoints {
     /// One-port mode: the HTTPS listener's address, whose ICE-TCP
     /// connections are handed over, and what is advertised for it.
     one_port: Option<(SocketAddr, Vec<SocketAddr>)>,
-}
-
-/// Why the media port could not be (re)bound, in words for the administrator.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{message}")]
-pub struct BindError {
-    /// The setting at fault.
-    pub field: &'static str,
-    /// What happened.
-    pub message: String,
 }
 
 impl MediaEndpoints {
@@ -372,155 +363,13 @@ impl MediaEndpoints {
     /// The sending halves of the sockets, for the media workers: a
     /// snapshot, taken again whenever the sockets change.
     pub fn senders(&self) -> Arc<Senders> {
-        Arc::new(Senders {
-            endpoints: self
-                .endpoints
+        Arc::new(Senders::new(
+            self.endpoints
                 .iter()
                 .map(|e| (e.candidates.clone(), e.socket.sender()))
                 .collect(),
-        })
+        ))
     }
-}
-
-/// Where datagrams leave from: each socket's sending half with the
-/// candidates it serves, current first.
-pub struct Senders {
-    endpoints: Vec<(Vec<SocketAddr>, Arc<SocketIo>)>,
-}
-
-impl Senders {
-    /// The socket `source` (the candidate the SFU used) belongs to.
-    fn endpoint_of(&self, source: SocketAddr) -> usize {
-        self.endpoints
-            .iter()
-            .position(|(candidates, _)| candidates.contains(&source))
-            .or_else(|| {
-                self.endpoints
-                    .iter()
-                    .position(|(_, io)| io.local_addr().port() == source.port())
-            })
-            .unwrap_or(0)
-    }
-
-    /// Sends `transmits` (all UDP), a batch per system call, and empties
-    /// it. Each subscriber's datagrams go next to each other, in their
-    /// order, so a frame's packets can leave as one segmented message;
-    /// which subscriber comes first changes from call to call, so nobody
-    /// is always last.
-    pub async fn send_transmits(&self, transmits: &mut Vec<Transmit>) {
-        if transmits.is_empty() {
-            return;
-        }
-        let order = std::hash::RandomState::new();
-        transmits.sort_by_cached_key(|t| (t.source, order.hash_one(t.destination)));
-        let mut run: Vec<(SocketAddr, &[u8])> = Vec::new();
-        let mut current: Option<usize> = None;
-        for t in transmits.iter() {
-            let index = self.endpoint_of(t.source);
-            if let Some(c) = current.filter(|&c| c != index) {
-                self.endpoints[c].1.send_batch(&run).await;
-                run.clear();
-            }
-            current = Some(index);
-            let io = &self.endpoints[index].1;
-            run.push((io.destination(t.destination), &t.contents));
-        }
-        if let Some(c) = current {
-            self.endpoints[c].1.send_batch(&run).await;
-        }
-        transmits.clear();
-    }
-}
-
-/// Binds the media socket for `settings`: the fixed port, or the first free
-/// port of the dynamic range (any port when it is open on both ends).
-fn bind_socket(ip: IpAddr, settings: &ConnectionSettings) -> Result<MediaSocket, BindError> {
-    let (min, max) = settings.udp_range();
-    if settings.mode == parley_settings::PortMode::Fixed {
-        let addr = SocketAddr::new(ip, min);
-        return MediaSocket::bind(addr).map_err(|e| bind_error("udp_port", "UDP", addr, &e));
-    }
-    bind_in_range(ip, (min, max), "UDP", MediaSocket::bind)
-}
-
-/// Binds the ICE-TCP listener for `settings`: `tcp_port` in fixed mode; in
-/// dynamic mode the UDP socket's port number `udp_port` if it is free (one
-/// number for a firewall to open), else any free port of the range.
-fn bind_tcp(
-    ip: IpAddr,
-    settings: &ConnectionSettings,
-    udp_port: u16,
-) -> Result<std::net::TcpListener, BindError> {
-    if settings.mode == parley_settings::PortMode::Fixed {
-        let addr = SocketAddr::new(ip, settings.tcp_port);
-        return std::net::TcpListener::bind(addr)
-            .map_err(|e| bind_error("tcp_port", "TCP", addr, &e));
-    }
-    if udp_port != 0
-        && let Ok(listener) = std::net::TcpListener::bind(SocketAddr::new(ip, udp_port))
-    {
-        return Ok(listener);
-    }
-    bind_in_range(ip, settings.udp_range(), "TCP", std::net::TcpListener::bind)
-}
-
-/// Binds the first free port of `min`–`max` (0 leaves that end open; any
-/// port when both are), starting at a random place.
-fn bind_in_range<T>(
-    ip: IpAddr,
-    (min, max): (u16, u16),
-    what: &str,
-    bind: impl Fn(SocketAddr) -> io::Result<T>,
-) -> Result<T, BindError> {
-    if (min, max) == (0, 0) {
-        let addr = SocketAddr::new(ip, 0);
-        return bind(addr).map_err(|e| bind_error("min_udp_port", what, addr, &e));
-    }
-    let low = if min == 0 { 1024 } else { min };
-    let high = if max == 0 { u16::MAX } else { max };
-    let span = u32::from(high - low) + 1;
-    let start = rand::random::<u32>() % span;
-    let mut last = None;
-    for i in 0..span {
-        let port = low + u16::try_from((start + i) % span).unwrap_or(0);
-        match bind(SocketAddr::new(ip, port)) {
-            Ok(socket) => return Ok(socket),
-            Err(e) => last = Some(e),
-        }
-    }
-    Err(BindError {
-        field: "min_udp_port",
-        message: format!(
-            "no free {what} port between {low} and {high} on {ip}{}",
-            last.map(|e| format!(" (last error: {e})"))
-                .unwrap_or_default()
-        ),
-    })
-}
-
-fn bind_error(field: &'static str, what: &str, addr: SocketAddr, e: &io::Error) -> BindError {
-    let message = match e.kind() {
-        io::ErrorKind::AddrInUse => {
-            format!(
-                "{what} port {} is in use on {} by another program; choose another port",
-                addr.port(),
-                addr.ip()
-            )
-        }
-        io::ErrorKind::PermissionDenied => format!(
-            "not allowed to bind {what} port {} on {}: ports below 1024 need privileges",
-            addr.port(),
-            addr.ip()
-        ),
-        io::ErrorKind::AddrNotAvailable => {
-            format!("{} is not an address of this machine", addr.ip())
-        }
-        _ => format!(
-            "cannot bind the media port {} {addr}: {e}",
-            what.to_lowercase()
-        ),
-    };
-    BindError { field, message }
 }
 
 #[cfg(test)]

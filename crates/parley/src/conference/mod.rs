@@ -4,71 +4,30 @@
 //! through [`ConferenceHandle`]; it answers through each connection's own
 //! bounded channel. Everything the hub decides happens here, in order.
 //! With several SFU shards, received datagrams go to the media workers
-//! ([`crate::media_worker`]), one per shard, which forward and send in
+//! ([`crate::media::worker`]), one per shard, which forward and send in
 //! parallel; a shard's lock is shared only by its worker and this task's
 //! signaling calls. A single shard is driven here, through the hub.
 
+mod handle;
+mod held;
+pub mod meetings;
+
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
-use parley_settings::ConnectionSettings;
-use parley_signal::{
-    ConnId, ConnMeta, Hub, HubOutput, MembersWithPaths, PresenceStatus, Protocol, RoomName,
-    RoomPolicy,
-};
-use tokio::sync::{mpsc, oneshot, watch};
+use parley_signal::{ConnId, Hub, HubOutput, Protocol, RoomName};
+use tokio::sync::{mpsc, watch};
 
 use crate::db::Db;
-use crate::held::Held;
-use crate::ice::arrivals::{self, Arrivals};
-use crate::ice_tcp::TcpEvent;
-use crate::media::{BindError, MediaAddresses, MediaEndpoints, Senders};
-use crate::media_worker::{Inbound, Note, Worker, WorkerSetup};
-use crate::meetings::{Journal, Record};
+use crate::ice_servers::arrivals::{self, Arrivals};
+use crate::media::ice_tcp::TcpEvent;
+use crate::media::worker::{Inbound, Note, Worker, WorkerSetup};
+use crate::media::{MediaAddresses, MediaEndpoints, Senders};
 use crate::metrics::ConferenceStats;
-
-/// Messages queued for one WebSocket before the connection counts as stuck.
-const OUTBOUND_QUEUE: usize = 256;
-
-/// What a WebSocket task tells the conference.
-#[derive(Debug)]
-pub enum Command {
-    /// A new connection, who is behind it, and where to send its messages.
-    Connect(ConnId, ConnMeta, mpsc::Sender<Outbound>),
-    /// A text frame.
-    Text(ConnId, String),
-    /// A binary frame (not part of the protocol).
-    Binary(ConnId),
-    /// A pong or other sign of life.
-    Activity(ConnId),
-    /// The connection closed.
-    Disconnect(ConnId),
-    /// Report counters for `/metrics`.
-    Stats(oneshot::Sender<ConferenceStats>),
-    /// List the rooms in use, who is in them and their media paths.
-    Rooms(oneshot::Sender<Vec<(String, MembersWithPaths)>>),
-    /// The presence of every signed-in user with a page open.
-    Presence(oneshot::Sender<Vec<(i64, PresenceStatus)>>),
-    /// Set up a scheduled conference's room.
-    ConfigureRoom {
-        /// Which room.
-        room: RoomName,
-        /// Its owner, if it has none.
-        owner: i64,
-        /// A new password hash.
-        password: Option<String>,
-        /// The lobby on or off.
-        lobby: Option<bool>,
-    },
-    /// Apply the administrator's room settings.
-    RoomPolicy(RoomPolicy),
-    /// Apply new connection settings (ports, announced addresses).
-    Connection(ConnectionSettings, oneshot::Sender<Result<(), BindError>>),
-    /// Close every connection and stop.
-    Shutdown,
-}
+pub use handle::{Command, ConferenceHandle, Outbound};
+use held::Held;
+use meetings::{Journal, Record};
 
 /// Receive batches taken from the media socket in one wakeup before they
 /// go to the workers: enough for the rest of a frame that arrived
@@ -81,104 +40,6 @@ const HAND_OVER_AT: usize = 128;
 /// Without workers: no further receive round once this many datagrams
 /// wait to be sent.
 const FLUSH_AT: usize = 256;
-
-/// What the conference tells a WebSocket task.
-#[derive(Debug)]
-pub enum Outbound {
-    /// Send this JSON text.
-    Text(String),
-    /// Close with this reason.
-    Close(&'static str),
-}
-
-/// A cheap handle for WebSocket tasks.
-#[derive(Clone)]
-pub struct ConferenceHandle {
-    commands: mpsc::Sender<Command>,
-    next_conn: Arc<AtomicU64>,
-    addresses: watch::Receiver<MediaAddresses>,
-}
-
-impl ConferenceHandle {
-    /// Registers a new connection; its messages arrive on the returned receiver.
-    pub async fn connect(&self, meta: ConnMeta) -> Option<(ConnId, mpsc::Receiver<Outbound>)> {
-        let conn = ConnId(self.next_conn.fetch_add(1, Ordering::Relaxed));
-        let (tx, rx) = mpsc::channel(OUTBOUND_QUEUE);
-        self.commands
-            .send(Command::Connect(conn, meta, tx))
-            .await
-            .ok()?;
-        Some((conn, rx))
-    }
-
-    /// Passes a command on; false if the conference has stopped.
-    pub async fn send(&self, command: Command) -> bool {
-        self.commands.send(command).await.is_ok()
-    }
-
-    /// The conference's counters, if it is running.
-    pub async fn stats(&self) -> Option<ConferenceStats> {
-        let (tx, rx) = oneshot::channel();
-        if !self.send(Command::Stats(tx)).await {
-            return None;
-        }
-        rx.await.ok()
-    }
-
-    /// Applies connection settings; an error says which port could not be bound.
-    pub async fn set_connection(&self, settings: ConnectionSettings) -> Result<(), BindError> {
-        let (tx, rx) = oneshot::channel();
-        let stopped = || BindError {
-            field: "",
-            message: "the server is shutting down".into(),
-        };
-        if !self.send(Command::Connection(settings, tx)).await {
-            return Err(stopped());
-        }
-        rx.await.unwrap_or_else(|_| Err(stopped()))
-    }
-
-    /// The rooms in use, who is in them, and how each one's media reaches
-    /// the server (as their client last reported).
-    pub async fn rooms(&self) -> Vec<(String, MembersWithPaths)> {
-        let (tx, rx) = oneshot::channel();
-        if !self.send(Command::Rooms(tx)).await {
-            return Vec::new();
-        }
-        rx.await.unwrap_or_default()
-    }
-
-    /// Sets up a room ahead of its meeting.
-    pub async fn configure_room(
-        &self,
-        room: RoomName,
-        owner: i64,
-        password: Option<String>,
-        lobby: Option<bool>,
-    ) {
-        self.send(Command::ConfigureRoom {
-            room,
-            owner,
-            password,
-            lobby,
-        })
-        .await;
-    }
-
-    /// Signed-in users' presence (users not listed are offline).
-    pub async fn presence(&self) -> Vec<(i64, PresenceStatus)> {
-        let (tx, rx) = oneshot::channel();
-        if !self.send(Command::Presence(tx)).await {
-            return Vec::new();
-        }
-        rx.await.unwrap_or_default()
-    }
-
-    /// The media addresses, now and as they change.
-    pub fn addresses(&self) -> watch::Receiver<MediaAddresses> {
-        self.addresses.clone()
-    }
-}
 
 /// Results of work done off the conference task (password hashing).
 enum Done {
@@ -199,7 +60,7 @@ pub struct Conference {
     /// Where meetings' writes go, in order.
     journal: Journal,
     /// Messages waiting for their record to be committed.
-    held: Held,
+    held: Held<(ConnId, Outbound)>,
     /// Messages of one flush, sent after its records went to the journal.
     replies: Vec<HubOutput>,
     /// Datagrams gathered for one batched send (kept for its capacity).
@@ -232,11 +93,7 @@ impl Conference {
             .unwrap_or_else(|| mpsc::channel(1).1);
         let (tx, rx) = mpsc::channel(4096);
         addresses.send_replace(media.addresses());
-        let handle = ConferenceHandle {
-            commands: tx,
-            next_conn: Arc::new(AtomicU64::new(1)),
-            addresses: addresses.subscribe(),
-        };
+        let handle = ConferenceHandle::new(tx, addresses.subscribe());
         let (done_tx, done) = mpsc::unbounded_channel();
         let (senders, senders_rx) = watch::channel(media.senders());
         let (notes_tx, notes) = mpsc::unbounded_channel();
@@ -475,7 +332,7 @@ impl Conference {
                     self.journal.record(Record::Left { room, participant });
                 }
                 HubOutput::StoreRoom { room, config } => {
-                    let stored = crate::meetings::stored_room(&room, &config);
+                    let stored = meetings::stored_room(&room, &config);
                     self.journal.record(Record::RoomConfig(stored));
                 }
                 HubOutput::StoreChat { room, message } => {
@@ -522,7 +379,7 @@ impl Conference {
             };
             if let Some((conn, message)) =
                 self.held
-                    .hold(self.journal.last(), committed, conn, message, now)
+                    .hold(self.journal.last(), committed, (conn, message), now)
             {
                 self.deliver(conn, message);
             }

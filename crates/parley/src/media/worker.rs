@@ -22,8 +22,8 @@ use std::time::Instant;
 use parley_sfu::{Protocol, Shard, Transmit};
 use tokio::sync::{Notify, mpsc, watch};
 
+use super::Senders;
 use crate::clock::sleep_until;
-use crate::media::Senders;
 
 /// Batches (each at most a few hundred datagrams, from one wakeup of the
 /// conference) waiting for one worker before newer ones are dropped: a

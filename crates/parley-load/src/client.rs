@@ -28,9 +28,9 @@ use tokio::net::UdpSocket;
 
 use parley_sfu::{DUE_NOW, MAX_DUE_NOW};
 
-use super::media::{self, FPS, Layer, Stamp};
-use super::report::TrackStats;
-use super::signal::{JanusSignal, ParleySignal, Signal, Signaling};
+use crate::media::{self, FPS, Layer, Stamp};
+use crate::report::TrackStats;
+use crate::signaling::{JanusSignal, ParleySignal, Signal, Signaling};
 
 /// A kernel receive stamp (wall clock) on the monotonic clock: latency is
 /// then measured to when a datagram reached this machine, not to when this

@@ -13,44 +13,40 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use parley_signal::ConnId;
-
-use crate::conference::Outbound;
-
 /// The longest a reply waits for its write.
 pub const MAX_HOLD: Duration = Duration::from_secs(2);
 
-/// See the module documentation.
-#[derive(Default)]
-pub struct Held {
-    /// (record it waits for, connection, message, since).
-    queue: VecDeque<(u64, ConnId, Outbound, Instant)>,
+/// See the module documentation. `M` is a message with its addressee.
+pub struct Held<M> {
+    /// (record it waits for, message, since).
+    queue: VecDeque<(u64, M, Instant)>,
 }
 
-impl Held {
-    /// Whether `message` to `conn` must wait: a record it may acknowledge
-    /// (`gate`) is not committed yet, or messages before it wait. If so it
-    /// is kept; otherwise it is handed back to be sent now.
-    pub fn hold(
-        &mut self,
-        gate: u64,
-        committed: u64,
-        conn: ConnId,
-        message: Outbound,
-        now: Instant,
-    ) -> Option<(ConnId, Outbound)> {
-        if gate <= committed && self.queue.is_empty() {
-            return Some((conn, message));
+impl<M> Default for Held<M> {
+    fn default() -> Self {
+        Held {
+            queue: VecDeque::new(),
         }
-        self.queue.push_back((gate, conn, message, now));
+    }
+}
+
+impl<M> Held<M> {
+    /// Whether `message` must wait: a record it may acknowledge (`gate`) is
+    /// not committed yet, or messages before it wait. If so it is kept;
+    /// otherwise it is handed back to be sent now.
+    pub fn hold(&mut self, gate: u64, committed: u64, message: M, now: Instant) -> Option<M> {
+        if gate <= committed && self.queue.is_empty() {
+            return Some(message);
+        }
+        self.queue.push_back((gate, message, now));
         None
     }
 
     /// The messages that may go now, in order: those whose record is
     /// committed, and any that waited too long.
-    pub fn release(&mut self, committed: u64, now: Instant) -> Vec<(ConnId, Outbound)> {
+    pub fn release(&mut self, committed: u64, now: Instant) -> Vec<M> {
         let mut out = Vec::new();
-        while let Some((gate, _, _, since)) = self.queue.front() {
+        while let Some((gate, _, since)) = self.queue.front() {
             let overdue = now.saturating_duration_since(*since) >= MAX_HOLD;
             if *gate > committed && !overdue {
                 break;
@@ -58,8 +54,8 @@ impl Held {
             if overdue && *gate > committed {
                 tracing::warn!("the database is slow: a reply goes before its write is committed");
             }
-            if let Some((_, conn, message, _)) = self.queue.pop_front() {
-                out.push((conn, message));
+            if let Some((_, message, _)) = self.queue.pop_front() {
+                out.push(message);
             }
         }
         out
@@ -72,7 +68,7 @@ impl Held {
 
     /// When the oldest waiting message goes regardless.
     pub fn deadline(&self) -> Option<Instant> {
-        self.queue.front().map(|(_, _, _, since)| *since + MAX_HOLD)
+        self.queue.front().map(|(_, _, since)| *since + MAX_HOLD)
     }
 }
 
@@ -82,17 +78,13 @@ mod tests {
 
     use super::*;
 
-    fn text(s: &str) -> Outbound {
-        Outbound::Text(s.to_owned())
+    /// A message to connection `conn`.
+    fn text(conn: u64, s: &str) -> (u64, String) {
+        (conn, s.to_owned())
     }
 
-    fn texts(out: Vec<(ConnId, Outbound)>) -> Vec<String> {
-        out.into_iter()
-            .map(|(_, m)| match m {
-                Outbound::Text(t) => t,
-                Outbound::Close(r) => format!("close {r}"),
-            })
-            .collect()
+    fn texts(out: Vec<(u64, String)>) -> Vec<String> {
+        out.into_iter().map(|(_, m)| m).collect()
     }
 
     #[test]
@@ -100,12 +92,12 @@ mod tests {
         let now = Instant::now();
         let mut held = Held::default();
         assert!(
-            held.hold(0, 0, ConnId(1), text("before"), now).is_some(),
+            held.hold(0, 0, text(1, "before"), now).is_some(),
             "nothing to wait for"
         );
-        assert!(held.hold(1, 0, ConnId(1), text("echo"), now).is_none());
+        assert!(held.hold(1, 0, text(1, "echo"), now).is_none());
         // Nothing new was written for this one, but it must not overtake.
-        assert!(held.hold(0, 0, ConnId(2), text("after"), now).is_none());
+        assert!(held.hold(0, 0, text(2, "after"), now).is_none());
         assert!(held.release(0, now).is_empty());
         assert_eq!(texts(held.release(1, now)), ["echo", "after"]);
         assert!(held.is_empty());
@@ -115,7 +107,7 @@ mod tests {
     fn a_stalled_writer_holds_replies_two_seconds_at_most() {
         let now = Instant::now();
         let mut held = Held::default();
-        assert!(held.hold(5, 0, ConnId(1), text("echo"), now).is_none());
+        assert!(held.hold(5, 0, text(1, "echo"), now).is_none());
         assert_eq!(held.deadline(), Some(now + MAX_HOLD));
         assert!(held.release(0, now + Duration::from_secs(1)).is_empty());
         assert_eq!(texts(held.release(0, now + MAX_HOLD)), ["echo"]);

@@ -9,78 +9,36 @@
 
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
 use tokio::task::JoinSet;
 
-use super::client::{self, Outcome, Target};
-use super::report::Summary;
-use super::{Counters, LoadArgs, layers};
+use crate::args::LoadArgs;
+use crate::client::{self, Outcome, Target};
+use crate::counters::Counters;
+use crate::report::{ChurnSummary, Summary};
 
-/// What a churn run did.
-#[derive(Debug, Default, Serialize)]
-pub struct ChurnSummary {
-    /// Rooms the participants were spread over.
-    pub rooms: usize,
-    /// Joins per second.
-    pub rate_per_sec: f64,
-    /// Seconds each participant stayed.
-    pub stay_secs: u64,
-    /// Participants started.
-    pub started: usize,
-    /// Participants the server let in.
-    pub joined: usize,
-    /// Participants whose media connections came up.
-    pub connected: usize,
-    /// Participants that received at least one video frame.
-    pub received_video: usize,
-    /// Chat messages, reactions, hands and tile size reports sent.
-    pub activities: u64,
-    /// Why participants failed (joined not, connected not, or an error).
-    pub failures: Vec<String>,
-}
-
-impl ChurnSummary {
-    fn count(&mut self, o: Outcome, name: &str) {
-        self.joined += usize::from(o.id.is_some());
-        self.connected += usize::from(o.connected);
-        self.activities += o.activities;
-        let video = o
-            .tracks
-            .iter()
-            .any(|((_, kind), t)| *kind == "video" && t.frames > 0);
-        self.received_video += usize::from(video);
-        if let Some(e) = o.error {
-            self.failures.push(e);
-        } else if o.id.is_none() {
-            self.failures.push(format!("{name}: never joined"));
-        } else if !o.connected {
-            self.failures
-                .push(format!("{name}: its media connections never came up"));
-        }
-    }
-
-    /// A table for people.
-    pub fn table(&self) -> String {
-        let mut out = format!(
-            "churn: {} participants over {} room(s), {:.1} joins/s, {} s each: {} joined, {} connected, {} received video, {} activities sent, {} failed\n",
-            self.started,
-            self.rooms,
-            self.rate_per_sec,
-            self.stay_secs,
-            self.joined,
-            self.connected,
-            self.received_video,
-            self.activities,
-            self.failures.len()
-        );
-        for f in self.failures.iter().take(20) {
-            out.push_str(&format!("  failed: {f}\n"));
-        }
-        out
+/// Adds what one participant did to `summary`.
+fn count(summary: &mut ChurnSummary, o: Outcome, name: &str) {
+    summary.joined += usize::from(o.id.is_some());
+    summary.connected += usize::from(o.connected);
+    summary.activities += o.activities;
+    let video = o
+        .tracks
+        .iter()
+        .any(|((_, kind), t)| *kind == "video" && t.frames > 0);
+    summary.received_video += usize::from(video);
+    if let Some(e) = o.error {
+        summary.failures.push(e);
+    } else if o.id.is_none() {
+        summary.failures.push(format!("{name}: never joined"));
+    } else if !o.connected {
+        summary
+            .failures
+            .push(format!("{name}: its media connections never came up"));
     }
 }
 
-pub(super) async fn generate(
+/// Runs the churn of `args` at `rate` joins per second.
+pub(crate) async fn generate(
     args: &LoadArgs,
     target: Target,
     room: String,
@@ -91,7 +49,7 @@ pub(super) async fn generate(
     let stay = Duration::from_secs(args.stay);
     let every = Duration::from_secs_f64(1.0 / rate);
     let mix = args.publishers + args.subscribers;
-    let layers = layers(args);
+    let layers = args.video_layers();
     let counters = Counters::default();
     let mut summary = ChurnSummary {
         rooms: args.rooms,
@@ -130,7 +88,7 @@ pub(super) async fn generate(
         i += 1;
         while let Some(done) = running.try_join_next() {
             let (name, outcome) = done?;
-            summary.count(outcome, &name);
+            count(&mut summary, outcome, &name);
         }
         if Instant::now() >= report {
             report += Duration::from_secs(10);
@@ -148,9 +106,9 @@ pub(super) async fn generate(
     }
     while let Some(done) = running.join_next().await {
         let (name, outcome) = done?;
-        summary.count(outcome, &name);
+        count(&mut summary, outcome, &name);
     }
-    let mut out = super::report::summarize(
+    let mut out = crate::report::summarize(
         Default::default(),
         Duration::from_secs(args.duration),
         args.publishers,

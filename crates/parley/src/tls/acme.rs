@@ -22,7 +22,7 @@ use instant_acme::{
     NewOrder, OrderStatus, RetryPolicy,
 };
 
-use crate::turn::TlsFiles;
+use super::{ReloadingCert, TlsFiles};
 
 /// Let's Encrypt's production directory.
 pub const LETS_ENCRYPT: &str = "https://acme-v02.api.letsencrypt.org/directory";
@@ -147,7 +147,7 @@ pub fn ensure_certificate(files: &TlsFiles, domain: &str) -> anyhow::Result<()> 
     if let Some(dir) = files.cert.parent() {
         private_dir(dir)?;
     }
-    if files.cert.exists() && files.key.exists() && crate::tls::ReloadingCert::load(files).is_ok() {
+    if files.cert.exists() && files.key.exists() && ReloadingCert::load(files).is_ok() {
         return Ok(());
     }
     // Missing, or a pair that does not load (a crash between writes): a

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use super::media::{FPS, Stamp};
+use crate::media::{FPS, Stamp};
 
 /// One track as one subscriber received it.
 #[derive(Debug, Default)]
@@ -149,7 +149,52 @@ pub struct Summary {
     pub server: Option<ServerCost>,
     /// What a churn run did (`--churn`).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub churn: Option<super::churn::ChurnSummary>,
+    pub churn: Option<ChurnSummary>,
+}
+
+/// What a churn run did.
+#[derive(Debug, Default, Serialize)]
+pub struct ChurnSummary {
+    /// Rooms the participants were spread over.
+    pub rooms: usize,
+    /// Joins per second.
+    pub rate_per_sec: f64,
+    /// Seconds each participant stayed.
+    pub stay_secs: u64,
+    /// Participants started.
+    pub started: usize,
+    /// Participants the server let in.
+    pub joined: usize,
+    /// Participants whose media connections came up.
+    pub connected: usize,
+    /// Participants that received at least one video frame.
+    pub received_video: usize,
+    /// Chat messages, reactions, hands and tile size reports sent.
+    pub activities: u64,
+    /// Why participants failed (joined not, connected not, or an error).
+    pub failures: Vec<String>,
+}
+
+impl ChurnSummary {
+    /// A table for people.
+    pub fn table(&self) -> String {
+        let mut out = format!(
+            "churn: {} participants over {} room(s), {:.1} joins/s, {} s each: {} joined, {} connected, {} received video, {} activities sent, {} failed\n",
+            self.started,
+            self.rooms,
+            self.rate_per_sec,
+            self.stay_secs,
+            self.joined,
+            self.connected,
+            self.received_video,
+            self.activities,
+            self.failures.len()
+        );
+        for f in self.failures.iter().take(20) {
+            out.push_str(&format!("  failed: {f}\n"));
+        }
+        out
+    }
 }
 
 #[cfg(test)]

@@ -3,15 +3,15 @@
 //! `PARLEY_TURN_*` environment variables, or a TOML file, in that order.
 
 use std::net::{IpAddr, SocketAddr};
-use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use clap::Args;
-use parley_stun::Cidr;
 use serde::Deserialize;
 
-use super::{TlsFiles, TurnSettings};
+use super::turn_common::{TurnCommonArgs, TurnCommonFile, pick};
+use crate::tls::TlsFiles;
+use crate::turn::TurnSettings;
 
 /// Settings of `parley turn`.
 #[derive(Debug, Default, Clone, Args)]
@@ -44,15 +44,9 @@ pub struct TurnArgs {
     /// Realm of the long-term credentials, e.g. the server's domain.
     #[arg(long, env = "PARLEY_TURN_REALM", value_name = "REALM")]
     pub realm: Option<String>,
-    /// TURN REST API shared secret (as Synapse's turn_shared_secret); repeat
-    /// to accept several while rotating.
-    #[arg(
-        long = "secret",
-        env = "PARLEY_TURN_SECRET",
-        value_name = "S",
-        value_delimiter = ','
-    )]
-    pub secrets: Vec<String>,
+    /// Secrets, relay addresses and ports, allowed peers: as in `parley serve`.
+    #[command(flatten)]
+    pub common: TurnCommonArgs,
     /// A static user, NAME:PASSWORD; repeat for several.
     #[arg(
         long = "user",
@@ -61,26 +55,6 @@ pub struct TurnArgs {
         value_delimiter = ','
     )]
     pub users: Vec<String>,
-    /// Address relay sockets bind to and clients are told; one IPv4 and one IPv6 at most.
-    #[arg(
-        long = "relay-ip",
-        env = "PARLEY_TURN_RELAY_IP",
-        value_name = "IP",
-        value_delimiter = ','
-    )]
-    pub relay_ips: Vec<IpAddr>,
-    /// Port range for relay sockets [default: 49152-65535].
-    #[arg(long, env = "PARLEY_TURN_RELAY_PORTS", value_name = "MIN-MAX")]
-    pub relay_ports: Option<String>,
-    /// Network peers may be in although the default policy denies it (e.g.
-    /// an on-premises 10.0.0.0/8); repeat for several.
-    #[arg(
-        long = "allow-peer",
-        env = "PARLEY_TURN_ALLOW_PEER",
-        value_name = "CIDR",
-        value_delimiter = ','
-    )]
-    pub allow_peers: Vec<Cidr>,
     /// Most allocations at once [default: 10000].
     #[arg(long, env = "PARLEY_TURN_MAX_ALLOCATIONS", value_name = "N")]
     pub max_allocations: Option<usize>,
@@ -143,10 +117,6 @@ pub struct TurnCommand {
     pub log: String,
 }
 
-fn pick<T>(cli: Vec<T>, file: Vec<T>) -> Vec<T> {
-    if cli.is_empty() { file } else { cli }
-}
-
 impl TurnArgs {
     /// Merges command line, environment, file and defaults, and validates.
     pub fn resolve(self) -> anyhow::Result<TurnCommand> {
@@ -188,29 +158,14 @@ impl TurnArgs {
                 _ => bail!("a --user is NAME:PASSWORD, got {u:?}"),
             })
             .collect::<anyhow::Result<Vec<_>>>()?;
-        let secrets = pick(self.secrets, file.secrets);
-        if secrets.iter().any(String::is_empty) {
-            bail!("a --secret must not be empty");
-        }
-        let allow_peers = if self.allow_peers.is_empty() {
-            file.allow_peers
-                .iter()
-                .map(|s| s.parse::<Cidr>().map_err(anyhow::Error::from))
-                .collect::<anyhow::Result<Vec<_>>>()?
-        } else {
-            self.allow_peers
-        };
-        let relay_ips = pick(self.relay_ips, file.relay_ips);
-        if relay_ips.iter().filter(|ip| ip.is_ipv4()).count() > 1
-            || relay_ips.iter().filter(|ip| ip.is_ipv6()).count() > 1
-        {
-            bail!("give at most one IPv4 and one IPv6 --relay-ip");
-        }
-        let relay_ports = parse_ports(
-            self.relay_ports
-                .or(file.relay_ports)
-                .as_deref()
-                .unwrap_or("49152-65535"),
+        let common = self.common.resolve(
+            TurnCommonFile {
+                relay_ips: file.relay_ips,
+                relay_ports: file.relay_ports,
+                allow_peers: file.allow_peers,
+                secrets: file.secrets,
+            },
+            "",
         )?;
         let bandwidth = self.bandwidth.or(file.bandwidth).filter(|b| *b > 0);
         let workers = self
@@ -226,11 +181,11 @@ impl TurnArgs {
                 tls_listen,
                 tls,
                 realm,
-                secrets,
+                secrets: common.secrets,
                 users,
-                relay_ips,
-                relay_ports,
-                allow_peers,
+                relay_ips: common.relay_ips,
+                relay_ports: common.relay_ports,
+                allow_peers: common.allow_peers,
                 always_peers: Vec::new(),
                 own_ips: Vec::new(),
                 max_allocations: self
@@ -251,19 +206,6 @@ impl TurnArgs {
     }
 }
 
-/// Parses `MIN-MAX`.
-pub fn parse_ports(s: &str) -> anyhow::Result<RangeInclusive<u16>> {
-    let bad =
-        || anyhow::anyhow!("a port range is MIN-MAX with 1 <= MIN <= MAX <= 65535, got {s:?}");
-    let (lo, hi) = s.split_once('-').ok_or_else(bad)?;
-    let lo: u16 = lo.trim().parse().map_err(|_| bad())?;
-    let hi: u16 = hi.trim().parse().map_err(|_| bad())?;
-    if lo == 0 || lo > hi {
-        return Err(bad());
-    }
-    Ok(lo..=hi)
-}
-
 fn read_file(path: &Path) -> anyhow::Result<FileConfig> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read config file {}", path.display()))?;
@@ -279,11 +221,13 @@ mod tests {
         let args = TurnArgs {
             listen: vec!["127.0.0.1:3478".parse().unwrap()],
             realm: Some("example.org".into()),
-            secrets: vec!["s1".into(), "s2".into()],
+            common: TurnCommonArgs {
+                secrets: vec!["s1".into(), "s2".into()],
+                relay_ips: vec!["127.0.0.1".parse().unwrap()],
+                relay_ports: Some("50000-50100".into()),
+                allow_peers: vec!["127.0.0.0/8".parse().unwrap()],
+            },
             users: vec!["alice:pw".into()],
-            relay_ips: vec!["127.0.0.1".parse().unwrap()],
-            relay_ports: Some("50000-50100".into()),
-            allow_peers: vec!["127.0.0.0/8".parse().unwrap()],
             ..Default::default()
         };
         let c = args.resolve().unwrap();
@@ -291,6 +235,7 @@ mod tests {
             c.settings.users,
             vec![("alice".to_owned(), "pw".to_owned())]
         );
+        assert_eq!(c.settings.secrets, ["s1", "s2"]);
         assert_eq!(c.settings.relay_ports, 50000..=50100);
         assert!(c.settings.tls.is_none() && c.settings.tls_listen.is_empty());
         assert_eq!(c.settings.max_allocations, 10_000);
@@ -298,9 +243,13 @@ mod tests {
 
     #[test]
     fn mistakes_are_named() {
+        let secret = || TurnCommonArgs {
+            secrets: vec!["s".into()],
+            ..Default::default()
+        };
         let base = || TurnArgs {
             realm: Some("r".into()),
-            secrets: vec!["s".into()],
+            common: secret(),
             ..Default::default()
         };
         let err = |a: TurnArgs| format!("{:#}", a.resolve().unwrap_err());
@@ -320,14 +269,10 @@ mod tests {
         );
         assert!(
             err(TurnArgs {
-                relay_ports: Some("9-1".into()),
-                ..base()
-            })
-            .contains("MIN-MAX")
-        );
-        assert!(
-            err(TurnArgs {
-                relay_ports: Some("0-10".into()),
+                common: TurnCommonArgs {
+                    relay_ports: Some("9-1".into()),
+                    ..secret()
+                },
                 ..base()
             })
             .contains("MIN-MAX")
@@ -341,18 +286,24 @@ mod tests {
         );
         assert!(
             err(TurnArgs {
-                secrets: vec![String::new()],
+                common: TurnCommonArgs {
+                    secrets: vec![String::new()],
+                    ..Default::default()
+                },
                 ..base()
             })
-            .contains("empty")
+            .contains("a --secret must not be empty")
         );
         let two_v4 = vec!["192.0.2.1".parse().unwrap(), "192.0.2.2".parse().unwrap()];
         assert!(
             err(TurnArgs {
-                relay_ips: two_v4,
+                common: TurnCommonArgs {
+                    relay_ips: two_v4,
+                    ..secret()
+                },
                 ..base()
             })
-            .contains("one IPv4")
+            .contains("one IPv4 and one IPv6 --relay-ip")
         );
     }
 }

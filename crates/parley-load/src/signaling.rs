@@ -8,7 +8,7 @@
 use std::collections::{HashMap, HashSet};
 
 use futures_util::{SinkExt, StreamExt};
-use parley_signal::{ClientMessage, PcName, ServerMessage, VideoSize};
+use parley_protocol::{ClientMessage, PcName, ServerMessage, VideoSize};
 use serde_json::{Value, json};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
@@ -142,7 +142,7 @@ fn video_mids(sdp: &str) -> Vec<String> {
             mids.push(mid.trim().to_owned());
         }
     }
-    mids.truncate(parley_signal::MAX_VIDEO_SIZES);
+    mids.truncate(parley_protocol::MAX_VIDEO_SIZES);
     mids
 }
 
@@ -171,7 +171,7 @@ impl ParleySignal {
         };
         signal
             .send(ClientMessage::Join {
-                version: parley_signal::PROTOCOL_VERSION,
+                version: parley_protocol::PROTOCOL_VERSION,
                 room: room.to_owned(),
                 name: name.to_owned(),
                 mic: publish,

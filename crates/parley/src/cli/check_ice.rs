@@ -12,7 +12,7 @@ use parley_settings::url::IceUrl;
 use serde_json::Value;
 use tokio::net::UdpSocket;
 
-use super::check::{self, Peer, Target};
+use crate::ice_servers::check::{self, Peer, Target};
 
 /// `parley check-ice`.
 #[derive(Debug, Args)]

@@ -2,17 +2,17 @@
 //! a TOML file, and embedded defaults, in that order of precedence.
 
 use std::net::{IpAddr, SocketAddr};
-use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use clap::Args;
-use parley_settings::{ConnectionSettings, LogLevel, PortMode, Settings};
-use parley_stun::Cidr;
+use parley_settings::LogLevel;
 use serde::Deserialize;
 
-use crate::turn::TlsFiles;
-use crate::turn::cli::parse_ports;
+use super::turn_common::{TurnCommonArgs, TurnCommonFile, serve_spelling};
+use crate::serve::{ServeConfig, TurnOptions};
+use crate::tls::TlsFiles;
+use crate::tls::acme::{self, AcmeOptions};
 
 /// The most media workers (SFU shards) that may be asked for.
 const MAX_MEDIA_WORKERS: usize = 64;
@@ -23,6 +23,7 @@ pub const MAX_ANNOUNCE: usize = 4;
 /// Command-line (and environment) settings of `parley serve`. Every field is
 /// optional so that a config file can fill what the command line leaves out.
 #[derive(Debug, Default, Clone, Args)]
+#[command(mut_args(serve_spelling))]
 pub struct ServeArgs {
     /// TOML config file with the same settings (command line and environment win).
     #[arg(long, env = "PARLEY_CONFIG", value_name = "FILE")]
@@ -90,23 +91,10 @@ pub struct ServeArgs {
     /// Host name (or IP) clients use in TURN URLs [default: the first media address].
     #[arg(long, env = "PARLEY_TURN_HOST", value_name = "NAME")]
     pub turn_host: Option<String>,
-    /// Address TURN relay sockets bind to [default: the media bind address, or the first interface address].
-    #[arg(long, env = "PARLEY_TURN_RELAY_IP", value_name = "IP")]
-    pub turn_relay_ip: Option<IpAddr>,
-    /// Port range of TURN relay sockets [default: 49152-65535].
-    #[arg(long, env = "PARLEY_TURN_RELAY_PORTS", value_name = "MIN-MAX")]
-    pub turn_relay_ports: Option<String>,
-    /// Network TURN may relay to although the default policy denies it; repeat for several.
-    #[arg(
-        long = "turn-allow-peer",
-        env = "PARLEY_TURN_ALLOW_PEER",
-        value_name = "CIDR",
-        value_delimiter = ','
-    )]
-    pub turn_allow_peers: Vec<Cidr>,
-    /// Extra TURN REST secret, so other services can mint credentials for this TURN server.
-    #[arg(long, env = "PARLEY_TURN_SECRET", value_name = "S")]
-    pub turn_secret: Option<String>,
+    /// Relay addresses and ports, allowed peers, secrets: `parley turn`'s
+    /// options, spelled `--turn-…` here.
+    #[command(flatten)]
+    pub turn: TurnCommonArgs,
     /// Lifetime of the TURN credentials handed to participants, in seconds [default: 21600].
     #[arg(long, env = "PARLEY_TURN_CREDENTIAL_TTL", value_name = "SECS")]
     pub turn_credential_ttl: Option<u64>,
@@ -160,55 +148,10 @@ struct FileConfig {
     tls_key: Option<PathBuf>,
 }
 
-/// Fully resolved, validated settings.
-#[derive(Debug, Clone)]
-pub struct ServeConfig {
-    /// HTTP listen address.
-    pub http: SocketAddr,
-    /// Media UDP socket address.
-    pub media: SocketAddr,
-    /// Data directory.
-    pub data_dir: PathBuf,
-    /// Announced media addresses.
-    pub announce: Vec<IpAddr>,
-    /// Log level.
-    pub log: LogLevel,
-    /// Room member limit.
-    pub max_room_members: usize,
-    /// Media workers (SFU shards).
-    pub media_workers: usize,
-    /// The built-in TURN server, unless turned off.
-    pub turn: Option<TurnOptions>,
-    /// One-port mode: the HTTPS address and the certificate.
-    pub https: Option<(SocketAddr, TlsFiles)>,
-    /// Certificates from an ACME CA (the files are then in the data directory).
-    pub acme: Option<crate::acme::AcmeOptions>,
-}
-
-/// The built-in TURN server's settings in `parley serve`.
-#[derive(Debug, Clone)]
-pub struct TurnOptions {
-    /// UDP and TCP port.
-    pub port: u16,
-    /// TLS port, with the certificate.
-    pub tls: Option<(u16, TlsFiles)>,
-    /// Host in TURN URLs, if not the first media address.
-    pub host: Option<String>,
-    /// Relay bind address, if not the default.
-    pub relay_ip: Option<IpAddr>,
-    /// Relay ports.
-    pub relay_ports: RangeInclusive<u16>,
-    /// Networks TURN may relay to despite the default policy.
-    pub allow_peers: Vec<Cidr>,
-    /// An extra REST secret.
-    pub secret: Option<String>,
-    /// Lifetime of minted credentials, seconds.
-    pub credential_ttl: u64,
-}
-
-impl ServeConfig {
-    /// Merges command line, environment (already in `args`), file and defaults, and validates.
-    pub fn resolve(args: &ServeArgs) -> anyhow::Result<ServeConfig> {
+impl ServeArgs {
+    /// Merges command line, environment (already here), file and defaults, and validates.
+    pub fn resolve(&self) -> anyhow::Result<ServeConfig> {
+        let args = self;
         let file = match &args.config {
             Some(path) => read_file(path)?,
             None => FileConfig::default(),
@@ -269,14 +212,14 @@ impl ServeConfig {
                         "acme_domain must be a host name such as meet.example.org, got {domain:?}"
                     );
                 }
-                Some(crate::acme::AcmeOptions {
+                Some(AcmeOptions {
                     domain,
                     email: args.acme_email.clone().or(file.acme_email),
                     directory: args
                         .acme_directory
                         .clone()
                         .or(file.acme_directory)
-                        .unwrap_or_else(|| crate::acme::LETS_ENCRYPT.to_owned()),
+                        .unwrap_or_else(|| acme::LETS_ENCRYPT.to_owned()),
                     ca_root: args.acme_ca_root.clone().or(file.acme_ca_root),
                 })
             }
@@ -290,7 +233,7 @@ impl ServeConfig {
             (Some(_), _, Some(_)) | (_, Some(_), Some(_)) => {
                 bail!("give either tls_cert and tls_key or acme_domain, not both")
             }
-            (None, None, Some(_)) => Some(crate::acme::files(&data_dir)),
+            (None, None, Some(_)) => Some(acme::files(&data_dir)),
             (Some(cert), Some(key), None) => Some(TlsFiles { cert, key }),
             (None, None, None) => None,
             _ => bail!("TLS needs both tls_cert and tls_key"),
@@ -313,14 +256,15 @@ impl ServeConfig {
                     files,
                 )
             });
-            let allow_peers = if args.turn_allow_peers.is_empty() {
-                file.turn_allow_peers
-                    .iter()
-                    .map(|s| s.parse::<Cidr>().map_err(anyhow::Error::from))
-                    .collect::<anyhow::Result<Vec<_>>>()?
-            } else {
-                args.turn_allow_peers.clone()
-            };
+            let common = args.turn.clone().resolve(
+                TurnCommonFile {
+                    relay_ips: file.turn_relay_ip.into_iter().collect(),
+                    relay_ports: file.turn_relay_ports,
+                    allow_peers: file.turn_allow_peers,
+                    secrets: file.turn_secret.into_iter().collect(),
+                },
+                "turn-",
+            )?;
             let credential_ttl = args
                 .turn_credential_ttl
                 .or(file.turn_credential_ttl)
@@ -334,15 +278,10 @@ impl ServeConfig {
                 port: args.turn_port.or(file.turn_port).unwrap_or(3478),
                 tls,
                 host: args.turn_host.clone().or(file.turn_host),
-                relay_ip: args.turn_relay_ip.or(file.turn_relay_ip),
-                relay_ports: parse_ports(
-                    args.turn_relay_ports
-                        .as_deref()
-                        .or(file.turn_relay_ports.as_deref())
-                        .unwrap_or("49152-65535"),
-                )?,
-                allow_peers,
-                secret: args.turn_secret.clone().or(file.turn_secret),
+                relay_ips: common.relay_ips,
+                relay_ports: common.relay_ports,
+                allow_peers: common.allow_peers,
+                secrets: common.secrets,
                 credential_ttl,
             })
         } else {
@@ -363,30 +302,6 @@ impl ServeConfig {
     }
 }
 
-impl ServeConfig {
-    /// The settings this command line and config file amount to: what the
-    /// server runs with until an administrator saves a section, and what
-    /// "reset to defaults" returns a section to.
-    pub fn base_settings(&self) -> Settings {
-        let mut settings = Settings {
-            connection: ConnectionSettings {
-                announce: self.announce.clone(),
-                ..ConnectionSettings::default()
-            },
-            ..Settings::default()
-        };
-        if self.media.port() == 0 {
-            settings.connection.mode = PortMode::Dynamic;
-        } else {
-            settings.connection.udp_port = self.media.port();
-            settings.connection.tcp_port = self.media.port();
-        }
-        settings.rooms.max_members = u32::try_from(self.max_room_members).unwrap_or(20);
-        settings.logging.level = self.log;
-        settings
-    }
-}
-
 fn read_file(path: &Path) -> anyhow::Result<FileConfig> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read config file {}", path.display()))?;
@@ -397,6 +312,10 @@ fn read_file(path: &Path) -> anyhow::Result<FileConfig> {
 mod tests {
     use super::*;
 
+    fn resolve(args: &ServeArgs) -> anyhow::Result<ServeConfig> {
+        args.resolve()
+    }
+
     fn write_temp(name: &str, text: &str) -> PathBuf {
         let path = std::env::temp_dir().join(format!("parley-{}-{name}.toml", std::process::id()));
         std::fs::write(&path, text).unwrap();
@@ -405,7 +324,7 @@ mod tests {
 
     #[test]
     fn defaults_need_nothing() {
-        let c = ServeConfig::resolve(&ServeArgs::default()).unwrap();
+        let c = resolve(&ServeArgs::default()).unwrap();
         assert_eq!(c.http, "0.0.0.0:8080".parse().unwrap());
         assert_eq!(c.media, "0.0.0.0:10000".parse().unwrap());
         assert_eq!(c.data_dir, PathBuf::from("data"));
@@ -415,18 +334,19 @@ mod tests {
         assert_eq!(turn.port, 3478);
         assert!(turn.tls.is_none());
         assert_eq!(turn.relay_ports, 49152..=65535);
+        assert!(turn.secrets.is_empty() && turn.relay_ips.is_empty());
     }
 
     #[test]
     fn one_port_mode_needs_a_certificate_from_files_or_acme() {
         let https = Some("0.0.0.0:443".parse().unwrap());
-        let err = ServeConfig::resolve(&ServeArgs {
+        let err = resolve(&ServeArgs {
             https,
             ..Default::default()
         })
         .unwrap_err();
         assert!(err.to_string().contains("acme_domain"), "{err}");
-        let files = ServeConfig::resolve(&ServeArgs {
+        let files = resolve(&ServeArgs {
             https,
             tls_cert: Some("c.pem".into()),
             tls_key: Some("k.pem".into()),
@@ -434,7 +354,7 @@ mod tests {
         })
         .unwrap();
         assert_eq!(files.https.unwrap().1.cert, PathBuf::from("c.pem"));
-        let acme = ServeConfig::resolve(&ServeArgs {
+        let acme = resolve(&ServeArgs {
             https,
             acme_domain: Some("meet.example.org".into()),
             data_dir: Some("/var/lib/parley".into()),
@@ -445,7 +365,7 @@ mod tests {
             acme.https.unwrap().1.cert,
             PathBuf::from("/var/lib/parley/acme/cert.pem")
         );
-        assert_eq!(acme.acme.unwrap().directory, crate::acme::LETS_ENCRYPT);
+        assert_eq!(acme.acme.unwrap().directory, acme::LETS_ENCRYPT);
         for (args, says) in [
             (
                 ServeArgs {
@@ -473,20 +393,20 @@ mod tests {
                 "not both",
             ),
         ] {
-            let err = ServeConfig::resolve(&args).unwrap_err();
+            let err = resolve(&args).unwrap_err();
             assert!(err.to_string().contains(says), "{err}");
         }
     }
 
     #[test]
     fn turn_can_be_turned_off_or_given_tls() {
-        let off = ServeConfig::resolve(&ServeArgs {
+        let off = resolve(&ServeArgs {
             no_turn: true,
             ..Default::default()
         })
         .unwrap();
         assert!(off.turn.is_none());
-        let tls = ServeConfig::resolve(&ServeArgs {
+        let tls = resolve(&ServeArgs {
             tls_cert: Some("c.pem".into()),
             tls_key: Some("k.pem".into()),
             ..Default::default()
@@ -506,7 +426,7 @@ mod tests {
             media_port: Some(13000),
             ..Default::default()
         };
-        let c = ServeConfig::resolve(&args).unwrap();
+        let c = resolve(&args).unwrap();
         assert_eq!(c.http, "127.0.0.1:9000".parse().unwrap());
         assert_eq!(
             c.media,
@@ -525,19 +445,19 @@ mod tests {
             config: Some(path.clone()),
             ..Default::default()
         };
-        let err = format!("{:#}", ServeConfig::resolve(&args).unwrap_err());
+        let err = format!("{:#}", resolve(&args).unwrap_err());
         assert!(err.contains("htp"), "{err}");
         std::fs::remove_file(path).unwrap();
 
         let five: Vec<IpAddr> = (1..=5).map(|i| IpAddr::from([192, 0, 2, i])).collect();
-        let err = ServeConfig::resolve(&ServeArgs {
+        let err = resolve(&ServeArgs {
             announce: five,
             ..Default::default()
         })
         .unwrap_err();
         assert!(err.to_string().contains("at most 4"), "{err}");
 
-        let err = ServeConfig::resolve(&ServeArgs {
+        let err = resolve(&ServeArgs {
             max_room_members: Some(61),
             ..Default::default()
         })
@@ -545,7 +465,7 @@ mod tests {
         assert!(err.to_string().contains("between 2 and 60"), "{err}");
 
         for n in [0, 65] {
-            let err = ServeConfig::resolve(&ServeArgs {
+            let err = resolve(&ServeArgs {
                 media_workers: Some(n),
                 ..Default::default()
             })
@@ -557,14 +477,14 @@ mod tests {
             );
         }
 
-        let err = ServeConfig::resolve(&ServeArgs {
+        let err = resolve(&ServeArgs {
             log: Some("loud".into()),
             ..Default::default()
         })
         .unwrap_err();
         assert!(err.to_string().contains("debug, informational"), "{err}");
 
-        let err = ServeConfig::resolve(&ServeArgs {
+        let err = resolve(&ServeArgs {
             config: Some(PathBuf::from("/nonexistent/parley.toml")),
             ..Default::default()
         })

@@ -132,12 +132,12 @@ impl SocketIo {
     /// Sends `packets` a batch per system call (sendmmsg), waiting while the
     /// socket buffer is full; runs of equal-sized datagrams to one
     /// destination go as one segmented message where the kernel can (see
-    /// [`crate::batch::plan_gso`]). Errors about one destination are logged and
+    /// [`super::batch::plan_gso`]). Errors about one destination are logged and
     /// that datagram skipped: one bad peer must not stop the media of others.
     pub async fn send_batch(&self, packets: &[(SocketAddr, &[u8])]) {
         if self.gso.load(Ordering::Relaxed) && packets.len() > 1 {
             let mut plan = Vec::new();
-            crate::batch::plan_gso(packets, crate::batch::MAX_SEGMENTS, &mut plan);
+            super::batch::plan_gso(packets, super::batch::MAX_SEGMENTS, &mut plan);
             if plan.len() < packets.len() {
                 return self.send_segmented(packets, &plan).await;
             }
@@ -161,7 +161,7 @@ impl SocketIo {
         let mut rest = packets;
         while !rest.is_empty() {
             let result = self.socket.try_io(Interest::WRITABLE, || {
-                crate::batch::send_once(&self.socket, rest).map_err(io::Error::from)
+                super::batch::send_once(&self.socket, rest).map_err(io::Error::from)
             });
             match result {
                 Ok(n) => rest = &rest[n.clamp(1, rest.len())..],
@@ -185,12 +185,12 @@ impl SocketIo {
     async fn send_segmented(
         &self,
         packets: &[(SocketAddr, &[u8])],
-        plan: &[crate::batch::GsoMessage],
+        plan: &[super::batch::GsoMessage],
     ) {
         let mut rest = plan;
         while let Some(first) = rest.first() {
             let result = self.socket.try_io(Interest::WRITABLE, || {
-                crate::batch::send_gso_once(&self.socket, packets, rest).map_err(io::Error::from)
+                super::batch::send_gso_once(&self.socket, packets, rest).map_err(io::Error::from)
             });
             match result {
                 Ok(n) => rest = &rest[n.clamp(1, rest.len())..],
