@@ -75,22 +75,16 @@ fn get_stamp(buf: &[u8], at: usize) -> Option<Stamp> {
     })
 }
 
-/// A VP8-shaped frame of `size` bytes.
+/// A VP8-shaped frame of `size` bytes (the shape the scenario tests'
+/// peers send too, `parley_peer::vp8_frame`), stamped after its header.
 pub fn vp8_frame(layer: &Layer, keyframe: bool, size: usize, stamp: Stamp) -> Vec<u8> {
     let size = size.max(KEY_OFFSET + STAMP_LEN + 1);
-    let mut frame = vec![0x5a; size];
-    // Frame tag: bit 0 clear for a keyframe; show_frame set; a first
-    // partition size that fits.
-    let tag: u32 = u32::from(!keyframe) | (1 << 4) | (((size as u32 - 10) & 0x7ffff) << 5);
-    frame[0..3].copy_from_slice(&tag.to_le_bytes()[0..3]);
-    if keyframe {
-        frame[3..6].copy_from_slice(&[0x9d, 0x01, 0x2a]);
-        frame[6..8].copy_from_slice(&layer.width.to_le_bytes());
-        frame[8..10].copy_from_slice(&layer.height.to_le_bytes());
-        put_stamp(&mut frame, KEY_OFFSET, stamp);
-    } else {
-        put_stamp(&mut frame, DELTA_OFFSET, stamp);
-    }
+    let mut frame = parley_peer::vp8_frame(keyframe, size, layer.width, layer.height);
+    put_stamp(
+        &mut frame,
+        if keyframe { KEY_OFFSET } else { DELTA_OFFSET },
+        stamp,
+    );
     frame
 }
 

@@ -1,159 +1,63 @@
-//! A virtual world for scenario tests: the hub, in-memory str0m clients
-//! speaking the Parley protocol, a virtual network and a virtual clock.
+//! A virtual world for scenario tests through the hub: in-memory peers
+//! (`parley-peer`) speaking the Parley protocol, a virtual network and a
+//! virtual clock.
 
 #![allow(clippy::unwrap_used, dead_code)] // test harness code: a panic is a failed test
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use parley_peer::is_video_rtp;
+pub use parley_peer::{FAST_LINK_BPS, Link, Peer, TICK, layer_frame_size};
 use parley_signal::{ConnId, Hub, HubConfig, HubOutput, PcName, ServerMessage};
-use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
 use str0m::format::Codec;
-use str0m::media::{Direction, MediaKind, MediaTime, Mid};
-use str0m::net::{Protocol, Receive};
-use str0m::{Candidate, Event, Input, Output, Rtc};
+use str0m::net::Protocol;
 
 pub const SERVER: &str = "10.0.0.1:10000";
-pub const TICK: Duration = Duration::from_millis(5);
-/// A link fast enough not to matter, but where packets take time on the
-/// wire, as congestion control expects of any network.
-pub const FAST_LINK_BPS: u64 = 100_000_000;
 
-/// A test client: two str0m peer connections speaking the Parley protocol.
+/// A test client: a peer and its signaling connection.
 pub struct Client {
+    pub peer: Peer,
     pub conn: ConnId,
-    pub id: String,
-    pub publish: Rtc,
-    pub subscribe: Rtc,
-    pub publish_addr: SocketAddr,
-    pub subscribe_addr: SocketAddr,
-    pub pending_publish: Option<SdpPendingOffer>,
-    pub audio: Option<Mid>,
-    pub video: Option<Mid>,
-    pub publish_timeout: Instant,
-    pub subscribe_timeout: Instant,
-    pub frames_sent: u64,
-    pub keyframe_wanted: bool,
-    pub keyframe_requests_seen: u32,
-    /// Publisher id of each subscribed m-line, from its msid.
-    pub sources: HashMap<Mid, (String, MediaKind)>,
-    /// Frames received per (publisher id, kind).
-    pub received: HashMap<(String, MediaKind), u64>,
-    /// Frames received per mid of the subscribe connection.
-    pub received_by_mid: HashMap<Mid, u64>,
-    /// A second video (a screen, say), sent like the first, once added.
-    pub screen: Option<Mid>,
-    pub keyframes_received: HashMap<String, u64>,
     pub subscribe_offers: u32,
     /// When false, subscribe offers are kept in `held` instead of answered.
     pub answer_offers: bool,
     pub held: Vec<(u64, bool, String)>,
-    pub renewals: u32,
     pub errors: Vec<parley_signal::ErrorCode>,
-    /// Simulcast layers to publish (rids, lowest first); empty for one stream.
-    pub layers: Vec<&'static str>,
-    /// Sizes of the video frames received, per publisher id.
-    pub video_sizes: HashMap<String, Vec<usize>>,
-    /// The codec this client's video is sent in.
-    pub video_codec: Codec,
     /// Codecs the server asked this client to send its video in.
     pub codec_requests: Vec<String>,
     /// Whether it switches when asked (a browser does; some clients cannot).
     pub follows_codec_requests: bool,
-    /// The audio level its Opus packets carry (RFC 6464: 0 loudest, 127
-    /// silence); none without the extension.
-    pub level: Option<i8>,
 }
 
 impl Client {
     pub fn new(n: u8, now: Instant) -> Self {
-        let publish_addr: SocketAddr = format!("10.0.1.{n}:5000").parse().unwrap();
-        let subscribe_addr: SocketAddr = format!("10.0.1.{n}:5001").parse().unwrap();
-        let mut publish = Rtc::new(now);
-        publish.add_local_candidate(Candidate::host(publish_addr, "udp").unwrap());
-        let mut subscribe = Rtc::new(now);
-        subscribe.add_local_candidate(Candidate::host(subscribe_addr, "udp").unwrap());
         Client {
+            peer: Peer::new(n, now),
             conn: ConnId(u64::from(n)),
-            id: String::new(),
-            publish,
-            subscribe,
-            publish_addr,
-            subscribe_addr,
-            pending_publish: None,
-            audio: None,
-            video: None,
-            publish_timeout: now,
-            subscribe_timeout: now,
-            frames_sent: 0,
-            keyframe_wanted: true,
-            keyframe_requests_seen: 0,
-            sources: HashMap::new(),
-            received: HashMap::new(),
-            received_by_mid: HashMap::new(),
-            screen: None,
-            keyframes_received: HashMap::new(),
             subscribe_offers: 0,
             answer_offers: true,
             held: Vec::new(),
-            renewals: 0,
             errors: Vec::new(),
-            layers: Vec::new(),
-            video_sizes: HashMap::new(),
-            video_codec: Codec::Vp8,
             codec_requests: Vec::new(),
             follows_codec_requests: true,
-            level: None,
         }
-    }
-
-    pub fn got(&self, from: &Client, kind: MediaKind) -> u64 {
-        self.received
-            .get(&(from.id.clone(), kind))
-            .copied()
-            .unwrap_or(0)
     }
 }
 
-/// A bottleneck on the way to one address: packets leave one after another
-/// at `bps`; one that would wait longer than `max_delay` is dropped (a
-/// router's tail drop).
-pub struct Link {
-    pub bps: u64,
-    pub max_delay: Duration,
-    queue: VecDeque<(Instant, SocketAddr, SocketAddr, Vec<u8>)>,
-    free_at: Option<Instant>,
-    pub dropped: u64,
-    /// Bytes that entered the link (dropped or not).
-    pub bytes: u64,
+impl Deref for Client {
+    type Target = Peer;
+    fn deref(&self) -> &Peer {
+        &self.peer
+    }
 }
 
-impl Link {
-    pub fn new(bps: u64) -> Self {
-        Link {
-            bps,
-            max_delay: Duration::from_millis(250),
-            queue: VecDeque::new(),
-            free_at: None,
-            dropped: 0,
-            bytes: 0,
-        }
-    }
-
-    fn push(&mut self, now: Instant, source: SocketAddr, destination: SocketAddr, data: Vec<u8>) {
-        self.bytes += data.len() as u64;
-        let start = self.free_at.map_or(now, |f| f.max(now));
-        if start.saturating_duration_since(now) > self.max_delay {
-            self.dropped += 1;
-            return;
-        }
-        let bits = (data.len() as u64 + 28) * 8;
-        let on_wire = Duration::from_micros((bits * 1_000_000 / self.bps).max(1));
-        let arrives = start + on_wire;
-        self.free_at = Some(arrives);
-        self.queue.push_back((arrives, source, destination, data));
+impl DerefMut for Client {
+    fn deref_mut(&mut self) -> &mut Peer {
+        &mut self.peer
     }
 }
 
@@ -257,22 +161,10 @@ impl World {
 
     /// Starts publishing one audio and one video track.
     pub fn publish(&mut self, i: usize) {
-        let c = &mut self.clients[i];
-        let mut api = c.publish.sdp_api();
-        c.audio = Some(api.add_media(MediaKind::Audio, Direction::SendOnly, None, None, None));
-        let simulcast = (!c.layers.is_empty()).then(|| {
-            let mut s = str0m::media::Simulcast::new();
-            for rid in &c.layers {
-                s.add_send_layer(str0m::media::SimulcastLayer::new(rid));
-            }
-            s
-        });
-        c.video = Some(api.add_media(MediaKind::Video, Direction::SendOnly, None, None, simulcast));
-        let (offer, pending) = api.apply().unwrap();
-        c.pending_publish = Some(pending);
+        let sdp = self.clients[i].publish_offer();
         self.send(
             i,
-            serde_json::json!({"type": "offer", "pc": "publish", "sdp": offer.to_sdp_string()}),
+            serde_json::json!({"type": "offer", "pc": "publish", "sdp": sdp}),
         );
     }
 
@@ -301,11 +193,7 @@ impl World {
             let c = &mut self.clients[i];
             match message {
                 ServerMessage::Joined { me, .. } => c.id = me.id,
-                ServerMessage::Answer { sdp, .. } => {
-                    let answer = SdpAnswer::from_sdp_string(&sdp).unwrap();
-                    let pending = c.pending_publish.take().expect("a publish offer");
-                    c.publish.sdp_api().accept_answer(pending, answer).unwrap();
-                }
+                ServerMessage::Answer { sdp, .. } => c.accept_publish_answer(&sdp),
                 ServerMessage::Offer {
                     pc,
                     offer_id,
@@ -380,13 +268,8 @@ impl World {
                 self.hub.handle_timeout(now);
             }
             for c in &mut self.clients {
-                if c.publish_timeout <= now {
-                    c.publish.handle_input(Input::Timeout(now)).unwrap();
-                }
-                if c.subscribe_timeout <= now {
-                    c.subscribe.handle_input(Input::Timeout(now)).unwrap();
-                }
-                write_media(c, now);
+                c.run_timers(now);
+                c.write_media(now);
             }
             self.pump();
             self.dispatch();
@@ -419,8 +302,7 @@ impl World {
             let now = self.now;
             let mut outgoing = Vec::new();
             for c in &mut self.clients {
-                c.publish_timeout = drain_publish(c, now, &mut outgoing);
-                c.subscribe_timeout = drain_subscribe(c, now, &mut outgoing);
+                c.drain(now, &mut outgoing);
             }
             if let Some(from) = self.reorder_frame_from {
                 // Video is the payload type of the large packets; small
@@ -454,31 +336,11 @@ impl World {
             }
         }
     }
-}
 
-impl World {
     /// Hands one datagram from the server to the client it is addressed to.
     fn deliver(&mut self, at: Instant, source: SocketAddr, destination: SocketAddr, data: &[u8]) {
-        let Some(c) = self
-            .clients
-            .iter_mut()
-            .find(|c| c.publish_addr == destination || c.subscribe_addr == destination)
-        else {
-            return;
-        };
-        let input = Input::Receive(
-            at,
-            Receive {
-                proto: Protocol::Udp,
-                source,
-                destination,
-                contents: data.try_into().unwrap(),
-            },
-        );
-        if c.publish_addr == destination {
-            c.publish.handle_input(input).unwrap();
-        } else {
-            c.subscribe.handle_input(input).unwrap();
+        if let Some(c) = self.clients.iter_mut().find(|c| c.owns(destination)) {
+            c.receive(at, source, destination, data);
         }
     }
 
@@ -487,20 +349,15 @@ impl World {
     fn deliver_queued(&mut self, now: Instant) {
         let mut due = Vec::new();
         for link in self.links.values_mut() {
-            while link.queue.front().is_some_and(|q| q.0 <= now) {
-                due.push(link.queue.pop_front().unwrap());
+            while let Some(arrived) = link.pop_arrived(now) {
+                due.push(arrived);
             }
         }
         due.sort_by_key(|d| d.0);
-        for (at, source, destination, data) in due {
+        for (at, (source, destination, data)) in due {
             self.deliver(at, source, destination, &data);
         }
     }
-}
-
-/// An RTP (not RTCP) datagram big enough to be video rather than Opus.
-fn is_video_rtp(data: &[u8]) -> bool {
-    data.len() > 500 && data[0] & 0xc0 == 0x80 && !(72..=79).contains(&(data[1] & 0x7f))
 }
 
 /// Applies a subscribe offer (on a fresh connection if the server renewed
@@ -512,192 +369,16 @@ pub fn answer_offer(
     renew: bool,
     sdp: &str,
 ) -> serde_json::Value {
-    if renew {
-        c.renewals += 1;
-        c.subscribe = Rtc::new(now);
-        c.subscribe
-            .add_local_candidate(Candidate::host(c.subscribe_addr, "udp").unwrap());
-        c.sources.clear();
-        c.subscribe_timeout = now;
-    }
-    let offer = SdpOffer::from_sdp_string(sdp).unwrap();
-    let answer = c.subscribe.sdp_api().accept_offer(offer).unwrap();
+    let answer = c.answer_subscribe(now, renew, sdp);
     serde_json::json!({
-        "type": "answer", "pc": "subscribe", "offer_id": offer_id, "sdp": answer.to_sdp_string()
+        "type": "answer", "pc": "subscribe", "offer_id": offer_id, "sdp": answer
     })
 }
 
-pub fn drain_publish(
-    c: &mut Client,
-    now: Instant,
-    out: &mut Vec<(SocketAddr, SocketAddr, Vec<u8>)>,
-) -> Instant {
-    loop {
-        match c.publish.poll_output().unwrap() {
-            Output::Timeout(t) => return t.max(now),
-            Output::Transmit(t) => out.push((t.source, t.destination, t.contents.to_vec())),
-            Output::Event(Event::KeyframeRequest(_)) => {
-                c.keyframe_wanted = true;
-                c.keyframe_requests_seen += 1;
-            }
-            Output::Event(_) => {}
-        }
-    }
-}
-
-pub fn drain_subscribe(
-    c: &mut Client,
-    now: Instant,
-    out: &mut Vec<(SocketAddr, SocketAddr, Vec<u8>)>,
-) -> Instant {
-    loop {
-        match c.subscribe.poll_output().unwrap() {
-            Output::Timeout(t) => return t.max(now),
-            Output::Transmit(t) => out.push((t.source, t.destination, t.contents.to_vec())),
-            Output::Event(Event::MediaAdded(added)) => {
-                // The inactive anchor section carries nothing; as a browser
-                // does, the client does not count it as a track.
-                if added.direction == Direction::Inactive {
-                    continue;
-                }
-                let media = c.subscribe.media(added.mid).unwrap();
-                c.sources
-                    .insert(added.mid, (media.stream_id().to_owned(), added.kind));
-            }
-            Output::Event(Event::MediaData(data)) => {
-                let (source, kind) = c.sources[&data.mid].clone();
-                if data.is_keyframe() {
-                    *c.keyframes_received.entry(source.clone()).or_default() += 1;
-                }
-                if kind == MediaKind::Video {
-                    c.video_sizes
-                        .entry(source.clone())
-                        .or_default()
-                        .push(data.data.len());
-                }
-                *c.received.entry((source, kind)).or_default() += 1;
-                *c.received_by_mid.entry(data.mid).or_default() += 1;
-            }
-            Output::Event(_) => {}
-        }
-    }
-}
-
-/// 20 ms Opus frames and 30 fps VP8 frames; a keyframe when asked and every 3 s.
-pub fn write_media(c: &mut Client, now: Instant) {
-    if !c.publish.is_connected() {
-        return;
-    }
-    let tick = c.frames_sent;
-    c.frames_sent += 1;
-    if let Some(mid) = c.audio.filter(|_| tick.is_multiple_of(4)) {
-        // The server closes the connections of a participant that left.
-        let Some(mut w) = c.publish.writer(mid) else {
-            return;
-        };
-        let pt = w
-            .payload_params()
-            .find(|p| p.spec().codec == Codec::Opus)
-            .unwrap()
-            .pt();
-        if let Some(level) = c.level {
-            w = w.audio_level(level, level < 60);
-        }
-        let time = MediaTime::new(tick / 4 * 960, str0m::media::Frequency::FORTY_EIGHT_KHZ);
-        w.write(pt, now, time, vec![0xfc; 80]).unwrap();
-    }
-    if let Some(mid) = c.video.filter(|_| tick.is_multiple_of(7)) {
-        let frame = tick / 7;
-        let keyframe = c.keyframe_wanted || frame.is_multiple_of(90);
-        c.keyframe_wanted = false;
-        let time = MediaTime::from_90khz(frame * 3150);
-        // One stream, or each simulcast layer at its own size (layer i of
-        // n is 300·3^i bytes, keyframes twice that), so a subscriber
-        // can tell which layer reached it.
-        let rids: Vec<Option<&str>> = if c.layers.is_empty() {
-            vec![None]
-        } else {
-            c.layers.iter().map(|r| Some(*r)).collect()
-        };
-        for (i, rid) in rids.into_iter().enumerate() {
-            let size = layer_frame_size(if rid.is_some() { i } else { 1 }, keyframe);
-            let codec = c.video_codec;
-            if !write_video(
-                c,
-                mid,
-                rid,
-                codec,
-                now,
-                time,
-                video_frame(codec, keyframe, size),
-            ) {
-                return;
-            }
-        }
-    }
-    if let Some(mid) = c.screen.filter(|_| tick.is_multiple_of(7)) {
-        let frame = tick / 7;
-        // Keyframes every 3 s only: a screen asked for one gets it then.
-        let keyframe = frame.is_multiple_of(90);
-        let data = video_frame(Codec::Vp8, keyframe, layer_frame_size(1, keyframe));
-        let time = MediaTime::from_90khz(frame * 3150);
-        write_video(c, mid, None, Codec::Vp8, now, time, data);
-    }
-}
-
-/// Writes one video frame on `mid` (layer `rid`); false once the server
-/// has closed the publish connection.
-fn write_video(
-    c: &mut Client,
-    mid: Mid,
-    rid: Option<&str>,
-    codec: Codec,
-    now: Instant,
-    time: MediaTime,
-    data: Vec<u8>,
-) -> bool {
-    let Some(mut w) = c.publish.writer(mid) else {
-        return false;
-    };
-    let pt = w
-        .payload_params()
-        .find(|p| p.spec().codec == codec)
-        .unwrap()
-        .pt();
-    if let Some(rid) = rid {
-        w = w.rid(rid.into());
-    }
-    w.write(pt, now, time, data).unwrap();
-    true
-}
-
-/// A frame of `size` bytes that the codec's depacketizer recognises as a
-/// keyframe or not.
-pub fn video_frame(codec: Codec, keyframe: bool, size: usize) -> Vec<u8> {
-    let mut data = vec![0x55u8; size];
-    match codec {
-        // Bit 0 of a VP8 frame's first byte is clear on keyframes (RFC 6386 §9.1).
-        Codec::Vp8 => data[0] = if keyframe { 0x50 } else { 0x51 },
-        // VP9 uncompressed header: frame marker, profile 0, frame_type 0 = key.
-        Codec::Vp9 => data[0] = if keyframe { 0x82 } else { 0x86 },
-        // H264 Annex B: SPS, PPS and an IDR slice, or one non-IDR slice.
-        Codec::H264 => {
-            let head: &[u8] = if keyframe {
-                &[
-                    0, 0, 0, 1, 0x67, 0x42, 0xc0, 0x1f, 0, 0, 0, 1, 0x68, 0xce, 0x3c, 0x80, 0, 0,
-                    0, 1, 0x65,
-                ]
-            } else {
-                &[0, 0, 0, 1, 0x41]
-            };
-            data[..head.len()].copy_from_slice(head);
-        }
-        other => panic!("no test frames for {other:?}"),
-    }
-    data
-}
-
-pub fn layer_frame_size(layer: usize, keyframe: bool) -> usize {
-    // Keyframes twice as large: every (layer, keyframe) pair has its own size.
-    300 * 3usize.pow(layer as u32) * if keyframe { 2 } else { 1 }
+/// Publishes client `i`'s audio, and video in `codec` only (as a browser
+/// may offer).
+pub fn publish_only(w: &mut World, i: usize, codec: Codec) {
+    let now = w.now;
+    w.clients[i].offer_only(now, codec);
+    w.publish(i);
 }
