@@ -39,8 +39,6 @@ struct UserPresence {
     conns: Vec<ConnId>,
     away: HashSet<ConnId>,
     dnd: bool,
-    /// Rooms the user is in (a user may have a meeting open on two pages).
-    rooms: usize,
     /// The status last announced, to announce only changes.
     shown: Option<PresenceStatus>,
 }
@@ -63,6 +61,10 @@ struct Call {
 #[derive(Debug)]
 pub(crate) struct Switchboard {
     users: HashMap<i64, UserPresence>,
+    /// Rooms each user is in (a meeting may be open on two pages). Kept
+    /// apart from `users`: a member whose page dropped keeps its place for
+    /// the reconnect grace, and is still busy when a new page connects.
+    in_rooms: HashMap<i64, usize>,
     calls: HashMap<u64, Call>,
     next_call: u64,
     /// Users see other domains' users too.
@@ -77,6 +79,7 @@ impl Switchboard {
     pub(crate) fn new(all_domains: bool, ring_timeout: Duration, room_key: u64) -> Self {
         Switchboard {
             users: HashMap::new(),
+            in_rooms: HashMap::new(),
             calls: HashMap::new(),
             next_call: 0,
             all_domains,
@@ -163,16 +166,17 @@ impl Switchboard {
 
     /// `account` entered a room: busy until it leaves.
     pub(crate) fn entered_room(&mut self, account: i64) {
-        if let Some(user) = self.users.get_mut(&account) {
-            user.rooms += 1;
-        }
+        *self.in_rooms.entry(account).or_default() += 1;
         self.refresh(account);
     }
 
     /// `account` left a room.
     pub(crate) fn left_room(&mut self, account: i64) {
-        if let Some(user) = self.users.get_mut(&account) {
-            user.rooms = user.rooms.saturating_sub(1);
+        if let Some(rooms) = self.in_rooms.get_mut(&account) {
+            *rooms = rooms.saturating_sub(1);
+            if *rooms == 0 {
+                self.in_rooms.remove(&account);
+            }
         }
         self.refresh(account);
     }
@@ -197,7 +201,7 @@ impl Switchboard {
             .calls
             .values()
             .any(|c| c.caller == account && c.is_ringing());
-        if user.rooms > 0 || calling {
+        if self.in_rooms.contains_key(&account) || calling {
             PresenceStatus::Busy
         } else if user.dnd {
             PresenceStatus::Dnd
@@ -553,6 +557,35 @@ mod tests {
         s.disconnect(ConnId(2), Some(1));
         assert_eq!(s.presence_of(1), PresenceStatus::Offline);
         assert!(s.presence().is_empty());
+    }
+
+    #[test]
+    fn a_member_whose_only_page_dropped_is_still_busy_when_a_page_comes_back() {
+        let mut s = board();
+        s.connect(ConnId(1), &account(1, "a"));
+        s.entered_room(1);
+        // The page's network drops; the member keeps its place in the room
+        // for the reconnect grace.
+        s.disconnect(ConnId(1), Some(1));
+        assert_eq!(s.presence_of(1), PresenceStatus::Offline);
+        s.connect(ConnId(2), &account(1, "a"));
+        assert_eq!(s.presence_of(1), PresenceStatus::Busy);
+        s.connect(ConnId(3), &account(2, "a"));
+        s.place_call(Instant::now(), ConnId(3), 2, 1, false)
+            .unwrap();
+        assert!(
+            sent(&mut s).iter().any(|(c, m)| *c == 3
+                && matches!(
+                    m,
+                    ServerMessage::CallEnded {
+                        reason: CallEndReason::Busy,
+                        ..
+                    }
+                )),
+            "a call to someone in a meeting ends as busy"
+        );
+        s.left_room(1);
+        assert_eq!(s.presence_of(1), PresenceStatus::Available);
     }
 
     #[test]
