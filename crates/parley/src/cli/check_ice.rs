@@ -25,9 +25,11 @@ pub struct CheckIceArgs {
     /// TURN password (stand-alone).
     #[arg(long, value_name = "PASSWORD", env = "PARLEY_TURN_CREDENTIAL")]
     credential: Option<String>,
-    /// TURN REST secret to mint credentials with (stand-alone).
-    #[arg(long, value_name = "S", env = "PARLEY_TURN_SECRET", conflicts_with_all = ["username", "credential"])]
-    secret: Option<String>,
+    /// TURN REST secret to mint credentials with (stand-alone). Read as
+    /// `parley serve` and `parley turn` read it: of several (comma-separated,
+    /// while rotating) the first is used.
+    #[arg(long, value_name = "S", env = "PARLEY_TURN_SECRET", value_delimiter = ',', conflicts_with_all = ["username", "credential"])]
+    secret: Vec<String>,
     /// A Parley server to run the check on its own settings, e.g. http://localhost:8080.
     #[arg(long, value_name = "URL", conflicts_with_all = ["urls", "username", "credential", "secret"])]
     server: Option<String>,
@@ -89,7 +91,7 @@ async fn local(args: &CheckIceArgs) -> anyhow::Result<Value> {
     let mut targets = Vec::new();
     for url in &args.urls {
         let parsed = IceUrl::parse(url).map_err(|e| anyhow::anyhow!("{url}: {e}"))?;
-        let credentials = match (&args.secret, &args.username, &args.credential) {
+        let credentials = match (args.secret.first(), &args.username, &args.credential) {
             (Some(secret), _, _) => Some(parley_stun::mint_rest_credential(
                 secret.as_bytes(),
                 "parley-check",
@@ -110,7 +112,7 @@ async fn local(args: &CheckIceArgs) -> anyhow::Result<Value> {
                 "stun"
             },
             credentials,
-            secret: args.secret.clone(),
+            secret: args.secret.first().cloned(),
         });
     }
     let peer = local_peer(&args.urls[0]).await?;

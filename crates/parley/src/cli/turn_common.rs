@@ -83,7 +83,7 @@ pub fn serve_spelling(arg: Arg) -> Arg {
     let (long, help) = match arg.get_id().as_str() {
         "relay_ips" => (
             "turn-relay-ip",
-            "Address TURN relay sockets bind to [default: the media bind address, or the first interface address]",
+            "Address TURN relay sockets bind to, one IPv4 and one IPv6 at most (comma-separated or repeated) [default: the media bind address, or the first interface address]",
         ),
         "relay_ports" => (
             "turn-relay-ports",
@@ -95,7 +95,7 @@ pub fn serve_spelling(arg: Arg) -> Arg {
         ),
         "secrets" => (
             "turn-secret",
-            "Extra TURN REST secret, so other services can mint credentials for this TURN server",
+            "Extra TURN REST secret, so other services can mint credentials for this TURN server; several comma-separated or repeated while rotating",
         ),
         _ => return arg,
     };
