@@ -12,7 +12,7 @@ mod link;
 mod peer;
 
 pub use frames::{is_video_rtp, layer_frame_size, video_frame, vp8_frame};
-pub use link::Link;
+pub use link::{Link, Links};
 pub use peer::{Datagram, Peer};
 
 use std::time::Duration;

@@ -1,10 +1,10 @@
 //! A bottleneck on the way to one address.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use crate::Datagram;
+use crate::{Datagram, FAST_LINK_BPS, Peer};
 
 /// Packets leave one after another at `bps`; one that would wait longer
 /// than `max_delay` is dropped (a router's tail drop).
@@ -64,5 +64,36 @@ impl Link {
         } else {
             None
         }
+    }
+}
+
+/// The links from a server to each peer address.
+#[derive(Debug, Default)]
+pub struct Links(HashMap<SocketAddr, Link>);
+
+impl Links {
+    /// Puts both of `peer`'s addresses behind a fast link: packets take
+    /// time on the wire, as on any network, which bandwidth probing relies on.
+    pub fn add(&mut self, peer: &Peer) {
+        for addr in [peer.publish_addr, peer.subscribe_addr] {
+            self.0.insert(addr, Link::new(FAST_LINK_BPS));
+        }
+    }
+
+    /// The link to `addr`.
+    pub fn get_mut(&mut self, addr: &SocketAddr) -> Option<&mut Link> {
+        self.0.get_mut(addr)
+    }
+
+    /// What every link let through by `now`, in the order it arrived.
+    pub fn arrived(&mut self, now: Instant) -> Vec<(Instant, Datagram)> {
+        let mut due = Vec::new();
+        for link in self.0.values_mut() {
+            while let Some(arrived) = link.pop_arrived(now) {
+                due.push(arrived);
+            }
+        }
+        due.sort_by_key(|d| d.0);
+        due
     }
 }

@@ -204,7 +204,7 @@ impl PublishedTrack {
 
     /// The codec of payload type `pt`, from `look_up` when it is not the
     /// one last seen.
-    pub(crate) fn params(
+    fn params(
         &mut self,
         pt: Pt,
         look_up: impl FnOnce() -> Option<PayloadParams>,
@@ -311,7 +311,7 @@ impl PublishedTrack {
 
     /// Notes a packet with `bytes` of payload and RTP time `time` on layer
     /// `rid`; `size` is its picture size when it starts a keyframe that says.
-    pub(crate) fn record(
+    fn record(
         &mut self,
         now: Instant,
         rid: Option<Rid>,
@@ -336,7 +336,7 @@ impl PublishedTrack {
 
     /// Keeps a video packet of its layer for later entry points (see
     /// [`RECENT_PACKETS`]). A new source stream starts the list afresh.
-    pub(crate) fn keep(&mut self, received: &Received) {
+    fn keep(&mut self, received: &Received) {
         let layer = self.layer_mut(received.facts.rid);
         if layer
             .recent
@@ -360,7 +360,7 @@ impl PublishedTrack {
     /// The kept packets of `entry`'s stream that follow it, in sequence
     /// order: what a subscriber entering at `entry` (a keyframe's first
     /// packet that arrived late) missed.
-    pub(crate) fn kept_after(&self, entry: &Packet) -> Vec<Received> {
+    fn kept_after(&self, entry: &Packet) -> Vec<Received> {
         let Some(layer) = self.layers.iter().find(|l| l.rid == entry.rid) else {
             return Vec::new();
         };

@@ -12,8 +12,9 @@ use str0m::Candidate;
 use str0m::format::Codec;
 use str0m::media::{Direction, MediaKind, Mid};
 
+use parley_peer::FAST_LINK_BPS;
 use parley_signal::ErrorCode;
-use support::{Client, FAST_LINK_BPS, World, layer_frame_size, publish_only};
+use support::{Client, World, layer_frame_size, publish_only};
 
 #[test]
 fn simulcast_forwards_the_best_layer_and_falls_back_when_it_stops() {

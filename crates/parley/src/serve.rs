@@ -176,8 +176,9 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     let mut hub_config = HubConfig::new(
         media.candidates().to_vec(),
         rand::random(),
-        Arc::new(resume_token),
-        Arc::new(wall_clock_ms),
+        // Resume tokens: 128 random bits. Times people see: wall clock, ms.
+        Arc::new(tokens::random_hex::<16>),
+        Arc::new(crate::clock::unix_now_ms),
     );
     hub_config.transport.tcp_candidates = media.tcp_candidates();
     hub_config.media_shards = config.media_workers;
@@ -343,13 +344,7 @@ async fn start_turn(
     bind_ip: std::net::IpAddr,
     media: &MediaAddresses,
 ) -> anyhow::Result<TurnService> {
-    let secret: [u8; 32] = rand::random();
-    let mut secrets = vec![
-        secret
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect::<String>(),
-    ];
+    let mut secrets = vec![tokens::random_hex::<32>()];
     secrets.extend(options.secrets.iter().cloned());
     let settings = TurnSettings {
         listen: vec![SocketAddr::new(bind_ip, options.port)],
@@ -385,21 +380,4 @@ async fn shutdown_signal(conference: ConferenceHandle) {
     crate::shutdown::terminated().await;
     tracing::info!("shutting down");
     conference.send(Command::Shutdown).await;
-}
-
-/// A secret that lets a participant's new connection take its place:
-/// 128 random bits, in hex.
-fn resume_token() -> String {
-    rand::random::<[u8; 16]>()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
-/// Milliseconds since the Unix epoch, for the times the hub shows people
-/// (chat, hands).
-fn wall_clock_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
 }

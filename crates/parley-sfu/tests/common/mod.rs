@@ -3,11 +3,10 @@
 
 #![allow(dead_code)] // each test file uses its own part of the kit
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use parley_peer::{FAST_LINK_BPS, Link, Peer, TICK};
+use parley_peer::{Links, Peer, TICK};
 use parley_sfu::{ParticipantId, Protocol, RoomId, Sfu, SfuEvent, TransportConfig};
 
 /// The SFU's one media address.
@@ -23,7 +22,7 @@ pub struct Net {
     pub peers: Vec<Peer>,
     /// Each peer's participant id, by index.
     pub ids: Vec<ParticipantId>,
-    pub links: HashMap<SocketAddr, Link>,
+    pub links: Links,
     /// Events other than subscribe offers, in order, for the tests to read.
     pub events: Vec<SfuEvent>,
 }
@@ -38,7 +37,7 @@ impl Net {
             now: Instant::now(),
             peers: Vec::new(),
             ids: Vec::new(),
-            links: HashMap::new(),
+            links: Links::default(),
             events: Vec::new(),
         }
     }
@@ -49,10 +48,7 @@ impl Net {
         let id = ParticipantId::new(n as u64 + 1);
         let mut peer = Peer::new(n as u8 + 1, self.now);
         peer.id = id.to_string();
-        self.links
-            .insert(peer.publish_addr, Link::new(FAST_LINK_BPS));
-        self.links
-            .insert(peer.subscribe_addr, Link::new(FAST_LINK_BPS));
+        self.links.add(&peer);
         self.peers.push(peer);
         self.ids.push(id);
         self.sfu.add_participant(self.now, id, RoomId::new(room));
@@ -163,14 +159,7 @@ impl Net {
     /// Hands the peers what their links let through by `now`, each packet
     /// at the moment it arrived.
     fn deliver_arrived(&mut self, now: Instant) {
-        let mut due = Vec::new();
-        for link in self.links.values_mut() {
-            while let Some(arrived) = link.pop_arrived(now) {
-                due.push(arrived);
-            }
-        }
-        due.sort_by_key(|d| d.0);
-        for (at, (source, destination, data)) in due {
+        for (at, (source, destination, data)) in self.links.arrived(now) {
             if let Some(p) = self.peers.iter_mut().find(|p| p.owns(destination)) {
                 p.receive(at, source, destination, &data);
             }

@@ -154,8 +154,7 @@ impl Hub {
                     renew,
                     sdp,
                 } => {
-                    if let Some(m) = self.members.get(&participant) {
-                        let conn = m.conn;
+                    if let Some(conn) = self.conn_of(participant) {
                         self.send(
                             conn,
                             ServerMessage::Offer {
@@ -188,8 +187,7 @@ impl Hub {
                     mid,
                     codec,
                 } => {
-                    if let Some(m) = self.members.get(&participant) {
-                        let conn = m.conn;
+                    if let Some(conn) = self.conn_of(participant) {
                         self.send(
                             conn,
                             ServerMessage::PublishCodec {
@@ -209,8 +207,7 @@ impl Hub {
                         .members
                         .get(&publisher)
                         .map_or_else(|| publisher.to_string(), |m| m.name.as_str().to_owned());
-                    if let Some(m) = self.members.get(&participant) {
-                        let conn = m.conn;
+                    if let Some(conn) = self.conn_of(participant) {
                         let accepted = if accepted.is_empty() {
                             "none".to_owned()
                         } else {
@@ -234,9 +231,8 @@ impl Hub {
                 } => {
                     tracing::debug!(%participant, ?pc, ?state, "media connection");
                     if state == TransportState::Failed
-                        && let Some(m) = self.members.get(&participant)
+                        && let Some(conn) = self.conn_of(participant)
                     {
-                        let conn = m.conn;
                         let which = match pc {
                             Pc::Publish => "publish",
                             Pc::Subscribe => "subscribe",

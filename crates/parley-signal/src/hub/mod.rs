@@ -670,6 +670,11 @@ impl Hub {
         }
     }
 
+    /// The connection of member `id`, if it is one.
+    fn conn_of(&self, id: ParticipantId) -> Option<ConnId> {
+        self.members.get(&id).map(|m| m.conn)
+    }
+
     /// A member as others see it, with its role in its room.
     fn info(&self, id: ParticipantId) -> Option<ParticipantInfo> {
         let m = self.members.get(&id)?;

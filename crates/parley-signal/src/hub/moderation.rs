@@ -419,7 +419,7 @@ impl Hub {
             self.turn_away(&room, conn, "the meeting ended");
         }
         for id in members {
-            if let Some(conn) = self.members.get(&id).map(|m| m.conn) {
+            if let Some(conn) = self.conn_of(id) {
                 let ended = ServerMessage::Removed {
                     reason: LeaveReason::Ended,
                     by: by.clone(),
@@ -465,7 +465,7 @@ impl Hub {
                 r.granted.insert(Grantee::Account(account), Role::Moderator);
             }
             tracing::info!(%room, participant = %heir, "moderation passed on");
-            if let Some(conn) = self.members.get(&heir).map(|m| m.conn) {
+            if let Some(conn) = self.conn_of(heir) {
                 self.send(
                     conn,
                     ServerMessage::Moderation {

@@ -34,7 +34,7 @@ impl Hub {
             .unwrap_or_default()
             .into_iter()
             .filter(|other| self.role_of(*other) == Role::Moderator)
-            .filter_map(|other| self.members.get(&other).map(|m| m.conn))
+            .filter_map(|other| self.conn_of(other))
             .collect();
         for conn in moderators {
             self.send(

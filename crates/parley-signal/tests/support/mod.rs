@@ -4,14 +4,13 @@
 
 #![allow(clippy::unwrap_used, dead_code)] // test harness code: a panic is a failed test
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use parley_peer::is_video_rtp;
-pub use parley_peer::{FAST_LINK_BPS, Link, Peer, TICK, layer_frame_size};
+pub use parley_peer::{Links, Peer, TICK, layer_frame_size};
 use parley_signal::{ConnId, Hub, HubConfig, HubOutput, PcName, ServerMessage};
 use str0m::format::Codec;
 use str0m::net::Protocol;
@@ -72,7 +71,7 @@ pub struct World {
     /// the server with its first two packets swapped.
     pub reorder_frame_from: Option<SocketAddr>,
     /// The links from the server to each client address.
-    pub links: HashMap<SocketAddr, Link>,
+    pub links: Links,
     /// When the clients last showed the hub they are alive (as a browser's
     /// WebSocket answers the server's pings).
     last_keepalive: Instant,
@@ -101,7 +100,7 @@ impl World {
             server,
             lose_video_to: None,
             reorder_frame_from: None,
-            links: HashMap::new(),
+            links: Links::default(),
             last_keepalive: now,
         }
     }
@@ -142,13 +141,7 @@ impl World {
             }),
         };
         self.hub.handle_connect_as(self.now, client.conn, meta);
-        // Every client sits behind a fast link: packets take time on the
-        // wire, as on any network, which bandwidth probing relies on.
-        self.links
-            .insert(client.subscribe_addr, Link::new(FAST_LINK_BPS));
-        self.links
-            .insert(client.publish_addr, Link::new(FAST_LINK_BPS));
-
+        self.links.add(&client);
         self.clients.push(client);
         let i = self.clients.len() - 1;
         self.send(
@@ -347,14 +340,7 @@ impl World {
     /// Delivers what the bottlenecks let through by `now`, each packet at
     /// the moment it arrives.
     fn deliver_queued(&mut self, now: Instant) {
-        let mut due = Vec::new();
-        for link in self.links.values_mut() {
-            while let Some(arrived) = link.pop_arrived(now) {
-                due.push(arrived);
-            }
-        }
-        due.sort_by_key(|d| d.0);
-        for (at, (source, destination, data)) in due {
+        for (at, (source, destination, data)) in self.links.arrived(now) {
             self.deliver(at, source, destination, &data);
         }
     }

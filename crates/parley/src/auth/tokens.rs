@@ -13,6 +13,14 @@ pub fn random_secret() -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
+/// `N` random bytes in hex: 2·N characters.
+pub fn random_hex<const N: usize>() -> String {
+    rand::random::<[u8; N]>()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 /// A fresh personal access token.
 pub fn new_api_token() -> String {
     format!("{API_TOKEN_PREFIX}{}", random_secret())
